@@ -1,0 +1,552 @@
+// Package vizkit opens up convolutional networks: kernels, feature maps, class
+// activation maps and gradient visualisations, on GoMLX.
+//
+// Everything runs through one engine, the Explainer: a request names the layers
+// whose activations it wants ("taps", PyTorch's forward hooks), the layers (and/or
+// the input) to differentiate a target with respect to, the target (a class
+// logit, a softmax score or a function of the logits) and the ReLU backward rule.
+// The engine builds ONE graph that returns all of it from one execution, compiles
+// it once per input shape, and caches the executable. There are no hooks to
+// leak: the cache has one owner, the Explainer, and Close releases it.
+//
+// Layouts follow PyTorch: inputs and spatial activations are NCHW (N,C,H,W),
+// classifier activations (N,F), logits (N,K).
+package vizkit
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/cnnviz/cnnviz/models"
+	"github.com/cnnviz/cnnviz/vizkit/backend"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // GoMLX graph code reads best with the dot import.
+	"github.com/gomlx/gomlx/core/tensors"
+)
+
+// TargetKind says which scalar per example is explained.
+type TargetKind int
+
+const (
+	// TargetLogit is the pre-softmax score of a class (pytorch-grad-cam's
+	// ClassifierOutputTarget; Captum's default).
+	TargetLogit TargetKind = iota
+	// TargetSoftmax is the softmax probability of a class
+	// (pytorch-grad-cam's ClassifierOutputSoftmaxTarget).
+	TargetSoftmax
+	// TargetLogSoftmax is the log-probability of a class.
+	TargetLogSoftmax
+	// TargetFunc is a user function of the logits (see Target.Func).
+	TargetFunc
+)
+
+// Target is what an explanation explains: one scalar per example.
+type Target struct {
+	// Kind selects the score; default TargetLogit.
+	Kind TargetKind
+	// Classes are the class indices: nil means each example's predicted (top-1)
+	// class; one value applies to every example; N values give one per example.
+	Classes []int
+	// Func maps the logits [N,K] to one score per example [N]; used when Kind is
+	// TargetFunc. It must treat examples independently.
+	Func func(logits *Node) *Node
+	// Name identifies Func (it keys the executable cache and labels pictures);
+	// required with TargetFunc.
+	Name string
+}
+
+// Class targets the logits of the given class(es) (see Target.Classes).
+func Class(classes ...int) Target { return Target{Kind: TargetLogit, Classes: classes} }
+
+// Predicted targets each example's top-1 class logit.
+func Predicted() Target { return Target{Kind: TargetLogit} }
+
+// SoftmaxOf targets the softmax probabilities of the given class(es).
+func SoftmaxOf(classes ...int) Target { return Target{Kind: TargetSoftmax, Classes: classes} }
+
+// String describes the target for captions.
+func (t Target) String() string {
+	what := "logit"
+	switch t.Kind {
+	case TargetSoftmax:
+		what = "softmax"
+	case TargetLogSoftmax:
+		what = "log-softmax"
+	case TargetFunc:
+		return t.Name
+	}
+	if t.Classes == nil {
+		return what + " of the predicted class"
+	}
+	return fmt.Sprintf("%s of class %v", what, t.Classes)
+}
+
+// Request describes one engine execution.
+type Request struct {
+	// Taps are layers whose outputs to return (the forward-hook equivalent).
+	Taps []string
+	// GradTaps are layers to return the target's gradient with respect to.
+	GradTaps []string
+	// GradInput asks for the gradient with respect to the input.
+	GradInput bool
+	// Target is differentiated when GradTaps or GradInput ask for gradients; its
+	// value per example is always returned.
+	Target Target
+	// ReLU selects the backward rule of every ReLU (guided backprop, deconvnet).
+	ReLU models.ReLURule
+	// StartAfter runs only the layers after this one: the input is then this
+	// layer's output (NCHW or (N,F)), e.g. to re-run the tail on edited activations.
+	StartAfter string
+	// ScaleLayer, if set, multiplies this layer's output channel-wise by the
+	// RunOptions.Scale array (N,C) inside the graph, before the rest of the
+	// network sees it (channel ablation).
+	ScaleLayer string
+}
+
+// RunOptions carries per-call values that do not change the compiled graph.
+type RunOptions struct {
+	// Scale is the (N,C) channel scale for Request.ScaleLayer.
+	Scale *Array
+}
+
+// Result holds what a Request asked for. Spatial arrays are NCHW.
+type Result struct {
+	// Logits are the network outputs (N,K).
+	Logits *Array
+	// Classes are the target classes used per example (resolved top-1 when the
+	// target named none; -1 for TargetFunc).
+	Classes []int
+	// Scores are the target values per example (N).
+	Scores []float32
+	// Acts maps tap names to activations.
+	Acts map[string]*Array
+	// Grads maps GradTaps names to the gradient of the summed target scores with
+	// respect to that layer's output (each example's gradient is its own, since
+	// examples do not interact).
+	Grads map[string]*Array
+	// InputGrad is the gradient with respect to the input (N,3,H,W) when asked.
+	InputGrad *Array
+}
+
+// Options configures an Explainer.
+type Options struct {
+	// Backend is a backend configuration ("go", "xla:cpu", "xla:cuda"); empty
+	// means $GOMLX_BACKEND, else "go". Ignored when BackendInstance is set.
+	Backend string
+	// BackendInstance is an already created backend to use.
+	BackendInstance compute.Backend
+	// Lowering of convolutions (default: by backend, see models.ResolveLowering).
+	Lowering models.Lowering
+}
+
+// Explainer runs explanation requests on one network and backend, caching one
+// compiled executable per (request, input shape). It is safe for concurrent use.
+type Explainer struct {
+	net      models.Network
+	backend  compute.Backend
+	lowering models.Lowering
+	layers   []models.Layer
+
+	mu     sync.Mutex
+	execs  map[string]*Exec
+	closed bool
+}
+
+// NewExplainer prepares net for explanation on the chosen backend.
+func NewExplainer(net models.Network, opts Options) (*Explainer, error) {
+	if net == nil {
+		return nil, errors.New("vizkit: NewExplainer needs a network, got nil")
+	}
+	b := opts.BackendInstance
+	if b == nil {
+		var err error
+		b, err = backend.Shared(opts.Backend)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if _, err := net.Params(b); err != nil {
+		return nil, err
+	}
+	return &Explainer{net: net, backend: b, lowering: models.ResolveLowering(opts.Lowering, b),
+		layers: net.Layers(), execs: map[string]*Exec{}}, nil
+}
+
+// Net returns the explained network.
+func (e *Explainer) Net() models.Network { return e.net }
+
+// Backend returns the backend in use.
+func (e *Explainer) Backend() compute.Backend { return e.backend }
+
+// Layer returns a layer by name, or an error listing the valid names.
+func (e *Explainer) Layer(name string) (models.Layer, error) {
+	l, _, err := models.FindLayer(e.net.Arch(), e.layers, name)
+	return l, err
+}
+
+// Close releases the cached executables. The network stays open (close it
+// separately). Calls after Close fail.
+func (e *Explainer) Close() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return
+	}
+	e.closed = true
+	for _, ex := range e.execs {
+		ex.Finalize()
+	}
+	e.execs = nil
+}
+
+// NumExecutables reports how many request kinds are compiled and cached.
+func (e *Explainer) NumExecutables() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.execs)
+}
+
+func (e *Explainer) layerIndex(name, role string) (int, error) {
+	_, i, err := models.FindLayer(e.net.Arch(), e.layers, name)
+	if err != nil {
+		return -1, fmt.Errorf("%s: %w", role, err)
+	}
+	return i, nil
+}
+
+// validate checks a request against the network and input; it returns the
+// resolved per-example classes (nil for top-1 or TargetFunc).
+func (e *Explainer) validate(x *Array, req *Request, ro RunOptions) ([]int32, error) {
+	if x == nil {
+		return nil, errors.New("vizkit: input is nil")
+	}
+	start := -1
+	if req.StartAfter != "" {
+		i, err := e.layerIndex(req.StartAfter, "StartAfter")
+		if err != nil {
+			return nil, err
+		}
+		start = i
+		l := e.layers[i]
+		want := "(N,F)"
+		ok := len(x.Shape) == 2 && x.Shape[1] == l.Out
+		if l.Spatial {
+			want = "(N,C,H,W)"
+			ok = len(x.Shape) == 4 && x.Shape[1] == l.Out
+		}
+		if !ok {
+			return nil, fmt.Errorf("input for StartAfter %q must be that layer's output %s with %d channels, got shape %v", req.StartAfter, want, l.Out, x.Shape)
+		}
+	} else if err := e.net.CheckInput(x.Shape); err != nil {
+		return nil, err
+	}
+	if err := x.CheckFinite("input"); err != nil {
+		return nil, err
+	}
+	n := x.Shape[0]
+	for _, group := range [][]string{req.Taps, req.GradTaps} {
+		for _, name := range group {
+			i, err := e.layerIndex(name, "tap")
+			if err != nil {
+				return nil, err
+			}
+			if i <= start {
+				return nil, fmt.Errorf("layer %q runs before StartAfter %q, so it cannot be tapped", name, req.StartAfter)
+			}
+		}
+	}
+	if req.GradInput && start >= 0 {
+		// The "input" is then the StartAfter activation; its gradient is still well defined.
+	}
+	if req.ScaleLayer != "" {
+		i, err := e.layerIndex(req.ScaleLayer, "ScaleLayer")
+		if err != nil {
+			return nil, err
+		}
+		if i <= start {
+			return nil, fmt.Errorf("ScaleLayer %q runs before StartAfter %q", req.ScaleLayer, req.StartAfter)
+		}
+		c := e.layers[i].Out
+		if ro.Scale == nil || len(ro.Scale.Shape) != 2 || ro.Scale.Shape[0] != n || ro.Scale.Shape[1] != c {
+			var got any = "nil"
+			if ro.Scale != nil {
+				got = ro.Scale.Shape
+			}
+			return nil, fmt.Errorf("ScaleLayer %q needs RunOptions.Scale of shape (%d,%d), got %v", req.ScaleLayer, n, c, got)
+		}
+	}
+	t := req.Target
+	if t.Kind == TargetFunc {
+		if t.Func == nil || t.Name == "" {
+			return nil, errors.New("a TargetFunc target needs both Func and Name")
+		}
+		return nil, nil
+	}
+	if t.Kind < TargetLogit || t.Kind > TargetFunc {
+		return nil, fmt.Errorf("unknown target kind %d", t.Kind)
+	}
+	if t.Classes == nil {
+		return nil, nil
+	}
+	if len(t.Classes) != 1 && len(t.Classes) != n {
+		return nil, fmt.Errorf("target names %d classes for a batch of %d examples; give 1 (for all) or %d", len(t.Classes), n, n)
+	}
+	k := e.net.NumClasses()
+	out := make([]int32, n)
+	for i := range out {
+		c := t.Classes[0]
+		if len(t.Classes) == n {
+			c = t.Classes[i]
+		}
+		if c < 0 || c >= k {
+			return nil, fmt.Errorf("class index %d is out of range for model %s with %d classes (valid: 0..%d)", c, e.net.Arch(), k, k-1)
+		}
+		out[i] = int32(c)
+	}
+	return out, nil
+}
+
+func (req *Request) key(haveClasses bool) string {
+	t := req.Target
+	return fmt.Sprintf("taps=%s|grads=%s|gin=%v|kind=%d|fn=%s|classes=%v|relu=%d|start=%s|scale=%s",
+		strings.Join(req.Taps, ","), strings.Join(req.GradTaps, ","), req.GradInput, t.Kind, t.Name,
+		haveClasses, req.ReLU, req.StartAfter, req.ScaleLayer)
+}
+
+// Run executes a request on x: NCHW images (N,3,H,W), normalised as the network
+// expects, or a layer's output when req.StartAfter is set.
+func (e *Explainer) Run(x *Array, req Request) (*Result, error) {
+	return e.RunWith(x, req, RunOptions{})
+}
+
+// RunWith is Run with per-call values (see RunOptions).
+func (e *Explainer) RunWith(x *Array, req Request, ro RunOptions) (*Result, error) {
+	classes, err := e.validate(x, &req, ro)
+	if err != nil {
+		return nil, err
+	}
+	haveClasses := classes != nil
+	key := req.key(haveClasses)
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, errors.New("vizkit: the Explainer was closed")
+	}
+	ex, ok := e.execs[key]
+	if !ok {
+		ex, err = NewExec(e.backend, e.graphFn(req, haveClasses))
+		if err != nil {
+			e.mu.Unlock()
+			return nil, err
+		}
+		ex.SetMaxCache(64)
+		e.execs[key] = ex
+	}
+	e.mu.Unlock()
+
+	params, err := e.net.Params(e.backend)
+	if err != nil {
+		return nil, err
+	}
+	var owned []*tensors.Tensor
+	defer func() {
+		for _, t := range owned {
+			_ = t.FinalizeAll()
+		}
+	}()
+	xt := tensors.FromFlatDataAndDimensions(x.Data, x.Shape...)
+	owned = append(owned, xt)
+	args := []any{xt}
+	if haveClasses {
+		ct := tensors.FromFlatDataAndDimensions(classes, len(classes))
+		owned = append(owned, ct)
+		args = append(args, ct)
+	}
+	if req.ScaleLayer != "" {
+		st := tensors.FromFlatDataAndDimensions(ro.Scale.Data, ro.Scale.Shape...)
+		owned = append(owned, st)
+		args = append(args, st)
+	}
+	for _, p := range params {
+		args = append(args, p)
+	}
+	outs, err := ex.Exec(args...)
+	if err != nil {
+		return nil, fmt.Errorf("vizkit: executing on backend %s: %w", e.backend.Name(), err)
+	}
+	owned = append(owned, outs...)
+	get := func(i int) (*Array, error) {
+		data, err := tensors.CopyFlatData[float32](outs[i])
+		if err != nil {
+			return nil, err
+		}
+		return &Array{Shape: append([]int(nil), outs[i].Shape().Dimensions...), Data: data}, nil
+	}
+	res := &Result{Acts: map[string]*Array{}, Grads: map[string]*Array{}}
+	if res.Logits, err = get(0); err != nil {
+		return nil, err
+	}
+	cls, err := get(1)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := get(2)
+	if err != nil {
+		return nil, err
+	}
+	res.Scores = sc.Data
+	res.Classes = make([]int, len(cls.Data))
+	for i, c := range cls.Data {
+		res.Classes[i] = int(c)
+	}
+	i := 3
+	for _, name := range req.Taps {
+		if res.Acts[name], err = get(i); err != nil {
+			return nil, err
+		}
+		i++
+	}
+	for _, name := range req.GradTaps {
+		if res.Grads[name], err = get(i); err != nil {
+			return nil, err
+		}
+		i++
+	}
+	if req.GradInput {
+		if res.InputGrad, err = get(i); err != nil {
+			return nil, err
+		}
+	}
+	if err := res.Logits.CheckFinite("logits"); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// toNCHW converts a channels-last spatial node to NCHW (flat nodes unchanged).
+func toNCHW(x *Node) *Node {
+	if x.Rank() == 4 {
+		return TransposeAllDims(x, 0, 3, 1, 2)
+	}
+	return x
+}
+
+func (e *Explainer) graphFn(req Request, haveClasses bool) func(inputs []*Node) []*Node {
+	net := e.net
+	lowering := e.lowering
+	numClasses := net.NumClasses()
+	tapSet := map[string]bool{}
+	for _, t := range req.Taps {
+		tapSet[t] = true
+	}
+	for _, t := range req.GradTaps {
+		tapSet[t] = true
+	}
+	needGrad := len(req.GradTaps) > 0 || req.GradInput
+	return func(inputs []*Node) []*Node {
+		x := inputs[0]
+		next := 1
+		var classes, scale *Node
+		if haveClasses {
+			classes = inputs[next]
+			next++
+		}
+		if req.ScaleLayer != "" {
+			scale = inputs[next]
+			next++
+		}
+		params := inputs[next:]
+		in := x
+		if req.StartAfter != "" {
+			in = toNHWC(x)
+		}
+		captured := map[string]*Node{}
+		opts := models.ForwardOptions{
+			Lowering:         lowering,
+			ReLU:             req.ReLU,
+			ExactMaxPoolGrad: needGrad,
+			StartAfter:       req.StartAfter,
+			Hook: func(l models.Layer, h *Node) *Node {
+				if l.Name == req.ScaleLayer {
+					if h.Rank() == 4 {
+						c := h.Shape().Dimensions[3]
+						h = Mul(h, Reshape(scale, h.Shape().Dimensions[0], 1, 1, c))
+					} else {
+						h = Mul(h, scale)
+					}
+				}
+				if tapSet[l.Name] {
+					// An identity node marks the tap so gradients w.r.t. it are exactly
+					// the gradients w.r.t. this layer's output.
+					h = IdentityWithCustomGradient(h, passGradient)
+					captured[l.Name] = h
+				}
+				return h
+			},
+		}
+		logits := net.Forward(in, params, opts)
+		var perExample, usedClasses *Node
+		if req.Target.Kind == TargetFunc {
+			perExample = req.Target.Func(logits)
+			usedClasses = MulScalar(OnesLike(perExample), -1)
+		} else {
+			if classes == nil {
+				classes = ArgMax(StopGradient(logits), 1, dtypes.Int32)
+			}
+			score := logits
+			switch req.Target.Kind {
+			case TargetSoftmax:
+				score = Softmax(logits, 1)
+			case TargetLogSoftmax:
+				score = LogSoftmax(logits, 1)
+			}
+			oneHot := OneHot(classes, numClasses, dtypes.Float32)
+			perExample = ReduceSum(Mul(score, oneHot), 1)
+			usedClasses = ConvertDType(classes, dtypes.Float32)
+		}
+		outs := []*Node{logits, usedClasses, perExample}
+		for _, name := range req.Taps {
+			outs = append(outs, toNCHW(captured[name]))
+		}
+		if needGrad {
+			wrt := make([]*Node, 0, len(req.GradTaps)+1)
+			for _, name := range req.GradTaps {
+				wrt = append(wrt, captured[name])
+			}
+			if req.GradInput {
+				wrt = append(wrt, x)
+			}
+			grads := Gradient(ReduceAllSum(perExample), wrt...)
+			for i, g := range grads {
+				if i < len(req.GradTaps) {
+					g = toNCHW(g) // Taps are channels-last inside the graph; x is already NCHW.
+				}
+				outs = append(outs, g)
+			}
+		}
+		return outs
+	}
+}
+
+func passGradient(_, v *Node) *Node { return v }
+
+func toNHWC(x *Node) *Node {
+	if x.Rank() == 4 {
+		return TransposeAllDims(x, 0, 2, 3, 1)
+	}
+	return x
+}
+
+// SortedKeys returns a map's keys in sorted order (handy for deterministic output).
+func SortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
