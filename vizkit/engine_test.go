@@ -1,0 +1,248 @@
+package vizkit
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/cnnviz/cnnviz/models"
+	"github.com/cnnviz/cnnviz/models/vgg"
+	. "github.com/gomlx/gomlx/core/graph"
+)
+
+func tinyExplainer(t testing.TB, arch string) *Explainer {
+	t.Helper()
+	m, err := vgg.NewRandom(arch, 10, 16, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := NewExplainer(m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ex.Close(); m.Close() })
+	return ex
+}
+
+func randomArray(seed uint64, shape ...int) *Array {
+	r := rand.New(rand.NewPCG(seed, 1))
+	a := NewArray(shape...)
+	for i := range a.Data {
+		a.Data[i] = float32(r.NormFloat64())
+	}
+	return a
+}
+
+func dot(a, b []float32) float64 {
+	s := 0.0
+	for i := range a {
+		s += float64(a[i]) * float64(b[i])
+	}
+	return s
+}
+
+// directional compares gradient entries with central differences of the
+// target, one coordinate at a time, on the 24 coordinates of largest |gradient|.
+// ReLU networks are piecewise linear, so a difference that straddles a kink
+// is off (max-pool switches, ReLU flips); at least 18 of the 24 must agree
+// within 5%. The exact check is the PyTorch golden test; this one covers
+// custom targets and gradients w.r.t. layers independently of PyTorch.
+func directional(t *testing.T, ex *Explainer, x *Array, req Request, grad *Array, _ uint64, what string) {
+	t.Helper()
+	idx := make([]int, len(grad.Data))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool {
+		return math.Abs(float64(grad.Data[idx[a]])) > math.Abs(float64(grad.Data[idx[b]]))
+	})
+	// float32 rounding through the network is ~1e-6 of the score; a step of
+	// 3e-2 keeps its effect on the difference under ~0.5%.
+	const eps = 3e-2
+	f := func(i int, delta float64) float64 {
+		xp := x.Clone()
+		xp.Data[i] += float32(delta)
+		res, err := ex.Run(xp, Request{Target: req.Target, StartAfter: req.StartAfter})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := 0.0
+		for _, v := range res.Scores {
+			s += float64(v)
+		}
+		return s
+	}
+	good := 0
+	var worst string
+	for _, i := range idx[:24] {
+		fd := (f(i, eps) - f(i, -eps)) / (2 * eps)
+		an := float64(grad.Data[i])
+		if math.Abs(fd-an) <= 5e-2*math.Abs(an)+1e-4 {
+			good++
+		} else {
+			worst = fmt.Sprintf("index %d: finite difference %.6g vs analytic %.6g", i, fd, an)
+		}
+	}
+	if good < 18 {
+		t.Fatalf("%s: only %d of 24 coordinates agree with finite differences; e.g. %s", what, good, worst)
+	}
+	t.Logf("%s: %d of 24 coordinates agree with finite differences", what, good)
+}
+
+// TestFiniteDifferences checks the engine's gradients w.r.t. the input and
+// w.r.t. an intermediate layer against central finite differences, for logit
+// and softmax targets, on VGG11 and VGG11-BN.
+func TestFiniteDifferences(t *testing.T) {
+	for _, arch := range []string{"tinyvgg11", "tinyvgg11_bn"} {
+		m := loadGoldenModel(t, arch+".safetensors")
+		ex, err := NewExplainer(m, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ex.Close()
+		x := randomArray(3, 2, 3, 40, 40)
+		for _, target := range []Target{Class(4), SoftmaxOf(1, 6), Predicted()} {
+			res, err := ex.Run(x, Request{Target: target, GradInput: true, Taps: []string{"features.10"}, GradTaps: []string{"features.10"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			directional(t, ex, x, Request{Target: target}, res.InputGrad, 11, arch+" input "+target.String())
+			directional(t, ex, res.Acts["features.10"], Request{Target: Target{Kind: target.Kind, Classes: res.Classes}, StartAfter: "features.10"},
+				res.Grads["features.10"], 12, arch+" features.10 "+target.String())
+		}
+	}
+}
+
+func TestTargetFuncAndPredicted(t *testing.T) {
+	m := loadGoldenModel(t, "tinyvgg11.safetensors")
+	ex, err := NewExplainer(m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex.Close()
+	x := randomArray(5, 2, 3, 32, 32)
+	res, err := ex.Run(x, Request{Target: Predicted()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := res.Logits.ArgMax()
+	for i := range top {
+		if res.Classes[i] != top[i] {
+			t.Fatalf("predicted class %d, argmax %d", res.Classes[i], top[i])
+		}
+		if res.Scores[i] != res.Logits.Data[i*10+top[i]] {
+			t.Fatalf("score %v, logit %v", res.Scores[i], res.Logits.Data[i*10+top[i]])
+		}
+	}
+	// A custom target: logit 2 minus logit 5, per example.
+	fn := Target{Kind: TargetFunc, Name: "l2-l5", Func: func(l *Node) *Node {
+		return Sub(Squeeze(Slice(l, AxisRange(), AxisRange(2, 3)), 1), Squeeze(Slice(l, AxisRange(), AxisRange(5, 6)), 1))
+	}}
+	res2, err := ex.Run(x, Request{Target: fn, GradInput: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range res2.Scores {
+		want := res.Logits.Data[i*10+2] - res.Logits.Data[i*10+5]
+		if math.Abs(float64(res2.Scores[i]-want)) > 1e-5 {
+			t.Fatalf("custom score %v, want %v", res2.Scores[i], want)
+		}
+		if res2.Classes[i] != -1 {
+			t.Fatalf("custom target class %d, want -1", res2.Classes[i])
+		}
+	}
+	directional(t, ex, x, Request{Target: fn}, res2.InputGrad, 9, "custom target")
+}
+
+func TestBadRequestsHaveClearErrors(t *testing.T) {
+	ex := tinyExplainer(t, "vgg11")
+	x := randomArray(1, 1, 3, 32, 32)
+	cases := []struct {
+		name string
+		x    *Array
+		req  Request
+		want string
+	}{
+		{"unknown tap", x, Request{Taps: []string{"features.99"}}, `no layer "features.99"; valid layers: features.0`},
+		{"unknown grad tap", x, Request{GradTaps: []string{"conv5_3"}}, `no layer "conv5_3"`},
+		{"class out of range", x, Request{GradInput: true, Target: Class(12)}, "class index 12 is out of range for model vgg11 with 10 classes (valid: 0..9)"},
+		{"negative class", x, Request{Target: Class(-1)}, "class index -1 is out of range"},
+		{"classes vs batch", randomArray(1, 3, 3, 32, 32), Request{Target: Class(1, 2)}, "2 classes for a batch of 3"},
+		{"wrong channels", randomArray(1, 1, 1, 32, 32), Request{}, "3 channels"},
+		{"too small", randomArray(1, 1, 3, 16, 16), Request{}, "at least 32×32"},
+		{"rank", randomArray(1, 3, 32, 32), Request{}, "(N,3,H,W)"},
+		{"func without name", x, Request{Target: Target{Kind: TargetFunc}}, "needs both Func and Name"},
+		{"scale without values", x, Request{ScaleLayer: "features.19"}, "needs RunOptions.Scale of shape (1,32)"},
+		{"start after bad shape", x, Request{StartAfter: "features.10"}, `StartAfter "features.10" must be that layer's output (N,C,H,W) with 16 channels`},
+	}
+	nan := randomArray(1, 1, 3, 32, 32)
+	nan.Data[5] = float32(math.NaN())
+	cases = append(cases, struct {
+		name string
+		x    *Array
+		req  Request
+		want string
+	}{"NaN input", nan, Request{}, "non-finite value"})
+	for _, c := range cases {
+		_, err := ex.Run(c.x, c.req)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want it to contain %q", c.name, err, c.want)
+		}
+	}
+}
+
+func TestReLURulesAndScale(t *testing.T) {
+	ex := tinyExplainer(t, "vgg11")
+	x := randomArray(2, 1, 3, 32, 32)
+	std, err := ex.Run(x, Request{Target: Class(3), GradInput: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	guided, err := ex.Run(x, Request{Target: Class(3), GradInput: true, ReLU: models.ReLUGuided})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if std.Scores[0] != guided.Scores[0] {
+		t.Fatal("guided ReLU changed the forward pass")
+	}
+	same := true
+	for i := range std.InputGrad.Data {
+		if std.InputGrad.Data[i] != guided.InputGrad.Data[i] {
+			same = false
+		}
+	}
+	if same {
+		t.Fatal("guided backprop gave the plain gradient")
+	}
+	// Scaling every channel of a layer by 1 changes nothing; by 0 it kills the signal after it.
+	ones := NewArray(1, 32)
+	for i := range ones.Data {
+		ones.Data[i] = 1
+	}
+	r1, err := ex.RunWith(x, Request{Target: Class(3), ScaleLayer: "features.19"}, RunOptions{Scale: ones})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(float64(r1.Scores[0]-std.Scores[0])) > 1e-5 {
+		t.Fatalf("unit scale changed the score: %v vs %v", r1.Scores[0], std.Scores[0])
+	}
+	r0, err := ex.RunWith(x, Request{Target: Class(3), ScaleLayer: "features.19", Taps: []string{"features.20"}}, RunOptions{Scale: NewArray(1, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range r0.Acts["features.20"].Data {
+		if v != 0 {
+			t.Fatal("zero scale left activations after the scaled layer")
+		}
+	}
+	if ex.NumExecutables() != 4 {
+		t.Fatalf("%d executables cached, want 4 (one per request kind)", ex.NumExecutables())
+	}
+	ex.Close()
+	if _, err := ex.Run(x, Request{}); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Fatalf("run after Close: %v", err)
+	}
+}
