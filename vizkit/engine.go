@@ -24,7 +24,7 @@ import (
 	"github.com/cnnviz/cnnviz/vizkit/backend"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
-	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // GoMLX graph code reads best with the dot import.
+	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 )
 
@@ -53,10 +53,17 @@ type Target struct {
 	Classes []int
 	// Func maps the logits [N,K] to one score per example [N]; used when Kind is
 	// TargetFunc. It must treat examples independently.
-	Func func(logits *Node) *Node
+	Func func(logits *graph.Node) *graph.Node
+	// Layer, with TargetFunc, makes Func receive that layer's output instead of
+	// the logits: NCHW [N,C,H,W] for spatial layers, [N,F] otherwise (e.g. a
+	// filter's mean activation for activation maximisation). The network then
+	// runs only as far as needed, and Result.Logits is nil.
+	Layer string
 	// Name identifies Func (it keys the executable cache and labels pictures);
 	// required with TargetFunc.
 	Name string
+
+	channel int // ChannelMean's channel + 1, validated against the layer.
 }
 
 // Class targets the logits of the given class(es) (see Target.Classes).
@@ -64,6 +71,18 @@ func Class(classes ...int) Target { return Target{Kind: TargetLogit, Classes: cl
 
 // Predicted targets each example's top-1 class logit.
 func Predicted() Target { return Target{Kind: TargetLogit} }
+
+// ChannelMean targets the mean activation of one channel of a layer
+// (FlashTorch's filter objective), per example.
+func ChannelMean(layer string, channel int) Target {
+	return Target{Kind: TargetFunc, Layer: layer, Name: fmt.Sprintf("mean of %s channel %d", layer, channel),
+		Func: func(act *graph.Node) *graph.Node {
+			if act.Rank() == 2 {
+				return graph.Squeeze(graph.Slice(act, graph.AxisRange(), graph.AxisRange(channel, channel+1)), 1)
+			}
+			return graph.ReduceMean(graph.Squeeze(graph.Slice(act, graph.AxisRange(), graph.AxisRange(channel, channel+1)), 1), 1, 2)
+		}, channel: channel + 1}
+}
 
 // SoftmaxOf targets the softmax probabilities of the given class(es).
 func SoftmaxOf(classes ...int) Target { return Target{Kind: TargetSoftmax, Classes: classes} }
@@ -115,7 +134,8 @@ type RunOptions struct {
 
 // Result holds what a Request asked for. Spatial arrays are NCHW.
 type Result struct {
-	// Logits are the network outputs (N,K).
+	// Logits are the network outputs (N,K); nil when the target is a layer
+	// function (Target.Layer), which stops the network early.
 	Logits *Array
 	// Classes are the target classes used per example (resolved top-1 when the
 	// target named none; -1 for TargetFunc).
@@ -152,7 +172,7 @@ type Explainer struct {
 	layers   []models.Layer
 
 	mu     sync.Mutex
-	execs  map[string]*Exec
+	execs  map[string]*graph.Exec
 	closed bool
 }
 
@@ -173,7 +193,7 @@ func NewExplainer(net models.Network, opts Options) (*Explainer, error) {
 		return nil, err
 	}
 	return &Explainer{net: net, backend: b, lowering: models.ResolveLowering(opts.Lowering, b),
-		layers: net.Layers(), execs: map[string]*Exec{}}, nil
+		layers: net.Layers(), execs: map[string]*graph.Exec{}}, nil
 }
 
 // Net returns the explained network.
@@ -284,6 +304,18 @@ func (e *Explainer) validate(x *Array, req *Request, ro RunOptions) ([]int32, er
 		if t.Func == nil || t.Name == "" {
 			return nil, errors.New("a TargetFunc target needs both Func and Name")
 		}
+		if t.Layer != "" {
+			i, err := e.layerIndex(t.Layer, "target layer")
+			if err != nil {
+				return nil, err
+			}
+			if i <= start {
+				return nil, fmt.Errorf("target layer %q runs before StartAfter %q", t.Layer, req.StartAfter)
+			}
+			if t.channel > e.layers[i].Out {
+				return nil, fmt.Errorf("channel %d is out of range for layer %q with %d channels (valid: 0..%d)", t.channel-1, t.Layer, e.layers[i].Out, e.layers[i].Out-1)
+			}
+		}
 		return nil, nil
 	}
 	if t.Kind < TargetLogit || t.Kind > TargetFunc {
@@ -312,8 +344,8 @@ func (e *Explainer) validate(x *Array, req *Request, ro RunOptions) ([]int32, er
 
 func (req *Request) key(haveClasses bool) string {
 	t := req.Target
-	return fmt.Sprintf("taps=%s|grads=%s|gin=%v|kind=%d|fn=%s|classes=%v|relu=%d|start=%s|scale=%s",
-		strings.Join(req.Taps, ","), strings.Join(req.GradTaps, ","), req.GradInput, t.Kind, t.Name,
+	return fmt.Sprintf("taps=%s|grads=%s|gin=%v|kind=%d|fn=%s@%s|classes=%v|relu=%d|start=%s|scale=%s",
+		strings.Join(req.Taps, ","), strings.Join(req.GradTaps, ","), req.GradInput, t.Kind, t.Name, t.Layer,
 		haveClasses, req.ReLU, req.StartAfter, req.ScaleLayer)
 }
 
@@ -338,7 +370,7 @@ func (e *Explainer) RunWith(x *Array, req Request, ro RunOptions) (*Result, erro
 	}
 	ex, ok := e.execs[key]
 	if !ok {
-		ex, err = NewExec(e.backend, e.graphFn(req, haveClasses))
+		ex, err = graph.NewExec(e.backend, e.graphFn(req, haveClasses))
 		if err != nil {
 			e.mu.Unlock()
 			return nil, err
@@ -421,21 +453,23 @@ func (e *Explainer) RunWith(x *Array, req Request, ro RunOptions) (*Result, erro
 			return nil, err
 		}
 	}
-	if err := res.Logits.CheckFinite("logits"); err != nil {
+	if req.Target.Kind == TargetFunc && req.Target.Layer != "" {
+		res.Logits = nil
+	} else if err := res.Logits.CheckFinite("logits"); err != nil {
 		return nil, err
 	}
 	return res, nil
 }
 
 // toNCHW converts a channels-last spatial node to NCHW (flat nodes unchanged).
-func toNCHW(x *Node) *Node {
+func toNCHW(x *graph.Node) *graph.Node {
 	if x.Rank() == 4 {
-		return TransposeAllDims(x, 0, 3, 1, 2)
+		return graph.TransposeAllDims(x, 0, 3, 1, 2)
 	}
 	return x
 }
 
-func (e *Explainer) graphFn(req Request, haveClasses bool) func(inputs []*Node) []*Node {
+func (e *Explainer) graphFn(req Request, haveClasses bool) func(inputs []*graph.Node) []*graph.Node {
 	net := e.net
 	lowering := e.lowering
 	numClasses := net.NumClasses()
@@ -447,10 +481,24 @@ func (e *Explainer) graphFn(req Request, haveClasses bool) func(inputs []*Node) 
 		tapSet[t] = true
 	}
 	needGrad := len(req.GradTaps) > 0 || req.GradInput
-	return func(inputs []*Node) []*Node {
+	layerTarget := req.Target.Kind == TargetFunc && req.Target.Layer != ""
+	stopAfter := ""
+	if layerTarget {
+		tapSet[req.Target.Layer] = true
+		deepest := -1
+		for name := range tapSet {
+			for i, l := range e.layers {
+				if l.Name == name && i > deepest {
+					deepest = i
+				}
+			}
+		}
+		stopAfter = e.layers[deepest].Name
+	}
+	return func(inputs []*graph.Node) []*graph.Node {
 		x := inputs[0]
 		next := 1
-		var classes, scale *Node
+		var classes, scale *graph.Node
 		if haveClasses {
 			classes = inputs[next]
 			next++
@@ -464,63 +512,68 @@ func (e *Explainer) graphFn(req Request, haveClasses bool) func(inputs []*Node) 
 		if req.StartAfter != "" {
 			in = toNHWC(x)
 		}
-		captured := map[string]*Node{}
+		captured := map[string]*graph.Node{}
 		opts := models.ForwardOptions{
 			Lowering:         lowering,
 			ReLU:             req.ReLU,
 			ExactMaxPoolGrad: needGrad,
 			StartAfter:       req.StartAfter,
-			Hook: func(l models.Layer, h *Node) *Node {
+			StopAfter:        stopAfter,
+			Hook: func(l models.Layer, h *graph.Node) *graph.Node {
 				if l.Name == req.ScaleLayer {
 					if h.Rank() == 4 {
 						c := h.Shape().Dimensions[3]
-						h = Mul(h, Reshape(scale, h.Shape().Dimensions[0], 1, 1, c))
+						h = graph.Mul(h, graph.Reshape(scale, h.Shape().Dimensions[0], 1, 1, c))
 					} else {
-						h = Mul(h, scale)
+						h = graph.Mul(h, scale)
 					}
 				}
 				if tapSet[l.Name] {
 					// An identity node marks the tap so gradients w.r.t. it are exactly
 					// the gradients w.r.t. this layer's output.
-					h = IdentityWithCustomGradient(h, passGradient)
+					h = graph.IdentityWithCustomGradient(h, passGradient)
 					captured[l.Name] = h
 				}
 				return h
 			},
 		}
 		logits := net.Forward(in, params, opts)
-		var perExample, usedClasses *Node
-		if req.Target.Kind == TargetFunc {
+		var perExample, usedClasses *graph.Node
+		if layerTarget {
+			perExample = req.Target.Func(toNCHW(captured[req.Target.Layer]))
+			usedClasses = graph.MulScalar(graph.OnesLike(perExample), -1)
+			logits = graph.Reshape(perExample, -1, 1) // Placeholder output; dropped in RunWith.
+		} else if req.Target.Kind == TargetFunc {
 			perExample = req.Target.Func(logits)
-			usedClasses = MulScalar(OnesLike(perExample), -1)
+			usedClasses = graph.MulScalar(graph.OnesLike(perExample), -1)
 		} else {
 			if classes == nil {
-				classes = ArgMax(StopGradient(logits), 1, dtypes.Int32)
+				classes = graph.ArgMax(graph.StopGradient(logits), 1, dtypes.Int32)
 			}
 			score := logits
 			switch req.Target.Kind {
 			case TargetSoftmax:
-				score = Softmax(logits, 1)
+				score = graph.Softmax(logits, 1)
 			case TargetLogSoftmax:
-				score = LogSoftmax(logits, 1)
+				score = graph.LogSoftmax(logits, 1)
 			}
-			oneHot := OneHot(classes, numClasses, dtypes.Float32)
-			perExample = ReduceSum(Mul(score, oneHot), 1)
-			usedClasses = ConvertDType(classes, dtypes.Float32)
+			oneHot := graph.OneHot(classes, numClasses, dtypes.Float32)
+			perExample = graph.ReduceSum(graph.Mul(score, oneHot), 1)
+			usedClasses = graph.ConvertDType(classes, dtypes.Float32)
 		}
-		outs := []*Node{logits, usedClasses, perExample}
+		outs := []*graph.Node{logits, usedClasses, perExample}
 		for _, name := range req.Taps {
 			outs = append(outs, toNCHW(captured[name]))
 		}
 		if needGrad {
-			wrt := make([]*Node, 0, len(req.GradTaps)+1)
+			wrt := make([]*graph.Node, 0, len(req.GradTaps)+1)
 			for _, name := range req.GradTaps {
 				wrt = append(wrt, captured[name])
 			}
 			if req.GradInput {
 				wrt = append(wrt, x)
 			}
-			grads := Gradient(ReduceAllSum(perExample), wrt...)
+			grads := graph.Gradient(graph.ReduceAllSum(perExample), wrt...)
 			for i, g := range grads {
 				if i < len(req.GradTaps) {
 					g = toNCHW(g) // Taps are channels-last inside the graph; x is already NCHW.
@@ -532,11 +585,11 @@ func (e *Explainer) graphFn(req Request, haveClasses bool) func(inputs []*Node) 
 	}
 }
 
-func passGradient(_, v *Node) *Node { return v }
+func passGradient(_, v *graph.Node) *graph.Node { return v }
 
-func toNHWC(x *Node) *Node {
+func toNHWC(x *graph.Node) *graph.Node {
 	if x.Rank() == 4 {
-		return TransposeAllDims(x, 0, 2, 3, 1)
+		return graph.TransposeAllDims(x, 0, 2, 3, 1)
 	}
 	return x
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/vgg"
-	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/graph"
 )
 
 func tinyExplainer(t testing.TB, arch string) *Explainer {
@@ -138,8 +138,8 @@ func TestTargetFuncAndPredicted(t *testing.T) {
 		}
 	}
 	// A custom target: logit 2 minus logit 5, per example.
-	fn := Target{Kind: TargetFunc, Name: "l2-l5", Func: func(l *Node) *Node {
-		return Sub(Squeeze(Slice(l, AxisRange(), AxisRange(2, 3)), 1), Squeeze(Slice(l, AxisRange(), AxisRange(5, 6)), 1))
+	fn := Target{Kind: TargetFunc, Name: "l2-l5", Func: func(l *graph.Node) *graph.Node {
+		return graph.Sub(graph.Squeeze(graph.Slice(l, graph.AxisRange(), graph.AxisRange(2, 3)), 1), graph.Squeeze(graph.Slice(l, graph.AxisRange(), graph.AxisRange(5, 6)), 1))
 	}}
 	res2, err := ex.Run(x, Request{Target: fn, GradInput: true})
 	if err != nil {
@@ -244,5 +244,67 @@ func TestReLURulesAndScale(t *testing.T) {
 	ex.Close()
 	if _, err := ex.Run(x, Request{}); err == nil || !strings.Contains(err.Error(), "closed") {
 		t.Fatalf("run after Close: %v", err)
+	}
+}
+
+func TestChannelMeanTarget(t *testing.T) {
+	m := loadGoldenModel(t, "tinyvgg11.safetensors")
+	ex, err := NewExplainer(m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex.Close()
+	x := randomArray(8, 1, 3, 32, 32)
+	target := ChannelMean("features.4", 5)
+	res, err := ex.Run(x, Request{Target: target, GradInput: true, Taps: []string{"features.4"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Logits != nil {
+		t.Fatal("a layer target should stop the network early (nil logits)")
+	}
+	act := res.Acts["features.4"].Index(0).Index(5).Data
+	mean := 0.0
+	for _, v := range act {
+		mean += float64(v)
+	}
+	mean /= float64(len(act))
+	if math.Abs(mean-float64(res.Scores[0])) > 1e-5 {
+		t.Fatalf("channel mean %v, score %v", mean, res.Scores[0])
+	}
+	directional(t, ex, x, Request{Target: target}, res.InputGrad, 0, "channel mean")
+	if _, err := ex.Run(x, Request{Target: ChannelMean("features.4", 16)}); err == nil || !strings.Contains(err.Error(), "channel 16 is out of range for layer \"features.4\" with 16 channels") {
+		t.Fatalf("bad channel: %v", err)
+	}
+}
+
+func TestGradCAMBasics(t *testing.T) {
+	m := loadGoldenModel(t, "tinyvgg11.safetensors")
+	ex, err := NewExplainer(m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex.Close()
+	if l, _ := DefaultCAMLayer(m); l != "features.20" {
+		t.Fatalf("default CAM layer %q, want features.20", l)
+	}
+	x := randomArray(8, 2, 3, 48, 40)
+	cam, err := ex.CAM(x, CAMOptions{Layers: []string{"features.19"}, Target: Class(3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameDims(cam.Map.Shape, []int{2, 48, 40}) || !sameDims(cam.Low["features.19"].Shape, []int{2, 3, 2}) {
+		t.Fatalf("shapes %v %v", cam.Map.Shape, cam.Low["features.19"].Shape)
+	}
+	for i, v := range cam.Map.Data {
+		if !(v >= 0 && v <= 1) {
+			t.Fatalf("map value %v at %d outside [0,1]", v, i)
+		}
+	}
+	if _, err := ex.CAM(x, CAMOptions{Layers: []string{"classifier.1"}}); err == nil || !strings.Contains(err.Error(), "spatial extent") {
+		t.Fatalf("flat layer: %v", err)
+	}
+	if _, err := ex.CAM(x, CAMOptions{Method: "nope"}); err == nil || !strings.Contains(err.Error(), "known: ") {
+		t.Fatalf("unknown method: %v", err)
 	}
 }
