@@ -1,0 +1,63 @@
+// Command vizkit explains a VGG network's decision on an image and writes the
+// pictures, a self-contained HTML report and (optionally) the raw arrays.
+//
+//	vizkit explain --model vgg11 --weights FILE|hub:REPO (--image FILE | --input-npy FILE)
+//	               [--class N] [--layer features.19] [--methods features,kernels,gradcam,saliency]
+//	               --out DIR [--npy] [--random-init SEED] [--backend go|xla:cpu|xla:cuda]
+//	vizkit layers  --model vgg11 (--weights FILE|hub:REPO | --random-init SEED)
+//	vizkit methods
+//	vizkit install-xla [cpu|cuda]
+//
+// Run `vizkit explain -h` for every flag.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+)
+
+func usage() {
+	fmt.Fprint(os.Stderr, `vizkit: see inside convolutional networks.
+
+Commands:
+  explain      run visualizations on an image and write PNGs, index.html and .npy files
+  layers       print a model's layer table (name, kind, output channels, parameters)
+  methods      list the visualization methods
+  install-xla  download the XLA PJRT plugin (cpu or cuda) for GOMLX_BACKEND=xla:...
+
+Run "vizkit COMMAND -h" for a command's flags.
+`)
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	var err error
+	switch os.Args[1] {
+	case "explain":
+		err = runExplain(ctx, os.Args[2:], os.Stdout, os.Stderr)
+	case "layers":
+		err = runLayers(ctx, os.Args[2:], os.Stdout)
+	case "methods":
+		listMethods(os.Stdout)
+	case "install-xla":
+		err = runInstallXLA(os.Args[2:])
+	case "-h", "--help", "help":
+		usage()
+	default:
+		fmt.Fprintf(os.Stderr, "vizkit: unknown command %q\n\n", os.Args[1])
+		usage()
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vizkit: %s\n", strings.TrimSpace(err.Error()))
+		os.Exit(1)
+	}
+}
