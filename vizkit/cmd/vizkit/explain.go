@@ -127,7 +127,9 @@ func (mf *modelFlags) load(ctx context.Context, log io.Writer) (*vgg.Model, bool
 	if err != nil {
 		return nil, false, err
 	}
-	base := func(s string) string { return strings.SplitN(strings.TrimSuffix(strings.TrimSuffix(s, "-narrow"), "_bn"), "-", 2)[0] }
+	base := func(s string) string {
+		return strings.SplitN(strings.TrimSuffix(strings.TrimSuffix(s, "-narrow"), "_bn"), "-", 2)[0]
+	}
 	if mf.model != "" && base(m.Config.Arch) != base(mf.model) && !strings.HasPrefix(m.Config.Arch, "vgg-custom") {
 		m.Close()
 		return nil, false, fmt.Errorf("--model %s but the weights in %s are a %s", mf.model, mf.weightsSpec, m.Config.Arch)
