@@ -94,21 +94,36 @@ func listMethods(w io.Writer) {
 type modelFlags struct {
 	model, weightsSpec, backendCfg string
 	randomInit                     int64
+	randomReason                   string
 	numClasses                     int
 	offline                        bool
 }
 
 func (mf *modelFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&mf.model, "model", "vgg11", "architecture: "+strings.Join(vgg.Archs(), ", ")+" (with --weights the architecture is read from the file and must match)")
-	fs.StringVar(&mf.weightsSpec, "weights", "", "weights: a .safetensors or torchvision .pth file, or hub:ORG/REPO (e.g. hub:timm/vgg11.tv_in1k) from the Hugging Face hub")
+	fs.StringVar(&mf.weightsSpec, "weights", "", "weights: a .safetensors or torchvision .pth file, hub:ORG/REPO (e.g. hub:timm/vgg11.tv_in1k) from the Hugging Face hub, or \"auto\": the model's pretrained ImageNet weights from the hub when cached or downloadable, else random weights (seed --random-init, default 0) with a warning")
 	fs.Int64Var(&mf.randomInit, "random-init", -1, "use random weights with this seed instead of --weights (offline; pictures show mechanics, not meaning)")
 	fs.IntVar(&mf.numClasses, "num-classes", 1000, "number of classes for --random-init")
 	fs.StringVar(&mf.backendCfg, "backend", "", `GoMLX backend: "go" (pure Go, default), "xla:cpu" or "xla:cuda" (default $GOMLX_BACKEND or "go")`)
 	fs.BoolVar(&mf.offline, "offline", false, "never download: use the Hugging Face cache only (also HF_HUB_OFFLINE=1)")
 }
 
-// load returns the model and whether it has random weights.
+// load returns the model and whether it has random weights (with the reason
+// in mf.randomReason when --weights auto fell back to them).
 func (mf *modelFlags) load(ctx context.Context, log io.Writer) (*vgg.Model, bool, error) {
+	if mf.weightsSpec == "auto" {
+		seed := uint64(0)
+		if mf.randomInit > 0 {
+			seed = uint64(mf.randomInit)
+		}
+		m, random, reason, err := vgg.PretrainedOrRandom(ctx, mf.model, seed, weights.HubOptions{Offline: mf.offline, Progress: log})
+		if random {
+			mf.randomInit = int64(seed)
+			mf.randomReason = reason
+			fmt.Fprintf(log, "vizkit: WARNING: %s; using random weights (seed %d)\n", reason, seed)
+		}
+		return m, random, err
+	}
 	switch {
 	case mf.weightsSpec != "" && mf.randomInit >= 0:
 		return nil, false, errors.New("give either --weights or --random-init, not both")
@@ -265,7 +280,11 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	r := c.Report
 	r.Heading(1, "cnnviz report")
 	if random {
-		r.Warning(fmt.Sprintf("Random weights (seed %d): this network was never trained. The pictures show how each method works, not what a trained network sees. Pass --weights to explain a real model.", mf.randomInit))
+		why := ""
+		if mf.randomReason != "" {
+			why = " — " + mf.randomReason
+		}
+		r.Warning(fmt.Sprintf("Random weights (seed %d)%s: this network was never trained. The pictures show how each method works, not what a trained network sees. Pass --weights to explain a real model.", mf.randomInit, why))
 	}
 	r.Paragraph(fmt.Sprintf("Model %s (%d layers, %s parameters) from %s, backend %s. Input %s.",
 		net.Config.Arch, len(net.Layers()), humanCount(net.NumParams()), net.Source, b.Name(), inputDesc))
