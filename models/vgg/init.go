@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/weights"
@@ -23,13 +24,22 @@ func RandomWeights(cfg Config, seed uint64) (*weights.Set, error) {
 	if cfg.NumClasses < 1 || len(cfg.Blocks) == 0 {
 		return nil, fmt.Errorf("vgg: invalid configuration %+v", cfg)
 	}
-	rng := rand.New(rand.NewPCG(seed, 0x636e6e76697a))
 	s := weights.NewSet(fmt.Sprintf("random-init(%s, seed %d)", cfg.Arch, seed))
+	// Each tensor draws from its own stream (seed, tensor number), filled in
+	// parallel: the result depends only on the seed.
+	var wg sync.WaitGroup
+	stream := uint64(0)
 	normal := func(n int, std float64) []float32 {
 		out := make([]float32, n)
-		for i := range out {
-			out[i] = float32(rng.NormFloat64() * std)
-		}
+		stream++
+		rng := rand.New(rand.NewPCG(seed, 0x636e6e76697a+stream))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range out {
+				out[i] = float32(rng.NormFloat64() * std)
+			}
+		}()
 		return out
 	}
 	fill := func(n int, v float32) []float32 {
@@ -54,6 +64,7 @@ func RandomWeights(cfg Config, seed uint64) (*weights.Set, error) {
 			s.Tensors[l.Name+".bias"] = &weights.Tensor{Shape: []int{l.Out}, Data: fill(l.Out, 0)}
 		}
 	}
+	wg.Wait()
 	return s, nil
 }
 

@@ -3,6 +3,7 @@ package vgg
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -283,36 +284,53 @@ func hwioToOIHW(k []float32, o, in int) []float32 {
 	return out
 }
 
-// transpose2D returns the [cols,rows] transpose of a row-major [rows,cols] matrix.
+// transpose2D returns the [cols,rows] transpose of a row-major [rows,cols]
+// matrix, in 16×16 tiles (so each tile's reads and writes stay in cache)
+// spread over the CPUs.
 func transpose2D(x []float32, rows, cols int) []float32 {
 	out := make([]float32, len(x))
-	const blk = 64
-	for r0 := 0; r0 < rows; r0 += blk {
-		for c0 := 0; c0 < cols; c0 += blk {
-			for r := r0; r < min(r0+blk, rows); r++ {
-				for c := c0; c < min(c0+blk, cols); c++ {
-					out[c*rows+r] = x[r*cols+c]
+	const blk = 16
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	for wk := 0; wk < workers; wk++ {
+		wg.Add(1)
+		go func(wk int) {
+			defer wg.Done()
+			for r0 := wk * blk; r0 < rows; r0 += workers * blk {
+				r1 := min(r0+blk, rows)
+				for c0 := 0; c0 < cols; c0 += blk {
+					c1 := min(c0+blk, cols)
+					for r := r0; r < r1; r++ {
+						row := x[r*cols : r*cols+cols]
+						for c := c0; c < c1; c++ {
+							out[c*rows+r] = row[c]
+						}
+					}
 				}
 			}
-		}
+		}(wk)
 	}
+	wg.Wait()
 	return out
 }
 
 // linearCHWToHWCIn converts classifier.0's [out, C*P*P] weight (PyTorch flatten
-// order C,H,W) to [P*P*C, out] (channels-last flatten order, input-major).
+// order C,H,W) to [P*P*C, out] (channels-last flatten order, input-major): each
+// row is reordered to H,W,C, then the matrix is transposed in cache blocks.
 func linearCHWToHWCIn(w []float32, out, c, p int) []float32 {
-	res := make([]float32, len(w))
 	pp := p * p
+	in := c * pp
+	rows := make([]float32, len(w))
 	for o := 0; o < out; o++ {
-		row := w[o*c*pp : (o+1)*c*pp]
+		src := w[o*in : (o+1)*in]
+		dst := rows[o*in : (o+1)*in]
 		for ci := 0; ci < c; ci++ {
 			for s := 0; s < pp; s++ {
-				res[(s*c+ci)*out+o] = row[ci*pp+s]
+				dst[s*c+ci] = src[ci*pp+s]
 			}
 		}
 	}
-	return res
+	return transpose2D(rows, out, in)
 }
 
 func linearHWCInToCHW(w []float32, out, c, p int) []float32 {
