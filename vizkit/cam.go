@@ -1,10 +1,12 @@
 package vizkit
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/vizkit/render"
@@ -12,95 +14,191 @@ import (
 
 // CAMMethod is one member of the class-activation-map family. Like
 // pytorch-grad-cam's BaseCAM subclasses, a method only says how a layer's
-// activations A and gradients G (each (C,h,w), one example) become a raw map;
-// the shared pipeline (CAM) does the rest.
+// activations A and gradients G become a raw map; the shared pipeline
+// (Explainer.CAM) does the rest. Simple methods set one per-example function
+// (acts and grads are one example's (C,h,w), row-major; c, h, w its sizes):
+//
+//   - Weights: channel weights w (C); raw = Σ_c w_c·A_c, or with
+//     CAMOptions.EigenSmooth the first principal component of (w_c·A_c).
+//   - Elementwise: per-element contributions E (C·h·w); raw = Σ_c E_c, or its
+//     first principal component with EigenSmooth or Project.
+//   - Raw: the raw map (h·w) directly (EigenSmooth does not apply).
+//
+// Methods that need more than one example's (A, G) — further engine
+// executions (ScoreCAM, AblationCAM), the model's parameters (CAM) or other
+// layers (FullGrad) — set BatchWeights (channel weights for the whole batch,
+// used like Weights) or Full (replaces the per-layer pipeline). Exactly one
+// of Weights, Elementwise, Raw, BatchWeights and Full must be set.
 type CAMMethod struct {
-	// Name is the CLI/display name ("gradcam", "hirescam", …).
+	// Name is the CLI/display name ("gradcam", "hirescam", …), lower case.
 	Name string
 	// Title is the display title ("Grad-CAM").
 	Title string
-	// NeedsGrads is false for gradient-free methods (EigenCAM).
+	// Reference cites the definition followed.
+	Reference string
+	// NeedsGrads is false for gradient-free methods (EigenCAM, ScoreCAM, …):
+	// the shared engine execution then computes no gradients.
 	NeedsGrads bool
-	// Weights returns per-channel weights w (C); the raw map is Σ_c w_c·A_c.
-	// Exactly one of Weights and Raw is set.
+	// Project makes the raw map the first principal component of the
+	// Elementwise tensor even without EigenSmooth (EigenCAM, EigenGradCAM).
+	Project bool
+	// DefaultBatchSize is the engine batch for methods that run extra
+	// executions (used when CAMOptions.BatchSize is 0).
+	DefaultBatchSize int
+
+	// Weights returns one example's channel weights (C); grads is nil when
+	// NeedsGrads is false.
 	Weights func(acts, grads []float32, c, h, w int) []float32
-	// Raw returns the raw (h·w) map directly (element-wise methods).
+	// Elementwise returns one example's per-element contributions (C·h·w).
+	Elementwise func(acts, grads []float32, c, h, w int) []float32
+	// Raw returns one example's raw map (h·w).
 	Raw func(acts, grads []float32, c, h, w int) []float32
+	// BatchWeights returns the (N,C) channel weights of r.Layer for the
+	// whole batch; it may run further engine executions through r.Ex (call
+	// r.Step after each batch for progress and cancellation).
+	BatchWeights func(r *CAMRun) (*Array, error)
+	// Full computes the whole result (Map before the final ReLU and scaling,
+	// Raw/Low/Layers as it sees fit) with its own engine executions.
+	Full func(r *CAMRun) (*CAMResult, error)
+	// Check, if set, validates the network, resolved layers and options before
+	// anything runs (e.g. CAM's "global average pooling + one linear layer").
+	Check func(e *Explainer, layers []string, opts CAMOptions) error
 }
 
-var camMethods = map[string]*CAMMethod{}
+var (
+	camMu      sync.RWMutex
+	camMethods = map[string]*CAMMethod{}
+)
 
-// RegisterCAMMethod adds a method to the registry used by CAM and the CLI.
-func RegisterCAMMethod(m *CAMMethod) {
-	if (m.Weights == nil) == (m.Raw == nil) {
-		panic(fmt.Sprintf("CAM method %q must set exactly one of Weights and Raw", m.Name))
+// RegisterCAMMethod adds a method to the registry used by Explainer.CAM and
+// the CLI (which offers every registered method under its Name). It fails if
+// the name is empty, not lower case, already taken, or if not exactly one of
+// Weights, Elementwise, Raw, BatchWeights and Full is set.
+func RegisterCAMMethod(m *CAMMethod) error {
+	if m == nil || m.Name == "" || m.Name != strings.ToLower(m.Name) {
+		return fmt.Errorf("CAM method needs a lower-case Name, got %+v", m)
+	}
+	set := 0
+	for _, f := range []bool{m.Weights != nil, m.Elementwise != nil, m.Raw != nil, m.BatchWeights != nil, m.Full != nil} {
+		if f {
+			set++
+		}
+	}
+	if set != 1 {
+		return fmt.Errorf("CAM method %q must set exactly one of Weights, Elementwise, Raw, BatchWeights and Full (%d set)", m.Name, set)
+	}
+	if m.Project && m.Elementwise == nil {
+		return fmt.Errorf("CAM method %q: Project needs Elementwise", m.Name)
+	}
+	camMu.Lock()
+	defer camMu.Unlock()
+	if _, dup := camMethods[m.Name]; dup {
+		return fmt.Errorf("CAM method %q is already registered", m.Name)
+	}
+	if m.Title == "" {
+		m.Title = m.Name
 	}
 	camMethods[m.Name] = m
+	return nil
 }
 
-// CAMMethodNames lists the registered methods.
-func CAMMethodNames() []string { return SortedKeys(camMethods) }
+func mustRegisterCAM(m *CAMMethod) {
+	if err := RegisterCAMMethod(m); err != nil {
+		panic(err) // Only for the built-in methods, at init.
+	}
+}
 
-// LookupCAMMethod returns a registered method or an error listing them.
+// CAMMethodNames lists the registered methods, sorted.
+func CAMMethodNames() []string {
+	camMu.RLock()
+	defer camMu.RUnlock()
+	return SortedKeys(camMethods)
+}
+
+// LookupCAMMethod returns a registered method (case-insensitive) or an error
+// listing them.
 func LookupCAMMethod(name string) (*CAMMethod, error) {
-	m, ok := camMethods[strings.ToLower(name)]
+	camMu.RLock()
+	m, ok := camMethods[strings.ToLower(strings.TrimSpace(name))]
+	camMu.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("unknown CAM method %q; known: %s", name, strings.Join(CAMMethodNames(), ", "))
 	}
 	return m, nil
 }
 
-func init() {
-	// Grad-CAM (Selvaraju et al.): channel weights are the spatial mean of the
-	// gradients — pytorch-grad-cam's grad_cam.py, np.mean(grads, axis=(2, 3)).
-	RegisterCAMMethod(&CAMMethod{Name: "gradcam", Title: "Grad-CAM", NeedsGrads: true,
-		Weights: func(_, grads []float32, c, h, w int) []float32 {
-			out := make([]float32, c)
-			hw := h * w
-			for ci := 0; ci < c; ci++ {
-				s := float64(0)
-				for _, g := range grads[ci*hw : (ci+1)*hw] {
-					s += float64(g)
-				}
-				out[ci] = float32(s / float64(hw))
-			}
-			return out
-		}})
-}
-
-// CAMOptions configures CAM.
+// CAMOptions configures Explainer.CAM. The zero value is Grad-CAM of each
+// example's top-1 class logit on DefaultCAMLayer.
 type CAMOptions struct {
 	// Method name (see CAMMethodNames); default "gradcam".
 	Method string
-	// Layers are the target layers; default: DefaultCAMLayer. With several, their
-	// scaled maps are averaged (as pytorch-grad-cam does).
+	// Layers are the target layers; default: DefaultCAMLayer (reported in
+	// CAMResult.Layers with AutoLayer set). With several, their scaled
+	// input-size maps are averaged, then scaled again (as pytorch-grad-cam).
 	Layers []string
-	// Target is what is explained; default: each example's top-1 class logit.
+	// Target is what is explained: a class logit (Class), a softmax score
+	// (SoftmaxOf), a function of the logits (Target{Kind: TargetFunc}); with
+	// one class per example for batches. Default: each example's top-1 logit.
 	Target Target
+	// EigenSmooth replaces the channel sum by the first principal component
+	// of the weighted activations (pytorch-grad-cam's eigen_smooth; see
+	// FirstPrincipalProjection for the sign rule).
+	EigenSmooth bool
+	// AugSmooth averages the maps of 6 augmented inputs — horizontal flip
+	// {off, on} × intensity factor {0.9, 1, 1.1} applied to the normalised
+	// input, as pytorch-grad-cam's aug_smooth (ttach) — after undoing the flip.
+	// The target class is resolved once on the un-augmented input.
+	AugSmooth bool
+	// BatchSize is the engine batch of methods that run extra executions
+	// (ScoreCAM's masked inputs, default 16; AblationCAM's ablated copies,
+	// default 32). The last batch is padded to this size so one executable
+	// serves every batch.
+	BatchSize int
+	// Progress, if set, is called after every extra engine batch (ScoreCAM,
+	// AblationCAM) from the calling goroutine.
+	Progress func(CAMProgress)
 }
 
-// CAMResult is a class activation map for a batch. Maps are (N,H,W).
+// CAMProgress reports how far a CAM computation that runs extra engine
+// batches has come. Done and Total count network evaluations (masked inputs
+// or ablated channels) over all examples, layers and augmentations.
+type CAMProgress struct {
+	Method, Layer string
+	Done, Total   int
+}
+
+// CAMResult is a class activation map for a batch. Maps are (N,H,W) at the
+// input's resolution, (N,h,w) at a layer's.
 type CAMResult struct {
 	// Method is the method's name, Title its display title.
 	Method, Title string
-	// Layers are the target layers used.
-	Layers []string
-	// Target is the explained target; Classes and Scores its resolved class and
-	// value per example.
+	// Layers are the target layers used. AutoLayer is true when they were
+	// chosen by DefaultCAMLayer because CAMOptions.Layers was empty.
+	Layers    []string
+	AutoLayer bool
+	// Target is the explained target; Classes and Scores its resolved class
+	// (-1 for TargetFunc) and value per example.
 	Target  Target
 	Classes []int
 	Scores  []float32
-	// Raw maps, per layer, the weighted sum before ReLU, (N,h,w).
+	// EigenSmooth and AugSmooth echo the options used.
+	EigenSmooth, AugSmooth bool
+	// Raw maps, per layer, the raw map before ReLU (the weighted sum, or its
+	// first principal component), (N,h,w).
 	Raw map[string]*Array
-	// Low maps, per layer, the low-resolution map after ReLU and min-max scaling (N,h,w).
+	// Low maps, per layer, the low-resolution map after ReLU and min-max
+	// scaling (N,h,w), values in [0,1].
 	Low map[string]*Array
-	// Weights maps, per layer, the channel weights (N,C) of weight-based methods.
+	// Weights maps, per layer, the channel weights (N,C) of weight-based
+	// methods (absent for element-wise ones).
 	Weights map[string]*Array
 	// Map is the final map at input resolution (N,H,W), values in [0,1].
 	Map *Array
 	// Flat marks examples whose map is constant (e.g. dead ReLUs on random
-	// weights): their map is all zeros, never NaN.
+	// weights, or a 1×1 layer): their map is all zeros, never NaN.
 	Flat []bool
+	// Notes are remarks for the user (ignored options, degenerate cases).
+	Notes []string
 }
 
 // DefaultCAMLayer returns the layer CAM methods use when none is given: the
@@ -122,12 +220,43 @@ func DefaultCAMLayer(net models.Network) (string, error) {
 	return last, nil
 }
 
-// CAM computes a class activation map with one engine execution: target
-// layers' activations and gradients → method → weighted sum → ReLU → min-max
-// scale (pytorch-grad-cam's (x − min)/(1e-7 + max)) → bilinear resize to the
-// input size (align_corners=False, as cv2.resize) → average over layers → ReLU
-// and scale again.
+// CAM computes a class activation map; see CAMContext.
 func (e *Explainer) CAM(x *Array, opts CAMOptions) (*CAMResult, error) {
+	return e.CAMContext(context.Background(), x, opts)
+}
+
+// CAMContext computes a class activation map of x (NCHW (N,3,H,W),
+// normalised as the network expects) with one engine execution for the
+// target layers' activations and gradients:
+//
+//	method → raw map (N,h,w) → ReLU → min-max scale ((x−min)/(1e-7+max), as
+//	pytorch-grad-cam's scale_cam_image) → bilinear resize to (H,W)
+//	(align_corners=False, as cv2.resize) → mean over layers → ReLU and scale again.
+//
+// Methods that run extra engine batches (ScoreCAM, AblationCAM) check ctx
+// between batches and stop with ctx's error; opts.Progress reports progress.
+//
+// Definitions follow pytorch-grad-cam (see each method's Reference); the Go
+// results match a float64 PyTorch reimplementation (scripts/gen_cam_golden.py)
+// to ~1e-6. Where this package deliberately differs:
+//
+//   - Principal components (EigenCAM, EigenGradCAM, EigenSmooth) have a
+//     deterministic sign (FirstPrincipalProjection); the library keeps
+//     LAPACK's arbitrary one.
+//   - AblationCAM always sets the ablated channel to 0; the library uses
+//     min(A) − 1e7 when the layer's minimum is not 0. If the target's value is
+//     exactly 0 the weights are y − y_c (the library divides by 0).
+//   - Grad-CAM++ and XGrad-CAM terms with an exactly zero denominator count as
+//     0 (NumPy gives NaN or Inf); method arithmetic is float64, not float32.
+//   - AugSmooth explains one class for all six augmentations (the top-1 of the
+//     un-augmented input when none is given); the library re-resolves top-1
+//     on every augmented input.
+//   - CAM (Zhou et al.) is not in pytorch-grad-cam; it needs a network ending
+//     in global average pooling + one linear layer and errors otherwise (VGG).
+func (e *Explainer) CAMContext(ctx context.Context, x *Array, opts CAMOptions) (*CAMResult, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	name := opts.Method
 	if name == "" {
 		name = "gradcam"
@@ -136,22 +265,182 @@ func (e *Explainer) CAM(x *Array, opts CAMOptions) (*CAMResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	layers := opts.Layers
-	if len(layers) == 0 {
-		l, err := DefaultCAMLayer(e.net)
-		if err != nil {
-			return nil, err
-		}
-		layers = []string{l}
+	if x == nil {
+		return nil, errors.New("CAM: input is nil")
 	}
-	for _, l := range layers {
-		layer, err := e.Layer(l)
+	if err := e.net.CheckInput(x.Shape); err != nil {
+		return nil, err
+	}
+	if opts.BatchSize < 0 {
+		return nil, fmt.Errorf("CAM: BatchSize must be ≥ 0 (0 = method default), got %d", opts.BatchSize)
+	}
+	if opts.BatchSize == 0 {
+		opts.BatchSize = max(method.DefaultBatchSize, 1)
+	}
+	if opts.EigenSmooth && method.Raw != nil {
+		return nil, fmt.Errorf("%s computes its map directly; EigenSmooth does not apply to it", method.Title)
+	}
+	var notes []string
+	layers := append([]string(nil), opts.Layers...)
+	auto := false
+	if method.Full == nil {
+		if len(layers) == 0 {
+			l, err := DefaultCAMLayer(e.net)
+			if err != nil {
+				return nil, err
+			}
+			layers, auto = []string{l}, true
+		}
+		seen := map[string]bool{}
+		for _, l := range layers {
+			layer, err := e.Layer(l)
+			if err != nil {
+				return nil, err
+			}
+			if !layer.Spatial {
+				return nil, fmt.Errorf("CAM needs a layer with spatial extent (N,C,H,W); %q is a %s with output (N,%d)", l, layer.Kind, layer.Out)
+			}
+			if seen[l] {
+				return nil, fmt.Errorf("CAM: layer %q is listed twice", l)
+			}
+			seen[l] = true
+		}
+	} else if len(layers) > 0 {
+		notes = append(notes, fmt.Sprintf("%s ignores the requested layers (%s): it always uses every layer with a bias.", method.Title, strings.Join(layers, ", ")))
+		layers = nil
+	}
+	if method.Check != nil {
+		if err := method.Check(e, layers, opts); err != nil {
+			return nil, err
+		}
+	}
+	prog := &camProgress{fn: opts.Progress, method: method.Name}
+	if method.BatchWeights != nil {
+		augs := 1
+		if opts.AugSmooth {
+			augs = len(camAugmentations)
+		}
+		for _, l := range layers {
+			layer, _ := e.Layer(l)
+			prog.total += augs * x.Shape[0] * layer.Out
+		}
+	}
+	var out *CAMResult
+	if !opts.AugSmooth {
+		out, err = e.camOnce(ctx, x, method, layers, opts, prog)
+	} else {
+		out, err = e.camAugmented(ctx, x, method, layers, opts, prog)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out.AutoLayer = auto
+	out.EigenSmooth, out.AugSmooth = opts.EigenSmooth, opts.AugSmooth
+	out.Notes = append(notes, out.Notes...)
+	if err := out.Map.CheckFinite("CAM"); err != nil {
+		return nil, fmt.Errorf("%s: %w (please report: this is a bug)", method.Name, err)
+	}
+	return out, nil
+}
+
+// CAMRun is what a whole-batch method (CAMMethod.BatchWeights or Full) sees.
+type CAMRun struct {
+	// Ctx is checked between extra engine batches (see Step).
+	Ctx context.Context
+	// Ex runs further requests on the same network and backend.
+	Ex *Explainer
+	// Input is the batch (N,3,H,W) as given to the engine (augmented, with AugSmooth).
+	Input *Array
+	// Target is the requested target; use ExampleTarget for one example's.
+	Target Target
+	// Layers are the target layers; Layer the one BatchWeights is asked about.
+	Layers []string
+	Layer  string
+	// Result is the shared engine execution (activations of Layers, gradients
+	// when the method NeedsGrads, resolved Classes, Scores); nil for Full.
+	Result *Result
+	// Options are the CAM options with BatchSize resolved.
+	Options CAMOptions
+
+	prog  *camProgress
+	notes []string
+}
+
+// Note adds a remark for the user to the result (CAMResult.Notes), once.
+func (r *CAMRun) Note(s string) {
+	for _, n := range r.notes {
+		if n == s {
+			return
+		}
+	}
+	r.notes = append(r.notes, s)
+}
+
+// ExampleTarget returns the target of example i alone: the resolved class of
+// that example for class targets, the target itself for TargetFunc.
+func (r *CAMRun) ExampleTarget(i int) Target {
+	t := r.Target
+	if t.Kind == TargetFunc {
+		return t
+	}
+	if r.Result != nil && i < len(r.Result.Classes) {
+		t.Classes = []int{r.Result.Classes[i]}
+	} else if len(t.Classes) > 1 {
+		t.Classes = []int{t.Classes[i]}
+	}
+	return t
+}
+
+// Step reports that done more network evaluations finished and returns
+// Ctx's error if the computation was cancelled.
+func (r *CAMRun) Step(done int) error {
+	if r.prog != nil {
+		r.prog.done += done
+		if r.prog.fn != nil {
+			r.prog.fn(CAMProgress{Method: r.prog.method, Layer: r.Layer, Done: r.prog.done, Total: r.prog.total})
+		}
+	}
+	return r.Cancelled()
+}
+
+// Cancelled returns a descriptive error if Ctx is done, else nil.
+func (r *CAMRun) Cancelled() error {
+	if r.Ctx == nil {
+		return nil
+	}
+	if err := r.Ctx.Err(); err != nil {
+		if r.prog == nil {
+			return fmt.Errorf("CAM cancelled: %w", err)
+		}
+		return fmt.Errorf("CAM %s cancelled after %d of %d network evaluations: %w", r.prog.method, r.prog.done, r.prog.total, err)
+	}
+	return nil
+}
+
+type camProgress struct {
+	fn          func(CAMProgress)
+	method      string
+	done, total int
+}
+
+// camOnce is the pipeline on one (possibly augmented) input.
+func (e *Explainer) camOnce(ctx context.Context, x *Array, method *CAMMethod, layers []string, opts CAMOptions, prog *camProgress) (*CAMResult, error) {
+	n, H, W := x.Shape[0], x.Shape[2], x.Shape[3]
+	run := &CAMRun{Ctx: ctx, Ex: e, Input: x, Target: opts.Target, Layers: layers, Options: opts, prog: prog}
+	if err := run.Cancelled(); err != nil {
+		return nil, err
+	}
+	if method.Full != nil {
+		out, err := method.Full(run)
 		if err != nil {
 			return nil, err
 		}
-		if !layer.Spatial {
-			return nil, fmt.Errorf("CAM needs a layer with spatial extent (N,C,H,W); %q is a %s with output (N,%d)", l, layer.Kind, layer.Out)
+		out.Method, out.Title, out.Target = method.Name, method.Title, opts.Target
+		out.Notes = append(out.Notes, run.notes...)
+		if err := finishCAM(out); err != nil {
+			return nil, err
 		}
+		return out, nil
 	}
 	req := Request{Taps: layers, Target: opts.Target}
 	if method.NeedsGrads {
@@ -161,25 +450,29 @@ func (e *Explainer) CAM(x *Array, opts CAMOptions) (*CAMResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(x.Shape) != 4 {
-		return nil, errors.New("CAM needs an NCHW image input")
-	}
-	n, H, W := x.Shape[0], x.Shape[2], x.Shape[3]
+	run.Result = res
 	out := &CAMResult{Method: method.Name, Title: method.Title, Layers: layers, Target: opts.Target,
 		Classes: res.Classes, Scores: res.Scores,
 		Raw: map[string]*Array{}, Low: map[string]*Array{}, Weights: map[string]*Array{},
-		Map: NewArray(n, H, W), Flat: make([]bool, n)}
+		Map: NewArray(n, H, W)}
 	for _, l := range layers {
 		acts := res.Acts[l]
 		grads := res.Grads[l]
 		c, h, w := acts.Shape[1], acts.Shape[2], acts.Shape[3]
-		raw := NewArray(n, h, w)
-		low := NewArray(n, h, w)
+		hw := h * w
 		var wts *Array
-		if method.Weights != nil {
+		if method.BatchWeights != nil {
+			run.Layer = l
+			if wts, err = method.BatchWeights(run); err != nil {
+				return nil, err
+			}
+			if wts == nil || !sameDims(wts.Shape, []int{n, c}) {
+				return nil, fmt.Errorf("%s: BatchWeights for layer %q must return (N,C)=(%d,%d) weights, got %v", method.Name, l, n, c, shapeOf(wts))
+			}
+		} else if method.Weights != nil {
 			wts = NewArray(n, c)
-			out.Weights[l] = wts
 		}
+		raw := NewArray(n, h, w)
 		for i := 0; i < n; i++ {
 			a := acts.Index(i).Data
 			var g []float32
@@ -187,51 +480,198 @@ func (e *Explainer) CAM(x *Array, opts CAMOptions) (*CAMResult, error) {
 				g = grads.Index(i).Data
 			}
 			r := raw.Index(i).Data
-			if method.Weights != nil {
-				cw := method.Weights(a, g, c, h, w)
-				copy(wts.Index(i).Data, cw)
-				weightedSum(r, a, cw, c, h*w)
-			} else {
-				copy(r, method.Raw(a, g, c, h, w))
-			}
-			lo := low.Index(i).Data
-			for j, v := range r {
-				lo[j] = max(v, 0)
-			}
-			scaled, err := render.ScaleCAM(render.Map{H: h, W: w, Data: lo})
-			if err != nil {
-				return nil, err
-			}
-			copy(lo, scaled.Data)
-			up, err := render.Resize(scaled, H, W, render.Bilinear, false)
-			if err != nil {
-				return nil, err
-			}
-			dst := out.Map.Index(i).Data
-			for j, v := range up.Data {
-				dst[j] += max(v, 0) / float32(len(layers))
+			switch {
+			case wts != nil:
+				cw := wts.Index(i).Data
+				if method.Weights != nil {
+					got := method.Weights(a, g, c, h, w)
+					if len(got) != c {
+						return nil, fmt.Errorf("%s: Weights returned %d values for %d channels", method.Name, len(got), c)
+					}
+					copy(cw, got)
+				}
+				if opts.EigenSmooth {
+					weighted := make([]float32, c*hw)
+					for ci := 0; ci < c; ci++ {
+						for p, v := range a[ci*hw : (ci+1)*hw] {
+							weighted[ci*hw+p] = cw[ci] * v
+						}
+					}
+					copy(r, FirstPrincipalProjection(weighted, c, hw))
+				} else {
+					weightedSum(r, a, cw, c, hw)
+				}
+			case method.Elementwise != nil:
+				el := method.Elementwise(a, g, c, h, w)
+				if len(el) != c*hw {
+					return nil, fmt.Errorf("%s: Elementwise returned %d values for (C,h,w)=(%d,%d,%d)", method.Name, len(el), c, h, w)
+				}
+				if method.Project || opts.EigenSmooth {
+					copy(r, FirstPrincipalProjection(el, c, hw))
+				} else {
+					channelSum(r, el, c, hw)
+				}
+			default:
+				got := method.Raw(a, g, c, h, w)
+				if len(got) != hw {
+					return nil, fmt.Errorf("%s: Raw returned %d values for an %d×%d map", method.Name, len(got), h, w)
+				}
+				copy(r, got)
 			}
 		}
+		if err := raw.CheckFinite(fmt.Sprintf("%s raw map of layer %q", method.Title, l)); err != nil {
+			return nil, err
+		}
 		out.Raw[l] = raw
-		out.Low[l] = low
-	}
-	for i := 0; i < n; i++ {
-		m := out.Map.Index(i).Data
-		scaled, err := render.ScaleCAM(render.Map{H: H, W: W, Data: m})
+		if wts != nil {
+			out.Weights[l] = wts
+		}
+		low, up, err := scaleAndResize(raw, H, W)
 		if err != nil {
 			return nil, err
 		}
-		copy(m, scaled.Data)
-		lo, hi := m[0], m[0]
-		for _, v := range m {
-			lo, hi = min(lo, v), max(hi, v)
+		out.Low[l] = low
+		for j, v := range up.Data {
+			out.Map.Data[j] += max(v, 0) / float32(len(layers))
 		}
-		out.Flat[i] = hi-lo == 0
 	}
-	if err := out.Map.CheckFinite("CAM"); err != nil {
-		return nil, fmt.Errorf("%s: %w (please report: this is a bug)", method.Name, err)
+	out.Notes = append(out.Notes, run.notes...)
+	if err := finishCAM(out); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// scaleAndResize applies ReLU and min-max scaling to each (h,w) map of raw
+// (N,h,w), returning the scaled maps and their bilinear resizes to (N,H,W).
+func scaleAndResize(raw *Array, H, W int) (low, up *Array, err error) {
+	n, h, w := raw.Shape[0], raw.Shape[1], raw.Shape[2]
+	low = NewArray(n, h, w)
+	up = NewArray(n, H, W)
+	for i := 0; i < n; i++ {
+		lo := low.Index(i).Data
+		for j, v := range raw.Index(i).Data {
+			lo[j] = max(v, 0)
+		}
+		scaled, err := render.ScaleCAM(render.Map{H: h, W: w, Data: lo})
+		if err != nil {
+			return nil, nil, err
+		}
+		copy(lo, scaled.Data)
+		u, err := resizeMap(scaled, H, W)
+		if err != nil {
+			return nil, nil, err
+		}
+		copy(up.Index(i).Data, u.Data)
+	}
+	return low, up, nil
+}
+
+// resizeMap is cv2.resize(INTER_LINEAR): bilinear, align_corners=False; the
+// identity when the size already matches.
+func resizeMap(m render.Map, H, W int) (render.Map, error) {
+	if m.H == H && m.W == W {
+		return m.Clone(), nil
+	}
+	return render.Resize(m, H, W, render.Bilinear, false)
+}
+
+// finishCAM applies the final ReLU and min-max scaling to out.Map and sets Flat.
+func finishCAM(out *CAMResult) error {
+	n, H, W := out.Map.Shape[0], out.Map.Shape[1], out.Map.Shape[2]
+	out.Flat = make([]bool, n)
+	for i := 0; i < n; i++ {
+		m := out.Map.Index(i).Data
+		for j, v := range m {
+			m[j] = max(v, 0)
+		}
+		scaled, err := render.ScaleCAM(render.Map{H: H, W: W, Data: m})
+		if err != nil {
+			return err
+		}
+		copy(m, scaled.Data)
+		out.Flat[i] = isConstant(m)
+	}
+	return nil
+}
+
+func isConstant(m []float32) bool {
+	for _, v := range m {
+		if v != m[0] {
+			return false
+		}
+	}
+	return true
+}
+
+func shapeOf(a *Array) any {
+	if a == nil {
+		return "nil"
+	}
+	return a.Shape
+}
+
+// camAugmentations are pytorch-grad-cam's aug_smooth transforms (ttach's
+// HorizontalFlip × Multiply(0.9, 1, 1.1)), identity first.
+var camAugmentations = []struct {
+	flip   bool
+	factor float32
+}{{false, 1}, {false, 0.9}, {false, 1.1}, {true, 0.9}, {true, 1}, {true, 1.1}}
+
+// camAugmented averages the de-augmented maps of the 6 augmentations. Raw,
+// Low, Weights, Classes and Scores are those of the un-augmented input.
+func (e *Explainer) camAugmented(ctx context.Context, x *Array, method *CAMMethod, layers []string, opts CAMOptions, prog *camProgress) (*CAMResult, error) {
+	if t := opts.Target; t.Kind != TargetFunc && len(t.Classes) == 0 {
+		res, err := e.Run(x, Request{Target: t})
+		if err != nil {
+			return nil, err
+		}
+		opts.Target.Classes = res.Classes
+	}
+	n, H, W := x.Shape[0], x.Shape[2], x.Shape[3]
+	var out *CAMResult
+	sum := make([]float32, n*H*W)
+	for _, aug := range camAugmentations {
+		xa := x.Clone()
+		for i := range xa.Data {
+			xa.Data[i] *= aug.factor
+		}
+		if aug.flip {
+			flipW(xa.Data, xa.Shape[0]*xa.Shape[1], H, W)
+		}
+		r, err := e.camOnce(ctx, xa, method, layers, opts, prog)
+		if err != nil {
+			return nil, err
+		}
+		if aug.flip {
+			flipW(r.Map.Data, n, H, W)
+		}
+		for j, v := range r.Map.Data {
+			sum[j] += v
+		}
+		if out == nil {
+			out = r
+		}
+	}
+	k := float32(len(camAugmentations))
+	for j := range sum {
+		out.Map.Data[j] = sum[j] / k
+	}
+	out.Target = opts.Target
+	for i := range out.Flat {
+		out.Flat[i] = isConstant(out.Map.Index(i).Data)
+	}
+	return out, nil
+}
+
+// flipW mirrors planes (count, H, W) left–right in place.
+func flipW(data []float32, count, h, w int) {
+	for p := 0; p < count*h; p++ {
+		row := data[p*w : (p+1)*w]
+		for i, j := 0, w-1; i < j; i, j = i+1, j-1 {
+			row[i], row[j] = row[j], row[i]
+		}
+	}
 }
 
 // weightedSum sets dst (hw) = Σ_c w[c]·a[c] for a (C,hw).
@@ -244,6 +684,19 @@ func weightedSum(dst, a, w []float32, c, hw int) {
 		}
 		for j, v := range a[ci*hw : (ci+1)*hw] {
 			acc[j] += wc * float64(v)
+		}
+	}
+	for j := range dst {
+		dst[j] = float32(acc[j])
+	}
+}
+
+// channelSum sets dst (hw) = Σ_c e[c] for e (C,hw).
+func channelSum(dst, e []float32, c, hw int) {
+	acc := make([]float64, hw)
+	for ci := 0; ci < c; ci++ {
+		for j, v := range e[ci*hw : (ci+1)*hw] {
+			acc[j] += float64(v)
 		}
 	}
 	for j := range dst {

@@ -8,32 +8,55 @@ import (
 	"github.com/cnnviz/cnnviz/vizkit/render"
 )
 
-// Every CAM method registered in vizkit is a CLI method of the same name.
+// Every CAM method registered in vizkit is a CLI method of the same name, and
+// "camcompare" runs them all side by side.
 func init() {
 	for _, name := range vizkit.CAMMethodNames() {
 		m, _ := vizkit.LookupCAMMethod(name)
-		register(&method{Name: name, Help: m.Title + " class activation map, overlaid on the input (--layer: target layer(s), default the last conv block)",
-			Run: func(c *runCtx) error { return runCAM(c, m) }})
+		help := m.Title + " class activation map, overlaid on the input (--layer: target layer(s), default the last conv block)"
+		switch name {
+		case "fullgrad":
+			help = m.Title + " map from the input gradient and every bias layer's gradient (--layer is ignored)"
+		case "cam":
+			help = "original CAM (Zhou et al.): only for networks ending in global average pooling + one linear layer (not VGG)"
+		}
+		register(&method{Name: name, Help: help, Run: func(c *runCtx) error { return runCAM(c, m) }})
 	}
+	register(&method{Name: "camcompare", Help: "every CAM method side by side in one grid (slow: includes Score-CAM and Ablation-CAM)",
+		Run: runCAMCompare})
+}
+
+// camOptions are the CLI's CAM options for method name: the --layer values,
+// the target, progress lines on the log for methods that run many batches.
+func camOptions(c *runCtx, name string) vizkit.CAMOptions {
+	last := -1
+	return vizkit.CAMOptions{Method: name, Layers: c.Layers, Target: c.Target,
+		Progress: func(p vizkit.CAMProgress) {
+			pct := 100 * p.Done / max(p.Total, 1)
+			if pct/10 != last/10 || p.Done == p.Total {
+				last = pct
+				fmt.Fprintf(c.Log, "vizkit: %s %s: %d/%d network evaluations (%d%%)\n", p.Method, p.Layer, p.Done, p.Total, pct)
+			}
+		}}
 }
 
 func runCAM(c *runCtx, m *vizkit.CAMMethod) error {
-	res, err := c.Ex.CAM(c.Input, vizkit.CAMOptions{Method: m.Name, Layers: c.Layers, Target: c.Target})
+	res, err := c.Ex.CAMContext(c.Ctx, c.Input, camOptions(c, m.Name))
+	if err != nil {
+		return err
+	}
+	style := vizkit.CAMStyle{}
+	overlay, err := res.Overlay(0, c.Image, style)
+	if err != nil {
+		return err
+	}
+	colored, err := res.Heatmap(0, style)
 	if err != nil {
 		return err
 	}
 	layers := strings.Join(res.Layers, "+")
-	heat, err := render.NewMap(res.Map.Shape[1], res.Map.Shape[2], res.Map.Index(0).Data)
-	if err != nil {
-		return err
-	}
-	overlay, err := render.Overlay(c.Image, heat, render.Jet, 0.5)
-	if err != nil {
-		return err
-	}
-	colored, err := render.Colorize(heat, render.Jet, render.Range{Min: 0, Max: 1})
-	if err != nil {
-		return err
+	if m.Name == "fullgrad" {
+		layers = "biases"
 	}
 	stem := fmt.Sprintf("cam_%s_%s", m.Name, layers)
 	if err := c.SavePNG(stem, overlay); err != nil {
@@ -42,7 +65,7 @@ func runCAM(c *runCtx, m *vizkit.CAMMethod) error {
 	if err := c.SaveNPY(stem, res.Map.Index(0)); err != nil {
 		return err
 	}
-	for _, l := range res.Layers {
+	for _, l := range vizkit.SortedKeys(res.Low) {
 		if err := c.SaveNPY(fmt.Sprintf("camlow_%s_%s", m.Name, l), res.Low[l].Index(0)); err != nil {
 			return err
 		}
@@ -52,15 +75,92 @@ func runCAM(c *runCtx, m *vizkit.CAMMethod) error {
 		return err
 	}
 	r := c.Report
-	r.Heading(2, fmt.Sprintf("%s — layer %s", m.Title, layers))
+	r.Heading(2, m.Title+" — "+res.LayerText())
+	if res.AutoLayer {
+		fmt.Fprintf(c.Log, "vizkit: %s: layer %s chosen automatically (the last conv block); use --layer to pick another\n", m.Name, strings.Join(res.Layers, ","))
+	}
+	for _, n := range res.Notes {
+		r.Paragraph(n)
+		fmt.Fprintf(c.Log, "vizkit: %s: %s\n", m.Name, n)
+	}
 	if res.Flat[0] {
 		r.Warning(fmt.Sprintf("%s is constant (all zero) for this input and layer: no positive evidence for %s (common with random weights or dead ReLUs).", m.Title, c.Label(c.Class)))
 	}
-	r.Paragraph(fmt.Sprintf("Where the evidence for %s (score %.4g) lies, according to %s on %s.", c.Label(res.Classes[0]), res.Scores[0], m.Title, layers))
+	r.Paragraph(fmt.Sprintf("Where the evidence for %s (score %.4g) lies, according to %s (%s).", c.Label(res.Classes[0]), res.Scores[0], m.Title, m.Reference))
 	r.Figure([]render.FigureItem{
 		{Image: overlay, Caption: "overlay (JET, α 0.5)", WidthPx: 224},
-		{Image: colored.Image, Caption: "map", WidthPx: 224},
+		{Image: colored, Caption: "map", WidthPx: 224},
 		{Image: bar, Caption: ""},
 	}, render.FigureOptions{})
 	return nil
+}
+
+// runCAMCompare runs every registered CAM method on the input and shows them
+// in one grid; methods that do not apply to the model (CAM on VGG) are listed
+// with the reason instead.
+func runCAMCompare(c *runCtx) error {
+	var results []*vizkit.CAMResult
+	var skipped []string
+	for _, name := range camCompareOrder() {
+		if err := c.Ctx.Err(); err != nil {
+			return err
+		}
+		res, err := c.Ex.CAMContext(c.Ctx, c.Input, camOptions(c, name))
+		if err != nil {
+			if c.Ctx.Err() != nil {
+				return err
+			}
+			skipped = append(skipped, fmt.Sprintf("%s: %v", name, err))
+			continue
+		}
+		results = append(results, res)
+	}
+	if len(results) == 0 {
+		return fmt.Errorf("no CAM method applies: %s", strings.Join(skipped, "; "))
+	}
+	grid, err := vizkit.CompareCAMs(c.Image, results, 0, vizkit.CAMStyle{Cols: 5})
+	if err != nil {
+		return err
+	}
+	if err := c.SavePNG("cam_compare", grid); err != nil {
+		return err
+	}
+	r := c.Report
+	r.Heading(2, "CAM methods compared — "+results[0].LayerText())
+	r.Paragraph(fmt.Sprintf("Every class-activation-map method for %s, with pytorch-grad-cam's definitions and post-processing (FullGrad uses every bias layer).", c.Label(results[0].Classes[0])))
+	for _, s := range skipped {
+		r.Paragraph("Not shown — " + s)
+	}
+	var flat []string
+	for _, res := range results {
+		if res.Flat[0] {
+			flat = append(flat, res.Title)
+		}
+	}
+	if len(flat) > 0 {
+		r.Warning("Constant (all-zero) maps: " + strings.Join(flat, ", ") + ".")
+	}
+	r.Image(grid, "", 0)
+	return nil
+}
+
+// camCompareOrder lists the registered CAM methods gradient-based first, in
+// the order of pytorch-grad-cam's README, then any others alphabetically.
+func camCompareOrder() []string {
+	order := []string{"gradcam", "hirescam", "gradcamelementwise", "gradcampp", "xgradcam", "layercam",
+		"eigencam", "eigengradcam", "scorecam", "ablationcam", "fullgrad", "cam"}
+	seen := map[string]bool{}
+	var out []string
+	for _, n := range order {
+		if _, err := vizkit.LookupCAMMethod(n); err == nil {
+			out = append(out, n)
+			seen[n] = true
+		}
+	}
+	for _, n := range vizkit.CAMMethodNames() {
+		if !seen[n] {
+			out = append(out, n)
+		}
+	}
+	return out
 }

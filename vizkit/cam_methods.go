@@ -1,0 +1,567 @@
+package vizkit
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/cnnviz/cnnviz/models"
+	"github.com/cnnviz/cnnviz/vizkit/render"
+	"github.com/gomlx/gomlx/core/graph"
+)
+
+// The class-activation-map family, with pytorch-grad-cam's definitions
+// (jacobgil/pytorch-grad-cam, pytorch_grad_cam/*.py). A and G are one
+// example's activations and gradients of the target, (C,h,w); sums over p
+// run over the h·w positions. All arithmetic is float64.
+func init() {
+	for _, m := range []*CAMMethod{
+		{Name: "gradcam", Title: "Grad-CAM", NeedsGrads: true,
+			Reference: "Selvaraju et al. 2017; grad_cam.py: w_c = mean_p G_c",
+			Weights:   gradCAMWeights},
+		{Name: "hirescam", Title: "HiResCAM", NeedsGrads: true,
+			Reference:   "Draelos & Carin 2020; hirescam.py: raw = Σ_c G_c⊙A_c",
+			Elementwise: func(a, g []float32, c, h, w int) []float32 { return mulElems(a, g, false) }},
+		{Name: "gradcamelementwise", Title: "Grad-CAM element-wise", NeedsGrads: true,
+			Reference:   "grad_cam_elementwise.py: raw = Σ_c max(G_c⊙A_c, 0)",
+			Elementwise: func(a, g []float32, c, h, w int) []float32 { return mulElems(a, g, true) }},
+		{Name: "gradcampp", Title: "Grad-CAM++", NeedsGrads: true,
+			Reference: "Chattopadhay et al. 2018, eq. 19; grad_cam_plusplus.py",
+			Weights:   gradCAMPlusPlusWeights},
+		{Name: "xgradcam", Title: "XGrad-CAM", NeedsGrads: true,
+			Reference: "Fu et al. 2020; xgrad_cam.py: w_c = Σ_p G_c A_c / (Σ_p A_c + 1e-7)",
+			Weights:   xGradCAMWeights},
+		{Name: "layercam", Title: "LayerCAM", NeedsGrads: true,
+			Reference:   "Jiang et al. 2021; layer_cam.py: raw = Σ_c max(G_c, 0)⊙A_c",
+			Elementwise: layerCAMElems},
+		{Name: "eigencam", Title: "EigenCAM", NeedsGrads: false, Project: true,
+			Reference:   "Muhammad & Yeasin 2020; eigen_cam.py: first principal component of A",
+			Elementwise: func(a, _ []float32, c, h, w int) []float32 { return a }},
+		{Name: "eigengradcam", Title: "EigenGrad-CAM", NeedsGrads: true, Project: true,
+			Reference:   "eigen_grad_cam.py: first principal component of G⊙A",
+			Elementwise: func(a, g []float32, c, h, w int) []float32 { return mulElems(a, g, false) }},
+		{Name: "scorecam", Title: "Score-CAM", NeedsGrads: false, DefaultBatchSize: 16,
+			Reference:    "Wang et al. 2020; score_cam.py: w = softmax_c(score(x ⊙ norm(upsample(A_c))))",
+			BatchWeights: scoreCAMWeights},
+		{Name: "ablationcam", Title: "Ablation-CAM", NeedsGrads: false, DefaultBatchSize: 32,
+			Reference:    "Desai & Ramaswamy 2020; ablation_cam.py: w_c = (y − y_{A_c=0}) / y",
+			BatchWeights: ablationCAMWeights},
+		{Name: "fullgrad", Title: "FullGrad", NeedsGrads: true,
+			Reference: "Srinivas & Fleuret 2019; fullgrad_cam.py: |x⊙∇x| + Σ_layers Σ_c scale(|b_c·∇_c|)",
+			Full:      fullGradCAM},
+		{Name: "cam", Title: "CAM", NeedsGrads: false,
+			Reference:    "Zhou et al. 2016: w_c = W_fc[class, c] of a network ending in GAP + one linear layer",
+			BatchWeights: zhouCAMWeights, Check: zhouCAMCheck},
+	} {
+		mustRegisterCAM(m)
+	}
+}
+
+// gradCAMWeights: w_c = mean_p G_c (pytorch-grad-cam's np.mean(grads, axis=(2, 3))).
+func gradCAMWeights(_, grads []float32, c, h, w int) []float32 {
+	out := make([]float32, c)
+	hw := h * w
+	for ci := 0; ci < c; ci++ {
+		s := 0.0
+		for _, g := range grads[ci*hw : (ci+1)*hw] {
+			s += float64(g)
+		}
+		out[ci] = float32(s / float64(hw))
+	}
+	return out
+}
+
+// gradCAMPlusPlusWeights: with S_c = Σ_p A_c and g = G_c at p,
+//
+//	α = g² / (2g² + S_c·g³ + 1e-6)  (0 where g = 0),   w_c = Σ_p max(g, 0)·α.
+//
+// Where the denominator is exactly 0 the term is taken as 0 (NumPy would give
+// NaN or ±Inf there).
+func gradCAMPlusPlusWeights(acts, grads []float32, c, h, w int) []float32 {
+	out := make([]float32, c)
+	hw := h * w
+	for ci := 0; ci < c; ci++ {
+		a := acts[ci*hw : (ci+1)*hw]
+		g := grads[ci*hw : (ci+1)*hw]
+		sumA := 0.0
+		for _, v := range a {
+			sumA += float64(v)
+		}
+		s := 0.0
+		for _, gv := range g {
+			gg := float64(gv)
+			if gg <= 0 {
+				continue
+			}
+			g2 := gg * gg
+			den := 2*g2 + sumA*g2*gg + 1e-6
+			if den == 0 {
+				continue
+			}
+			s += gg * g2 / den
+		}
+		out[ci] = float32(s)
+	}
+	return out
+}
+
+// xGradCAMWeights: w_c = Σ_p G_c·A_c / (Σ_p A_c + 1e-7) (0 if that denominator is exactly 0).
+func xGradCAMWeights(acts, grads []float32, c, h, w int) []float32 {
+	out := make([]float32, c)
+	hw := h * w
+	for ci := 0; ci < c; ci++ {
+		a := acts[ci*hw : (ci+1)*hw]
+		g := grads[ci*hw : (ci+1)*hw]
+		sumA, sumGA := 0.0, 0.0
+		for p, v := range a {
+			sumA += float64(v)
+			sumGA += float64(v) * float64(g[p])
+		}
+		if den := sumA + 1e-7; den != 0 {
+			out[ci] = float32(sumGA / den)
+		}
+	}
+	return out
+}
+
+// mulElems returns G⊙A, or max(G⊙A, 0) when relu.
+func mulElems(a, g []float32, relu bool) []float32 {
+	out := make([]float32, len(a))
+	for i, v := range a {
+		p := v * g[i]
+		if relu {
+			p = max(p, 0)
+		}
+		out[i] = p
+	}
+	return out
+}
+
+// layerCAMElems: max(G, 0)⊙A.
+func layerCAMElems(a, g []float32, c, h, w int) []float32 {
+	out := make([]float32, len(a))
+	for i, v := range a {
+		out[i] = max(g[i], 0) * v
+	}
+	return out
+}
+
+// scoreCAMWeights is pytorch-grad-cam's ScoreCAM.get_cam_weights: every
+// channel A_c is upsampled to the input size (bilinear, align_corners=True,
+// torch's UpsamplingBilinear2d), min-max normalised to
+// (u − min)/(max − min + 1e-8), multiplied into the input (all 3 colour
+// channels), and the target of the masked input is evaluated; the weights
+// are the softmax over channels of those scores. The masked inputs of one
+// example go through the engine in batches of Options.BatchSize.
+func scoreCAMWeights(r *CAMRun) (*Array, error) {
+	acts := r.Result.Acts[r.Layer]
+	n, c, h, w := acts.Shape[0], acts.Shape[1], acts.Shape[2], acts.Shape[3]
+	x := r.Input
+	ch, H, W := x.Shape[1], x.Shape[2], x.Shape[3]
+	plane := H * W
+	bs := min(r.Options.BatchSize, c)
+	out := NewArray(n, c)
+	batch := NewArray(bs, ch, H, W)
+	for i := 0; i < n; i++ {
+		xi := x.Index(i).Data
+		ai := acts.Index(i).Data
+		t := r.ExampleTarget(i)
+		scores := make([]float64, c)
+		for c0 := 0; c0 < c; c0 += bs {
+			rows := min(bs, c-c0)
+			for j := 0; j < rows; j++ {
+				mask, err := scoreCAMMask(ai[(c0+j)*h*w:(c0+j+1)*h*w], h, w, H, W)
+				if err != nil {
+					return nil, err
+				}
+				dst := batch.Index(j).Data
+				for q := 0; q < ch; q++ {
+					for p, m := range mask {
+						dst[q*plane+p] = xi[q*plane+p] * m
+					}
+				}
+			}
+			for j := rows; j < bs; j++ { // Pad the last batch: one executable for all.
+				copy(batch.Index(j).Data, batch.Index(rows-1).Data)
+			}
+			res, err := r.Ex.Run(batch, Request{Target: t})
+			if err != nil {
+				return nil, fmt.Errorf("Score-CAM on layer %q: %w", r.Layer, err)
+			}
+			for j := 0; j < rows; j++ {
+				scores[c0+j] = float64(res.Scores[j])
+			}
+			if err := r.Step(rows); err != nil {
+				return nil, err
+			}
+		}
+		softmaxInto(out.Index(i).Data, scores)
+	}
+	return out, nil
+}
+
+// scoreCAMMask upsamples one (h,w) activation map to (H,W) with
+// align_corners=True and normalises it to [0,1] as ScoreCAM does.
+func scoreCAMMask(a []float32, h, w, H, W int) ([]float32, error) {
+	up, err := render.Resize(render.Map{H: h, W: w, Data: a}, H, W, render.Bilinear, true)
+	if err != nil {
+		return nil, err
+	}
+	lo, hi := up.Data[0], up.Data[0]
+	for _, v := range up.Data {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	den := hi - lo + 1e-8
+	for i, v := range up.Data {
+		up.Data[i] = (v - lo) / den
+	}
+	return up.Data, nil
+}
+
+func softmaxInto(dst []float32, x []float64) {
+	mx := math.Inf(-1)
+	for _, v := range x {
+		mx = math.Max(mx, v)
+	}
+	s := 0.0
+	e := make([]float64, len(x))
+	for i, v := range x {
+		e[i] = math.Exp(v - mx)
+		s += e[i]
+	}
+	for i := range e {
+		dst[i] = float32(e[i] / s)
+	}
+}
+
+// ablationCAMWeights is pytorch-grad-cam's AblationCAM.get_cam_weights with
+// all channels ablated (ratio_channels_to_ablate = 1): for every channel c,
+// the network's tail (the layers after the target layer, Request.StartAfter)
+// is re-run on the layer's activations with channel c set to 0, and
+//
+//	w_c = (y − y_c) / y
+//
+// where y is the target's value and y_c its value with channel c ablated.
+// Each batch row ablates one channel; Options.BatchSize rows per execution.
+// If y is exactly 0, w_c = y − y_c (a note says so).
+//
+// Deviation: pytorch-grad-cam's AblationLayer writes min(A) − 1e7 instead of
+// 0 when the layer's minimum is not 0 (layers that can be negative); here the
+// channel is always zeroed, the paper's definition. For ReLU and max-pool
+// outputs (VGG's CAM layers), whose minimum is 0, both agree.
+func ablationCAMWeights(r *CAMRun) (*Array, error) {
+	acts := r.Result.Acts[r.Layer]
+	n, c, h, w := acts.Shape[0], acts.Shape[1], acts.Shape[2], acts.Shape[3]
+	hw := h * w
+	bs := min(r.Options.BatchSize, c)
+	out := NewArray(n, c)
+	batch := NewArray(bs, c, h, w)
+	for i := 0; i < n; i++ {
+		a := acts.Index(i).Data
+		for j := 0; j < bs; j++ {
+			copy(batch.Index(j).Data, a)
+		}
+		y := float64(r.Result.Scores[i])
+		if y == 0 {
+			r.Note(fmt.Sprintf("Ablation-CAM: the target's value is exactly 0 for example %d, so its weights are y − y_c instead of (y − y_c)/y.", i))
+		}
+		t := r.ExampleTarget(i)
+		wi := out.Index(i).Data
+		for c0 := 0; c0 < c; c0 += bs {
+			rows := min(bs, c-c0)
+			for j := 0; j < rows; j++ {
+				row := batch.Index(j).Data
+				k := c0 + j
+				clear(row[k*hw : (k+1)*hw])
+			}
+			res, err := r.Ex.Run(batch, Request{StartAfter: r.Layer, Target: t})
+			if err != nil {
+				return nil, fmt.Errorf("Ablation-CAM on layer %q: %w", r.Layer, err)
+			}
+			for j := 0; j < rows; j++ {
+				k := c0 + j
+				d := y - float64(res.Scores[j])
+				if y != 0 {
+					d /= y
+				}
+				wi[k] = float32(d)
+				row := batch.Index(j).Data
+				copy(row[k*hw:(k+1)*hw], a[k*hw:(k+1)*hw])
+			}
+			if err := r.Step(rows); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// gapHead finds a "global average pooling + one linear layer" head: it returns
+// the layer feeding the pool (CAM's layer) and the linear layer, or an error
+// explaining why the network is not of that form.
+func gapHead(e *Explainer) (feat, fc string, err error) {
+	layers := e.layers
+	pool := -1
+	for i, l := range layers {
+		if l.Kind == models.GlobalAvgPool || l.Kind == models.AdaptiveAvgPool2d {
+			pool = i
+			break
+		}
+	}
+	arch := e.net.Arch()
+	const why = "CAM (Zhou et al. 2016) needs a network that ends in global average pooling followed by a single linear layer, whose class weights then weigh the pooled channels"
+	const alt = "Use gradcam instead: it generalises CAM to any architecture and gives the same map on such networks"
+	if pool <= 0 {
+		return "", "", fmt.Errorf("%s; model %s has no global average pooling layer. %s", why, arch, alt)
+	}
+	var linears, others []string
+	for _, l := range layers[pool+1:] {
+		switch l.Kind {
+		case models.Linear:
+			linears = append(linears, l.Name)
+		case models.Dropout:
+		default:
+			others = append(others, fmt.Sprintf("%s (%s)", l.Name, l.Kind))
+		}
+	}
+	p := layers[pool]
+	if len(linears) != 1 || len(others) > 0 {
+		desc := fmt.Sprintf("%d linear layer(s) (%s)", len(linears), strings.Join(linears, ", "))
+		if len(others) > 0 {
+			desc += " with " + strings.Join(others, ", ") + " among them"
+		}
+		return "", "", fmt.Errorf("%s; model %s has %s (%s) followed by %s. %s", why, arch, p.Name, p.Kind, desc, alt)
+	}
+	l, _ := e.Layer(linears[0])
+	if l.In != p.Out {
+		return "", "", fmt.Errorf("%s; in model %s the linear layer %s takes %d features but %s (%s) gives %d channels, so it does not pool globally. %s",
+			why, arch, l.Name, l.In, p.Name, p.Kind, p.Out, alt)
+	}
+	return layers[pool-1].Name, l.Name, nil
+}
+
+func zhouCAMCheck(e *Explainer, layers []string, opts CAMOptions) error {
+	feat, _, err := gapHead(e)
+	if err != nil {
+		return err
+	}
+	if len(layers) != 1 || layers[0] != feat {
+		return fmt.Errorf("CAM is defined on the input of the global average pooling, layer %q of model %s; got layers %v", feat, e.net.Arch(), layers)
+	}
+	if opts.Target.Kind != TargetLogit {
+		return fmt.Errorf("CAM explains a class logit with the linear layer's class weights; target %q is not a class logit (use Class(...) or Predicted(), or gradcam for other targets)", opts.Target.String())
+	}
+	return nil
+}
+
+// zhouCAMWeights: w_c = W[class, c] of the final linear layer (PyTorch layout [K,C]).
+func zhouCAMWeights(r *CAMRun) (*Array, error) {
+	_, fc, err := gapHead(r.Ex)
+	if err != nil {
+		return nil, err
+	}
+	wt, _, err := r.Ex.net.Weight(fc)
+	if err != nil {
+		return nil, err
+	}
+	acts := r.Result.Acts[r.Layer]
+	n, c := acts.Shape[0], acts.Shape[1]
+	if len(wt.Shape) != 2 || wt.Shape[1] != c {
+		return nil, fmt.Errorf("CAM: linear layer %q has weight shape %v, want [classes %d]", fc, wt.Shape, c)
+	}
+	out := NewArray(n, c)
+	for i := 0; i < n; i++ {
+		k := r.Result.Classes[i]
+		copy(out.Index(i).Data, wt.Data[k*c:(k+1)*c])
+	}
+	return out, nil
+}
+
+// biasLayer is a layer whose output carries a per-channel bias (FullGrad).
+type biasLayer struct {
+	name string
+	bias []float32
+}
+
+// fullGradBiases returns every Conv2d and BatchNorm2d layer with a bias, in
+// order, with its bias: a convolution's from Network.Weight, a batch norm's
+// effective bias β − μ·γ/√(σ²+ε) (pytorch-grad-cam's get_bias_data) read as
+// the layer's output for a zero input. skipped lists layers without a bias.
+func fullGradBiases(e *Explainer) (out []biasLayer, skipped []string, err error) {
+	for i, l := range e.layers {
+		switch l.Kind {
+		case models.Conv2d:
+			_, b, err := e.net.Weight(l.Name)
+			if err != nil {
+				return nil, nil, fmt.Errorf("FullGrad: reading the bias of %q: %w", l.Name, err)
+			}
+			if b == nil {
+				skipped = append(skipped, l.Name)
+				continue
+			}
+			if len(b) != l.Out {
+				return nil, nil, fmt.Errorf("FullGrad: layer %q has %d bias values for %d channels", l.Name, len(b), l.Out)
+			}
+			out = append(out, biasLayer{l.Name, b})
+		case models.BatchNorm2d:
+			if i == 0 || !e.layers[i-1].Spatial {
+				skipped = append(skipped, l.Name)
+				continue
+			}
+			prev := e.layers[i-1]
+			probe := Target{Kind: TargetFunc, Layer: l.Name, Name: "FullGrad bias probe",
+				Func: func(act *graph.Node) *graph.Node { return graph.ReduceSum(act, 1, 2, 3) }}
+			res, err := e.Run(NewArray(1, prev.Out, 1, 1), Request{StartAfter: prev.Name, Taps: []string{l.Name}, Target: probe})
+			if err != nil {
+				return nil, nil, fmt.Errorf("FullGrad: reading the effective bias of %q: %w", l.Name, err)
+			}
+			out = append(out, biasLayer{l.Name, res.Acts[l.Name].Data})
+		}
+	}
+	return out, skipped, nil
+}
+
+// fullGradCAM is pytorch-grad-cam's FullGrad: one engine execution gives the
+// gradient of the target with respect to the input and to the output of
+// every layer with a bias (Conv2d, BatchNorm2d). Then
+//
+//	input term  : |x ⊙ ∇x|, each colour channel min-max scaled;
+//	layer terms : |b_c · ∇_c| per channel c, each min-max scaled at the
+//	              layer's resolution, resized to the input size and summed;
+//	map         : sum of all terms (no ReLU: all are ≥ 0), scaled.
+//
+// With EigenSmooth the terms (3 input channels + one per layer) are each
+// scaled, resized to (H/8, W/8), reduced to their first principal component,
+// scaled and resized back, as in pytorch-grad-cam. Since resizing is linear,
+// each layer's channels are summed before the resize (same result, C times
+// fewer resizes). Result: Layers are the bias layers; Raw and Low hold each
+// layer's summed term at its resolution and the input term under "input".
+func fullGradCAM(r *CAMRun) (*CAMResult, error) {
+	e := r.Ex
+	x := r.Input
+	n, ch, H, W := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
+	bl, skipped, err := fullGradBiases(e)
+	if err != nil {
+		return nil, err
+	}
+	if len(bl) == 0 {
+		return nil, fmt.Errorf("FullGrad needs layers with biases (Conv2d or BatchNorm2d), and model %s has none: its map would be only |x⊙∇x|; use a saliency method for that", e.net.Arch())
+	}
+	if len(skipped) > 0 {
+		r.Note(fmt.Sprintf("FullGrad: layers without a bias were skipped: %s.", strings.Join(skipped, ", ")))
+	}
+	allZero := true
+	names := make([]string, len(bl))
+	for i, b := range bl {
+		names[i] = b.name
+		for _, v := range b.bias {
+			allZero = allZero && v == 0
+		}
+	}
+	if allZero {
+		r.Note("FullGrad: every bias of the model is 0 (e.g. freshly initialised weights), so the map reduces to |x⊙∇x|.")
+	}
+	if r.Options.EigenSmooth && (H < 8 || W < 8) {
+		return nil, fmt.Errorf("FullGrad with EigenSmooth works at 1/8 of the input size and needs an input of at least 8×8, got %d×%d", H, W)
+	}
+	res, err := e.Run(x, Request{GradTaps: names, GradInput: true, Target: r.Target})
+	if err != nil {
+		return nil, err
+	}
+	out := &CAMResult{Layers: names, Classes: res.Classes, Scores: res.Scores,
+		Raw: map[string]*Array{}, Low: map[string]*Array{}, Weights: map[string]*Array{}, Map: NewArray(n, H, W)}
+	// terms[i] holds example i's input-size terms: ch input channels, then one per layer.
+	terms := make([][][]float32, n)
+	plane := H * W
+	inputRaw := NewArray(n, H, W)
+	for i := 0; i < n; i++ {
+		xi, gi := x.Index(i).Data, res.InputGrad.Index(i).Data
+		for k := 0; k < ch; k++ {
+			m := make([]float32, plane)
+			for p := range m {
+				m[p] = float32(math.Abs(float64(xi[k*plane+p] * gi[k*plane+p])))
+			}
+			s, err := render.ScaleCAM(render.Map{H: H, W: W, Data: m})
+			if err != nil {
+				return nil, err
+			}
+			terms[i] = append(terms[i], s.Data)
+			for p, v := range s.Data {
+				inputRaw.Data[i*plane+p] += v
+			}
+		}
+	}
+	out.Raw["input"] = inputRaw
+	if out.Low["input"], _, err = scaleAndResize(inputRaw, H, W); err != nil {
+		return nil, err
+	}
+	for _, b := range bl {
+		g := res.Grads[b.name]
+		c, h, w := g.Shape[1], g.Shape[2], g.Shape[3]
+		hw := h * w
+		raw := NewArray(n, h, w)
+		for i := 0; i < n; i++ {
+			gi := g.Index(i).Data
+			ri := raw.Index(i).Data
+			m := make([]float32, hw)
+			for ci := 0; ci < c; ci++ {
+				bc := b.bias[ci]
+				for p := range m {
+					m[p] = float32(math.Abs(float64(bc * gi[ci*hw+p])))
+				}
+				s, err := render.ScaleCAM(render.Map{H: h, W: w, Data: m})
+				if err != nil {
+					return nil, err
+				}
+				for p, v := range s.Data {
+					ri[p] += v
+				}
+			}
+			up, err := resizeMap(render.Map{H: h, W: w, Data: ri}, H, W)
+			if err != nil {
+				return nil, err
+			}
+			terms[i] = append(terms[i], up.Data)
+		}
+		out.Raw[b.name] = raw
+		if out.Low[b.name], _, err = scaleAndResize(raw, H, W); err != nil {
+			return nil, err
+		}
+	}
+	for i := 0; i < n; i++ {
+		dst := out.Map.Index(i).Data
+		if !r.Options.EigenSmooth {
+			for _, t := range terms[i] {
+				for p, v := range t {
+					dst[p] += v
+				}
+			}
+			continue
+		}
+		h8, w8 := H/8, W/8
+		k := len(terms[i])
+		small := make([]float32, k*h8*w8)
+		for j, t := range terms[i] {
+			s, err := render.ScaleCAM(render.Map{H: H, W: W, Data: t})
+			if err != nil {
+				return nil, err
+			}
+			d, err := resizeMap(s, h8, w8)
+			if err != nil {
+				return nil, err
+			}
+			copy(small[j*h8*w8:], d.Data)
+		}
+		proj := FirstPrincipalProjection(small, k, h8*w8)
+		s, err := render.ScaleCAM(render.Map{H: h8, W: w8, Data: proj})
+		if err != nil {
+			return nil, err
+		}
+		up, err := resizeMap(s, H, W)
+		if err != nil {
+			return nil, err
+		}
+		copy(dst, up.Data)
+	}
+	return out, nil
+}
