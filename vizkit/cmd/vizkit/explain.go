@@ -42,6 +42,8 @@ type runCtx struct {
 	Target vizkit.Target
 	// Layers are the --layer values; empty means each method's default.
 	Layers []string
+	// EigenSmooth and AugSmooth are the CAM smoothing options (--eigen-smooth, --aug-smooth).
+	EigenSmooth, AugSmooth bool
 	// OutDir is where files go; NPY says whether raw arrays are written.
 	OutDir string
 	NPY    bool
@@ -164,6 +166,8 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	methodsFlag := fs.String("methods", "features,kernels,gradcam,saliency", "comma-separated methods (see `vizkit methods`)")
 	outDir := fs.String("out", "", "output directory (created)")
 	writeNPY := fs.Bool("npy", false, "also write raw float32 arrays as .npy")
+	eigenSmooth := fs.Bool("eigen-smooth", false, "CAM methods: replace the weighted activations by their first principal component (pytorch-grad-cam's eigen_smooth)")
+	augSmooth := fs.Bool("aug-smooth", false, "CAM methods: average over horizontal flips × brightness 0.9/1.0/1.1 (pytorch-grad-cam's aug_smooth; 6× slower)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -209,6 +213,7 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	defer ex.Close()
 
 	c := &runCtx{Ctx: ctx, Ex: ex, Net: net, OutDir: *outDir, NPY: *writeNPY, Report: render.NewHTML(), Log: stderr,
+		EigenSmooth: *eigenSmooth, AugSmooth: *augSmooth,
 		Mean: imageio.ImageNetMean, Std: imageio.ImageNetStd}
 	if *layers != "" {
 		for _, l := range strings.Split(*layers, ",") {

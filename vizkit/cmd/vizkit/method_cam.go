@@ -31,6 +31,7 @@ func init() {
 func camOptions(c *runCtx, name string) vizkit.CAMOptions {
 	last := -1
 	return vizkit.CAMOptions{Method: name, Layers: c.Layers, Target: c.Target,
+		EigenSmooth: c.EigenSmooth, AugSmooth: c.AugSmooth,
 		Progress: func(p vizkit.CAMProgress) {
 			pct := 100 * p.Done / max(p.Total, 1)
 			if pct/10 != last/10 || p.Done == p.Total {
