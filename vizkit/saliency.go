@@ -1,0 +1,322 @@
+package vizkit
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/cnnviz/cnnviz/models"
+	"github.com/cnnviz/cnnviz/vizkit/imageio"
+)
+
+// Gradient visualisations (FlashTorch's Backprop and beyond): the gradient of a
+// target with respect to the input image, under PyTorch's backward rule or a
+// modified ReLU rule, and the usual ways to turn it into a picture. One engine
+// execution per call; see attribution.go for the sampling methods (SmoothGrad,
+// Integrated Gradients, Occlusion) and actmax.go for activation maximisation.
+
+// Normalization is the per-channel input normalisation the network expects:
+// x = (pixel − Mean[c]) / Std[c] with pixel values in [0, 1], channels R, G, B.
+// The zero value means ImageNet's (imageio.ImageNetMean, imageio.ImageNetStd),
+// which torchvision's VGG weights use.
+type Normalization struct {
+	Mean, Std [3]float32
+}
+
+// ImageNetNormalization is torchvision's ImageNet normalisation.
+func ImageNetNormalization() Normalization {
+	return Normalization{Mean: imageio.ImageNetMean, Std: imageio.ImageNetStd}
+}
+
+func (n Normalization) resolved() Normalization {
+	if n == (Normalization{}) {
+		return ImageNetNormalization()
+	}
+	return n
+}
+
+func (n Normalization) validate() error {
+	for c := 0; c < 3; c++ {
+		m, s := float64(n.Mean[c]), float64(n.Std[c])
+		if math.IsNaN(m) || math.IsInf(m, 0) || !(s > 0) || math.IsInf(s, 0) {
+			return fmt.Errorf("normalization channel %d: mean %v, std %v (std must be positive and finite)", c, n.Mean[c], n.Std[c])
+		}
+	}
+	return nil
+}
+
+// Black returns the normalised value of a black pixel (pixel 0) per channel:
+// −Mean/Std, e.g. (−2.118, −2.036, −1.804) for ImageNet.
+func (n Normalization) Black() [3]float32 {
+	n = n.resolved()
+	var out [3]float32
+	for c := range out {
+		out[c] = -n.Mean[c] / n.Std[c]
+	}
+	return out
+}
+
+// SaliencyOptions configures Saliency.
+type SaliencyOptions struct {
+	// Target is the explained score; default (zero value): each example's top-1
+	// class logit. A requested class is honoured (FlashTorch ignores it and warns).
+	Target Target
+	// ReLU is the backward rule of every ReLU, features and classifier alike:
+	// models.ReLUStandard (vanilla gradient, default), models.ReLUGuided (guided
+	// backpropagation) or models.ReLUDeconv (deconvnet).
+	ReLU models.ReLURule
+	// Norm is the input normalisation, used only to draw the input; zero: ImageNet.
+	Norm Normalization
+}
+
+// Saliency is the gradient of a target with respect to the input, for a batch.
+// All arrays are NCHW (N,3,H,W) or (N,H,W) for per-pixel maps.
+type Saliency struct {
+	// Method is "gradient", "guided" or "deconv"; Title its display name.
+	Method, Title string
+	// ReLU is the backward rule used.
+	ReLU models.ReLURule
+	// Target is what was explained; Classes the resolved class per example (−1
+	// for function targets) and Scores the target value per example.
+	Target  Target
+	Classes []int
+	Scores  []float32
+	// Input is a copy of the explained (normalised) input (N,3,H,W).
+	Input *Array
+	// Grad is the raw gradient d score / d input (N,3,H,W).
+	Grad *Array
+	// Norm is the input normalisation (for drawing the input).
+	Norm Normalization
+}
+
+var reluMethods = map[models.ReLURule][2]string{
+	models.ReLUStandard: {"gradient", "Vanilla gradient"},
+	models.ReLUGuided:   {"guided", "Guided backpropagation"},
+	models.ReLUDeconv:   {"deconv", "Deconvnet"},
+}
+
+// Saliency computes the gradient of opts.Target with respect to the input x
+// (N,3,H,W, normalised) in one engine execution. With models.ReLUGuided every
+// ReLU (classifier included, as pytorch-grad-cam's GuidedBackpropReLUModel)
+// passes a gradient only where its input and the incoming gradient are both
+// positive; with models.ReLUDeconv only where the incoming gradient is positive.
+// (FlashTorch's own guided rule multiplies by the ReLU's output value instead of
+// its indicator; cnnviz follows Springenberg et al. and pytorch-grad-cam.)
+func (e *Explainer) Saliency(x *Array, opts SaliencyOptions) (*Saliency, error) {
+	names, ok := reluMethods[opts.ReLU]
+	if !ok {
+		return nil, fmt.Errorf("unknown ReLU rule %d (want models.ReLUStandard, ReLUGuided or ReLUDeconv)", opts.ReLU)
+	}
+	if err := checkImageBatch(x); err != nil {
+		return nil, err
+	}
+	norm := opts.Norm.resolved()
+	if err := norm.validate(); err != nil {
+		return nil, err
+	}
+	res, err := e.Run(x, Request{GradInput: true, Target: opts.Target, ReLU: opts.ReLU})
+	if err != nil {
+		return nil, err
+	}
+	if err := res.InputGrad.CheckFinite(names[1]); err != nil {
+		return nil, err
+	}
+	return &Saliency{Method: names[0], Title: names[1], ReLU: opts.ReLU, Target: opts.Target,
+		Classes: res.Classes, Scores: res.Scores, Input: x.Clone(), Grad: res.InputGrad, Norm: norm}, nil
+}
+
+// AbsMax is Simonyan et al.'s saliency map: max over RGB of |gradient|, (N,H,W).
+func (s *Saliency) AbsMax() (*Array, error) { return channelReduce(s.Grad, true) }
+
+// Max is FlashTorch's max gradient (calculate_gradients(take_max=True)): the
+// signed maximum over RGB, (N,H,W). Draw it through StandardizeAndClip as
+// FlashTorch does.
+func (s *Saliency) Max() (*Array, error) { return channelReduce(s.Grad, false) }
+
+// GradTimesInput is gradient × input (Captum's InputXGradient) on the
+// normalised input, (N,3,H,W).
+func (s *Saliency) GradTimesInput() (*Array, error) {
+	if s.Grad == nil || s.Input == nil || !sameDims(s.Grad.Shape, s.Input.Shape) || len(s.Grad.Data) != len(s.Input.Data) {
+		return nil, errors.New("GradTimesInput: Saliency.Grad and Saliency.Input must both be set with the same shape")
+	}
+	out := s.Grad.Clone()
+	for i, v := range s.Input.Data {
+		out.Data[i] *= v
+	}
+	return out, nil
+}
+
+// checkImageBatch checks that x is a non-empty (N,3,H,W) batch.
+func checkImageBatch(x *Array) error {
+	if x == nil {
+		return errors.New("vizkit: input is nil")
+	}
+	if len(x.Shape) != 4 || x.Shape[0] < 1 || x.Shape[1] != 3 || x.Shape[2] < 1 || x.Shape[3] < 1 {
+		return fmt.Errorf("input must be an image batch of shape (N,3,H,W), got shape %v", x.Shape)
+	}
+	if len(x.Data) != x.Shape[0]*3*x.Shape[2]*x.Shape[3] {
+		return fmt.Errorf("input of shape %v holds %d values, want %d", x.Shape, len(x.Data), x.Shape[0]*3*x.Shape[2]*x.Shape[3])
+	}
+	return nil
+}
+
+// ChannelAbsMax reduces an (N,C,H,W) array to (N,H,W) with max_c |a|
+// (Simonyan et al.'s saliency map of a gradient).
+func ChannelAbsMax(a *Array) (*Array, error) { return channelReduce(a, true) }
+
+// ChannelMax reduces an (N,C,H,W) array to (N,H,W) with the signed max_c a
+// (FlashTorch's take_max).
+func ChannelMax(a *Array) (*Array, error) { return channelReduce(a, false) }
+
+func channelReduce(a *Array, abs bool) (*Array, error) {
+	if a == nil || len(a.Shape) != 4 || a.Shape[1] < 1 || len(a.Data) != a.Shape[0]*a.Shape[1]*a.Shape[2]*a.Shape[3] {
+		var shape any = "nil"
+		if a != nil {
+			shape = a.Shape
+		}
+		return nil, fmt.Errorf("channel reduction needs an (N,C,H,W) array, got shape %v", shape)
+	}
+	n, c, hw := a.Shape[0], a.Shape[1], a.Shape[2]*a.Shape[3]
+	out := NewArray(n, a.Shape[2], a.Shape[3])
+	for i := 0; i < n; i++ {
+		src := a.Data[i*c*hw : (i+1)*c*hw]
+		dst := out.Data[i*hw : (i+1)*hw]
+		for p := 0; p < hw; p++ {
+			best := src[p]
+			if abs {
+				best = float32(math.Abs(float64(best)))
+			}
+			for ch := 1; ch < c; ch++ {
+				v := src[ch*hw+p]
+				if abs {
+					v = float32(math.Abs(float64(v)))
+				}
+				if v > best {
+					best = v
+				}
+			}
+			dst[p] = best
+		}
+	}
+	return out, nil
+}
+
+// StandardizeAndClip is FlashTorch's display transform (flashtorch.utils
+// standardize_and_clip), applied to each example (first axis) separately:
+//
+//	clamp((a − mean) / std · saturation + brightness, 0, 1)
+//
+// with std the sample standard deviation (torch.std, n−1 in the denominator;
+// 1e-7 when it is 0, and for a single value). FlashTorch's defaults are
+// saturation 0.1, brightness 0.5. The result has a's shape, values in [0,1].
+func StandardizeAndClip(a *Array, saturation, brightness float64) *Array {
+	return standardize(a, saturation, brightness, true, 0)
+}
+
+// DeprocessImage is pytorch-grad-cam's deprocess_image (used to show guided
+// backprop and Guided Grad-CAM), applied to each example separately:
+//
+//	clamp((a − mean) / (std + 1e-5) · 0.1 + 0.5, 0, 1)
+//
+// with the population standard deviation (np.std). (pytorch-grad-cam then
+// quantises to uint8; this returns the float values.)
+func DeprocessImage(a *Array) *Array { return standardize(a, 0.1, 0.5, false, 1e-5) }
+
+func standardize(a *Array, saturation, brightness float64, unbiased bool, eps float64) *Array {
+	out := a.Clone()
+	n := 1
+	if len(a.Shape) > 0 && a.Shape[0] > 0 {
+		n = a.Shape[0]
+	}
+	per := len(a.Data) / n
+	for i := 0; i < n; i++ {
+		d := out.Data[i*per : (i+1)*per]
+		mean := 0.0
+		for _, v := range d {
+			mean += float64(v)
+		}
+		mean /= float64(len(d))
+		ss := 0.0
+		for _, v := range d {
+			dv := float64(v) - mean
+			ss += dv * dv
+		}
+		den := float64(len(d))
+		if unbiased {
+			den--
+		}
+		std := 0.0
+		if den > 0 {
+			std = math.Sqrt(ss / den)
+		}
+		if unbiased {
+			if std == 0 || math.IsNaN(std) {
+				std = 1e-7
+			}
+		} else {
+			std += eps
+		}
+		for j, v := range d {
+			t := (float64(v)-mean)/std*saturation + brightness
+			d[j] = float32(min(max(t, 0), 1))
+		}
+	}
+	return out
+}
+
+// GuidedGradCAMOptions configures GuidedGradCAM.
+type GuidedGradCAMOptions struct {
+	// Target is the explained score; default: each example's top-1 class logit.
+	Target Target
+	// Layers are the CAM target layers; default DefaultCAMLayer.
+	Layers []string
+	// Method is the CAM method; default "gradcam".
+	Method string
+	// Norm is the input normalisation (for drawing the input); zero: ImageNet.
+	Norm Normalization
+}
+
+// GuidedGradCAMResult is guided backpropagation multiplied by a class
+// activation map (Selvaraju et al.; pytorch-grad-cam's example:
+// cam_mask · guided gradients).
+type GuidedGradCAMResult struct {
+	// Guided is the guided backprop gradient; CAM the class activation map.
+	Guided *Saliency
+	CAM    *CAMResult
+	// Map is Guided.Grad · CAM.Map, the map broadcast over RGB, (N,3,H,W).
+	Map *Array
+}
+
+// GuidedGradCAM runs Explainer.CAM and guided backpropagation for the same
+// target (the CAM's resolved classes are passed on, so both explain the same
+// class) and multiplies them.
+func (e *Explainer) GuidedGradCAM(x *Array, opts GuidedGradCAMOptions) (*GuidedGradCAMResult, error) {
+	if err := checkImageBatch(x); err != nil {
+		return nil, err
+	}
+	cam, err := e.CAM(x, CAMOptions{Method: opts.Method, Layers: opts.Layers, Target: opts.Target})
+	if err != nil {
+		return nil, err
+	}
+	target := opts.Target
+	if target.Kind != TargetFunc && target.Classes == nil {
+		target.Classes = append([]int(nil), cam.Classes...)
+	}
+	g, err := e.Saliency(x, SaliencyOptions{Target: target, ReLU: models.ReLUGuided, Norm: opts.Norm})
+	if err != nil {
+		return nil, err
+	}
+	g.Target = opts.Target
+	n, h, w := x.Shape[0], x.Shape[2], x.Shape[3]
+	out := g.Grad.Clone()
+	for i := 0; i < n; i++ {
+		m := cam.Map.Index(i).Data
+		d := out.Index(i).Data
+		for c := 0; c < 3; c++ {
+			for p := 0; p < h*w; p++ {
+				d[c*h*w+p] *= m[p]
+			}
+		}
+	}
+	return &GuidedGradCAMResult{Guided: g, CAM: cam, Map: out}, nil
+}

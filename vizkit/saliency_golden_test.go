@@ -1,0 +1,215 @@
+package vizkit
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/cnnviz/cnnviz/models"
+)
+
+// saliencyGoldenDir holds fixtures made by scripts/gen_saliency_golden.py with
+// PyTorch on tinyvgg11 (testdata/golden/tinyvgg11.safetensors).
+var saliencyGoldenDir = filepath.Join("..", "testdata", "golden_saliency")
+
+func saliencyGolden(t *testing.T, name string) *Array {
+	t.Helper()
+	return loadNPY(t, filepath.Join(saliencyGoldenDir, name))
+}
+
+// saliencyFixture returns the tiny VGG11 explainer, the (2,3,32,32) input and
+// its per-example target (classes 3 and 7).
+func saliencyFixture(t *testing.T) (*Explainer, *Array, Target) {
+	t.Helper()
+	m := loadGoldenModel(t, "tinyvgg11.safetensors")
+	ex, err := NewExplainer(m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ex.Close(); m.Close() })
+	return ex, saliencyGolden(t, "input.npy"), Class(3, 7)
+}
+
+func TestSaliencyGolden(t *testing.T) {
+	ex, x, target := saliencyFixture(t)
+	const rtol = 1e-4
+	for _, tc := range []struct {
+		rule models.ReLURule
+		file string
+	}{{models.ReLUStandard, "grad.npy"}, {models.ReLUGuided, "guided.npy"}, {models.ReLUDeconv, "deconv.npy"}} {
+		s, err := ex.Saliency(x, SaliencyOptions{Target: target, ReLU: tc.rule})
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertClose(t, s.Title, s.Grad, saliencyGolden(t, tc.file), rtol)
+		if s.Classes[0] != 3 || s.Classes[1] != 7 {
+			t.Fatalf("%s: classes %v, want [3 7]", s.Method, s.Classes)
+		}
+		if tc.rule != models.ReLUStandard {
+			continue
+		}
+		am, err := s.AbsMax()
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertClose(t, "abs max", am, saliencyGolden(t, "absmax.npy"), rtol)
+		mx, err := s.Max()
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertClose(t, "signed max", mx, saliencyGolden(t, "max.npy"), rtol)
+		// The display transform is steep (×0.1/std): compare on the reference max
+		// so that the check is about the formula, not the gradient's last digits.
+		assertClose(t, "FlashTorch standardize_and_clip", StandardizeAndClip(saliencyGolden(t, "max.npy"), 0.1, 0.5),
+			saliencyGolden(t, "max_display.npy"), 1e-5)
+		gx, err := s.GradTimesInput()
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertClose(t, "gradient × input", gx, saliencyGolden(t, "gradxinput.npy"), rtol)
+	}
+	g, err := ex.GuidedGradCAM(x, GuidedGradCAMOptions{Target: target, Layers: []string{"features.9"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertClose(t, "Grad-CAM (features.9)", g.CAM.Map, saliencyGolden(t, "gradcam.npy"), 1e-4)
+	assertClose(t, "Guided Grad-CAM", g.Map, saliencyGolden(t, "guided_gradcam.npy"), 1e-4)
+}
+
+func TestSmoothGradGolden(t *testing.T) {
+	ex, x, target := saliencyFixture(t)
+	z := saliencyGolden(t, "smoothgrad_z.npy")
+	for _, chunk := range []int{5, 16} { // 5 does not divide the 12 noisy inputs.
+		calls := 0
+		res, err := ex.SmoothGrad(context.Background(), x, SmoothGradOptions{Target: target, Noise: z,
+			Batch: BatchOptions{Chunk: chunk, Progress: func(done, total int) {
+				calls++
+				if total != 12 || done > total {
+					t.Fatalf("progress %d/%d, want total 12", done, total)
+				}
+			}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (12 + chunk - 1) / chunk; calls != want {
+			t.Fatalf("chunk %d: %d progress calls, want %d", chunk, calls, want)
+		}
+		assertClose(t, "SmoothGrad", res.Mean, saliencyGolden(t, "smoothgrad_mean.npy"), 1e-4)
+		assertClose(t, "SmoothGrad²", res.MeanSquare, saliencyGolden(t, "smoothgrad_sq.npy"), 1e-4)
+		assertClose(t, "VarGrad", res.Var, saliencyGolden(t, "vargrad.npy"), 1e-4)
+		if res.Samples != 6 {
+			t.Fatalf("samples %d, want 6", res.Samples)
+		}
+	}
+}
+
+func TestIntegratedGradientsGolden(t *testing.T) {
+	ex, x, target := saliencyFixture(t)
+	raw, err := os.ReadFile(filepath.Join(saliencyGoldenDir, "ig.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta map[string]struct {
+		FX        []float64 `json:"f_x"`
+		FBaseline []float64 `json:"f_baseline"`
+		Delta     []float64 `json:"delta"`
+	}
+	if err := json.Unmarshal(raw, &meta); err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range meta {
+		parts := strings.Split(strings.TrimSuffix(strings.TrimPrefix(file, "ig_"), ".npy"), "_")
+		method := strings.Join(parts[:len(parts)-1], "_")
+		baseline := parts[len(parts)-1]
+		t.Run(method+"/"+baseline, func(t *testing.T) {
+			opts := IGOptions{Target: target, Steps: 12, Method: method, Baseline: baseline, BlurSigma: 2, Batch: BatchOptions{Chunk: 7}}
+			res, err := ex.IntegratedGradients(context.Background(), x, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertClose(t, "IG "+file, res.Attr, saliencyGolden(t, file), 1e-4)
+			if baseline == "blur" {
+				assertClose(t, "blur baseline", res.Baseline, saliencyGolden(t, "baseline_blur.npy"), 1e-6)
+			}
+			for i := range want.Delta {
+				if math.Abs(float64(res.Scores[i])-want.FX[i]) > 1e-5 || math.Abs(float64(res.BaselineScores[i])-want.FBaseline[i]) > 1e-5 {
+					t.Fatalf("example %d: f(x) %g f(b) %g, want %g %g", i, res.Scores[i], res.BaselineScores[i], want.FX[i], want.FBaseline[i])
+				}
+				if math.Abs(res.Delta[i]-want.Delta[i]) > 1e-4 {
+					t.Fatalf("example %d: completeness delta %g, want %g", i, res.Delta[i], want.Delta[i])
+				}
+			}
+		})
+	}
+}
+
+func TestOcclusionGolden(t *testing.T) {
+	ex, x, target := saliencyFixture(t)
+	for _, tc := range []struct {
+		win, stride [2]int
+		file        string
+		positions   [2]int
+	}{
+		{[2]int{8, 8}, [2]int{4, 4}, "occlusion_8x8_s4.npy", [2]int{7, 7}},
+		{[2]int{10, 7}, [2]int{4, 5}, "occlusion_10x7_s4x5.npy", [2]int{7, 6}},
+	} {
+		res, err := ex.Occlusion(context.Background(), x, OcclusionOptions{Target: target, Window: tc.win, Stride: tc.stride, Batch: BatchOptions{Chunk: 16}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Positions != tc.positions {
+			t.Fatalf("%s: positions %v, want %v", tc.file, res.Positions, tc.positions)
+		}
+		assertClose(t, tc.file, res.Attr, saliencyGolden(t, tc.file), 1e-4)
+	}
+}
+
+// TestFFTParamGolden checks the Fourier parameterisation against Lucid's
+// formulas evaluated with numpy, for an even and an odd width.
+func TestFFTParamGolden(t *testing.T) {
+	for _, sz := range [][2]int{{8, 10}, {7, 9}} {
+		h, w := sz[0], sz[1]
+		prefix := "fft_" + strconv.Itoa(h) + "x" + strconv.Itoa(w)
+		theta := saliencyGolden(t, prefix+"_theta.npy")
+		p := newFFTParam(h, w, 1)
+		if theta.Size() != p.size() {
+			t.Fatalf("%s: θ has %d values, parameterisation %d", prefix, theta.Size(), p.size())
+		}
+		th := make([]float64, p.size())
+		for i, v := range theta.Data {
+			th[i] = float64(v)
+		}
+		got := &Array{Shape: []int{1, 3, h, w}, Data: toFloat32(p.linear(th))}
+		assertClose(t, prefix+" raw", got, saliencyGolden(t, prefix+"_raw.npy"), 1e-5)
+		img := &Array{Shape: []int{1, 3, h, w}, Data: toFloat32(p.image(th))}
+		assertClose(t, prefix+" image", img, saliencyGolden(t, prefix+"_image.npy"), 1e-5)
+	}
+}
+
+// TestActMaxFlashTorchGolden replays FlashTorch's GradientAscent._ascent (4
+// steps on the mean of conv features.3 channel 5) from the same start.
+func TestActMaxFlashTorchGolden(t *testing.T) {
+	ex, _, _ := saliencyFixture(t)
+	x0 := saliencyGolden(t, "actmax_x0.npy")
+	res, err := ex.ActMax(context.Background(), []Objective{ChannelObjective("features.3", 5)}, ActMaxOptions{Init: x0, Steps: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertClose(t, "FlashTorch ascent after 4 steps", res.Input, saliencyGolden(t, "actmax_x4.npy"), 1e-4)
+	if !(res.Scores[0] > res.InitialScores[0]) {
+		t.Fatalf("objective did not increase: %v → %v", res.InitialScores[0], res.Scores[0])
+	}
+}
+
+func toFloat32(a []float64) []float32 {
+	out := make([]float32, len(a))
+	for i, v := range a {
+		out[i] = float32(v)
+	}
+	return out
+}

@@ -1,0 +1,701 @@
+package vizkit
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"math"
+	"sort"
+
+	"github.com/cnnviz/cnnviz/models"
+	"github.com/cnnviz/cnnviz/vizkit/imageio"
+	"github.com/cnnviz/cnnviz/vizkit/render"
+)
+
+// Pictures of the gradient visualisations, attributions and activation
+// maximisation results: each result draws a captioned panel per example
+// (Panel, a PNG-ready image) and renders itself as a self-contained HTML
+// fragment (HTML, AppendHTML) for GoNB cells (vizkit/nb.Show) and reports.
+//
+// Conventions: signed maps use the diverging RdBu_r colormap centred on 0
+// (blue negative, white 0, red positive, range ±t); magnitudes use gray (black 0
+// → white t) or inferno (for squared values, range [0, t]). Gradient maps are
+// heavy-tailed, so t is Captum's visualize_image_attr threshold (outlier_perc
+// 2): the |value| at which the sorted |values| reach 98% of their total; the
+// few values beyond it saturate. RGB gradients are shown through FlashTorch's
+// standardize_and_clip (vanilla) or pytorch-grad-cam's deprocess_image (guided
+// backprop, deconvnet, Guided Grad-CAM); overlays are pytorch-grad-cam's
+// show_cam_on_image (JET, α 0.5) of the magnitude divided by t and clipped to 1.
+
+// inputImage draws example i of a normalised (N,3,H,W) input.
+func drawInput(x *Array, i int, norm Normalization) (*image.RGBA, error) {
+	if x == nil || len(x.Shape) != 4 || i < 0 || i >= x.Shape[0] {
+		return nil, fmt.Errorf("no example %d in the input", i)
+	}
+	n := norm.resolved()
+	return imageio.ToImage(x.Index(i).Data, 3, x.Shape[2], x.Shape[3], n.Mean, n.Std)
+}
+
+// OutlierThreshold is Captum's _cumulative_sum_threshold(|v|, 98): the
+// smallest |value| at which the ascending cumulative sum of the |values|
+// reaches 98% of their total (the scale of visualize_image_attr with
+// outlier_perc 2). Non-finite values are ignored; it is 0 for an all-zero map.
+func OutlierThreshold(values []float32) float64 {
+	abs := make([]float64, 0, len(values))
+	total := 0.0
+	for _, v := range values {
+		f := math.Abs(float64(v))
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			continue
+		}
+		abs = append(abs, f)
+		total += f
+	}
+	if total == 0 {
+		return 0
+	}
+	sort.Float64s(abs)
+	cum := 0.0
+	for _, v := range abs {
+		cum += v
+		if cum >= 0.98*total {
+			return v
+		}
+	}
+	return abs[len(abs)-1]
+}
+
+// magnitudeTile colours a non-negative map with range [0, t] (OutlierThreshold).
+func magnitudeTile(m []float32, h, w int, cmap render.Colormap) (image.Image, render.Range, error) {
+	mp, err := render.NewMap(h, w, m)
+	if err != nil {
+		return nil, render.Range{}, err
+	}
+	r := render.Range{Min: 0, Max: 1}
+	if t := OutlierThreshold(m); t > 0 {
+		r.Max = t
+	}
+	c, err := render.Colorize(mp, cmap, r)
+	if err != nil {
+		return nil, r, err
+	}
+	return c.Image, r, nil
+}
+
+// signedTile colours a signed map with RdBu_r on ±t (OutlierThreshold).
+func signedTile(m []float32, h, w int) (image.Image, render.Range, error) {
+	mp, err := render.NewMap(h, w, m)
+	if err != nil {
+		return nil, render.Range{}, err
+	}
+	r := render.Range{Min: -1, Max: 1}
+	if t := OutlierThreshold(m); t > 0 {
+		r = render.Range{Min: -t, Max: t}
+	}
+	c, err := render.Colorize(mp, render.RdBuR, r)
+	if err != nil {
+		return nil, r, err
+	}
+	return c.Image, r, nil
+}
+
+// rgbTile draws a (3,H,W) array whose values are already in [0,1].
+func rgbTile(chw []float32, h, w int) (image.Image, error) {
+	return render.RGBFromCHW(chw, h, w, render.Range{Min: 0, Max: 1})
+}
+
+// heatOverlay blends the positive part of a map, divided by OutlierThreshold
+// and clipped to 1, over base.
+func heatOverlay(base image.Image, m []float32, h, w int) (image.Image, error) {
+	pos := make([]float32, len(m))
+	for i, v := range m {
+		pos[i] = max(v, 0)
+	}
+	s := make([]float32, len(m))
+	if t := OutlierThreshold(pos); t > 0 {
+		for i, v := range pos {
+			s[i] = float32(min(float64(v)/t, 1))
+		}
+	}
+	mp, err := render.NewMap(h, w, s)
+	if err != nil {
+		return nil, err
+	}
+	return render.Overlay(base, mp, render.Jet, 0.5)
+}
+
+func absOf(a []float32) []float32 {
+	out := make([]float32, len(a))
+	for i, v := range a {
+		out[i] = float32(math.Abs(float64(v)))
+	}
+	return out
+}
+
+// panel lays captioned tiles out in one row.
+func gradPanel(title string, tiles []image.Image, captions []string) (*image.RGBA, error) {
+	return render.Grid(tiles, render.GridOptions{Cols: len(tiles), Pad: 6, Captions: captions, MaxCaptionChars: 34, Title: title})
+}
+
+type gradTile struct {
+	img     image.Image
+	caption string
+}
+
+func gradTilesPanel(title string, ts []gradTile) (*image.RGBA, error) {
+	imgs := make([]image.Image, len(ts))
+	caps := make([]string, len(ts))
+	for i, t := range ts {
+		imgs[i], caps[i] = t.img, t.caption
+	}
+	return gradPanel(title, imgs, caps)
+}
+
+// gradFigure lists the tiles for HTML.Figure; tiles narrower than 160 px are
+// shown enlarged by an integer factor (the figures are drawn with
+// image-rendering: pixelated) so that small inputs stay visible.
+func gradFigure(ts []gradTile) []render.FigureItem {
+	items := make([]render.FigureItem, len(ts))
+	for i, t := range ts {
+		items[i] = render.FigureItem{Image: t.img, Caption: t.caption}
+		if t.img != nil {
+			if w := t.img.Bounds().Dx(); w > 0 && w < 160 {
+				items[i].WidthPx = w * ((160 + w - 1) / w)
+			}
+		}
+	}
+	return items
+}
+
+func checkExampleIndex(n, i int) error {
+	if i < 0 || i >= n {
+		return fmt.Errorf("example %d out of range (the batch has %d)", i, n)
+	}
+	return nil
+}
+
+func targetText(t Target, classes []int, scores []float32, i int) string {
+	if t.Kind == TargetFunc {
+		return fmt.Sprintf("%s = %.4g", t.Name, scores[i])
+	}
+	what := "logit"
+	switch t.Kind {
+	case TargetSoftmax:
+		what = "softmax"
+	case TargetLogSoftmax:
+		what = "log-softmax"
+	}
+	return fmt.Sprintf("%s of class %d = %.4g", what, classes[i], scores[i])
+}
+
+func fragmentOf(appendHTML func(*render.HTML) error) (string, error) {
+	h := render.NewHTML()
+	if err := appendHTML(h); err != nil {
+		return "", err
+	}
+	return h.String(), nil
+}
+
+func magnitudeBar(cmap render.Colormap, r render.Range, label string) image.Image {
+	bar, err := render.Colorbar(cmap, r, 224, 44, label)
+	if err != nil {
+		return nil
+	}
+	return bar
+}
+
+// ---------------------------------------------------------------------------
+// Saliency
+
+func (s *Saliency) tiles(i int) ([]gradTile, []image.Image, error) {
+	if s == nil || s.Grad == nil || s.Input == nil {
+		return nil, nil, errors.New("vizkit: empty Saliency")
+	}
+	if err := checkExampleIndex(s.Grad.Shape[0], i); err != nil {
+		return nil, nil, err
+	}
+	h, w := s.Grad.Shape[2], s.Grad.Shape[3]
+	base, err := drawInput(s.Input, i, s.Norm)
+	if err != nil {
+		return nil, nil, err
+	}
+	g := s.Grad.Index(i)
+	one := &Array{Shape: append([]int{1}, g.Shape...), Data: g.Data}
+	var rgb *Array
+	rgbCap := "gradient, RGB (standardized)"
+	if s.ReLU == models.ReLUStandard {
+		rgb = StandardizeAndClip(one, 0.1, 0.5)
+	} else {
+		rgb = DeprocessImage(one)
+		rgbCap = s.Method + ", RGB (deprocessed)"
+	}
+	rgbImg, err := rgbTile(rgb.Data, h, w)
+	if err != nil {
+		return nil, nil, err
+	}
+	mx, err := ChannelMax(one)
+	if err != nil {
+		return nil, nil, err
+	}
+	mxDisp := StandardizeAndClip(mx, 0.1, 0.5)
+	mxC, err := render.Colorize(render.Map{H: h, W: w, Data: mxDisp.Data}, render.Viridis, render.Range{Min: 0, Max: 1})
+	if err != nil {
+		return nil, nil, err
+	}
+	am, err := ChannelAbsMax(one)
+	if err != nil {
+		return nil, nil, err
+	}
+	amImg, amRange, err := magnitudeTile(am.Data, h, w, render.Gray)
+	if err != nil {
+		return nil, nil, err
+	}
+	gxi := make([]float32, h*w)
+	in := s.Input.Index(i).Data
+	for c := 0; c < 3; c++ {
+		for p := 0; p < h*w; p++ {
+			gxi[p] += g.Data[c*h*w+p] * in[c*h*w+p]
+		}
+	}
+	gxiImg, gxiRange, err := signedTile(gxi, h, w)
+	if err != nil {
+		return nil, nil, err
+	}
+	ov, err := heatOverlay(base, am.Data, h, w)
+	if err != nil {
+		return nil, nil, err
+	}
+	ts := []gradTile{
+		{base, "input"},
+		{rgbImg, rgbCap},
+		{mxC.Image, "max over RGB (FlashTorch)"},
+		{amImg, "max |gradient| (Simonyan)"},
+		{gxiImg, "gradient x input, sum RGB"},
+		{ov, "max |gradient| over input"},
+	}
+	bars := []image.Image{
+		magnitudeBar(render.Gray, amRange, "max |gradient|"),
+		magnitudeBar(render.RdBuR, gxiRange, "gradient x input"),
+	}
+	return ts, bars, nil
+}
+
+// Panel draws example i: the input, the RGB gradient, FlashTorch's max
+// gradient, Simonyan's map, gradient × input and an overlay.
+func (s *Saliency) Panel(i int) (*image.RGBA, error) {
+	ts, _, err := s.tiles(i)
+	if err != nil {
+		return nil, err
+	}
+	return gradTilesPanel(fmt.Sprintf("%s: %s", s.Title, targetText(s.Target, s.Classes, s.Scores, i)), ts)
+}
+
+// AppendHTML adds a section per example to h.
+func (s *Saliency) AppendHTML(h *render.HTML) error {
+	if s == nil || s.Grad == nil {
+		return errors.New("vizkit: empty Saliency")
+	}
+	for i := 0; i < s.Grad.Shape[0]; i++ {
+		ts, bars, err := s.tiles(i)
+		if err != nil {
+			return err
+		}
+		h.Heading(3, fmt.Sprintf("%s — example %d", s.Title, i))
+		h.Paragraph(fmt.Sprintf("Gradient of the %s with respect to the input pixels (%s ReLU backward rule).",
+			targetText(s.Target, s.Classes, s.Scores, i), s.ReLU))
+		h.Figure(append(gradFigure(ts), render.FigureItem{Image: bars[0]}, render.FigureItem{Image: bars[1]}), render.FigureOptions{Pixelated: true})
+	}
+	return h.Err()
+}
+
+// HTML renders the result as a self-contained fragment.
+func (s *Saliency) HTML() (string, error) { return fragmentOf(s.AppendHTML) }
+
+// ---------------------------------------------------------------------------
+// Guided Grad-CAM
+
+func (g *GuidedGradCAMResult) tiles(i int) ([]gradTile, error) {
+	if g == nil || g.Map == nil || g.Guided == nil || g.CAM == nil {
+		return nil, errors.New("vizkit: empty GuidedGradCAMResult")
+	}
+	if err := checkExampleIndex(g.Map.Shape[0], i); err != nil {
+		return nil, err
+	}
+	h, w := g.Map.Shape[2], g.Map.Shape[3]
+	base, err := drawInput(g.Guided.Input, i, g.Guided.Norm)
+	if err != nil {
+		return nil, err
+	}
+	cm, err := render.NewMap(h, w, g.CAM.Map.Index(i).Data)
+	if err != nil {
+		return nil, err
+	}
+	camImg, err := render.Overlay(base, cm, render.Jet, 0.5)
+	if err != nil {
+		return nil, err
+	}
+	one := func(a *Array) *Array {
+		e := a.Index(i)
+		return &Array{Shape: append([]int{1}, e.Shape...), Data: e.Data}
+	}
+	gb, err := rgbTile(DeprocessImage(one(g.Guided.Grad)).Data, h, w)
+	if err != nil {
+		return nil, err
+	}
+	ggc, err := rgbTile(DeprocessImage(one(g.Map)).Data, h, w)
+	if err != nil {
+		return nil, err
+	}
+	return []gradTile{{base, "input"}, {camImg, g.CAM.Title + " " + joinLayers(g.CAM.Layers)}, {gb, "guided backprop"}, {ggc, "Guided " + g.CAM.Title}}, nil
+}
+
+func joinLayers(l []string) string {
+	s := ""
+	for i, v := range l {
+		if i > 0 {
+			s += "+"
+		}
+		s += v
+	}
+	return s
+}
+
+// Panel draws example i: input, CAM overlay, guided backprop, their product.
+func (g *GuidedGradCAMResult) Panel(i int) (*image.RGBA, error) {
+	ts, err := g.tiles(i)
+	if err != nil {
+		return nil, err
+	}
+	return gradTilesPanel("Guided "+g.CAM.Title+": "+targetText(g.Guided.Target, g.Guided.Classes, g.Guided.Scores, i), ts)
+}
+
+// AppendHTML adds a section per example to h.
+func (g *GuidedGradCAMResult) AppendHTML(h *render.HTML) error {
+	if g == nil || g.Map == nil {
+		return errors.New("vizkit: empty GuidedGradCAMResult")
+	}
+	for i := 0; i < g.Map.Shape[0]; i++ {
+		ts, err := g.tiles(i)
+		if err != nil {
+			return err
+		}
+		h.Heading(3, fmt.Sprintf("Guided %s — example %d", g.CAM.Title, i))
+		if g.CAM.Flat[i] {
+			h.Warning("The class activation map is constant (all zero) for this example, so Guided Grad-CAM is all zero.")
+		}
+		h.Paragraph(fmt.Sprintf("Guided backpropagation of the %s, multiplied by the %s map (shown through pytorch-grad-cam's deprocess_image).",
+			targetText(g.Guided.Target, g.Guided.Classes, g.Guided.Scores, i), g.CAM.Title))
+		h.Figure(gradFigure(ts), render.FigureOptions{Pixelated: true})
+	}
+	return h.Err()
+}
+
+// HTML renders the result as a self-contained fragment.
+func (g *GuidedGradCAMResult) HTML() (string, error) { return fragmentOf(g.AppendHTML) }
+
+// ---------------------------------------------------------------------------
+// SmoothGrad
+
+func (r *SmoothGradResult) tiles(i int) ([]gradTile, []image.Image, error) {
+	if r == nil || r.Mean == nil || r.Input == nil {
+		return nil, nil, errors.New("vizkit: empty SmoothGradResult")
+	}
+	if err := checkExampleIndex(r.Mean.Shape[0], i); err != nil {
+		return nil, nil, err
+	}
+	h, w := r.Mean.Shape[2], r.Mean.Shape[3]
+	base, err := drawInput(r.Input, i, Normalization{})
+	if err != nil {
+		return nil, nil, err
+	}
+	one := func(a *Array) *Array {
+		e := a.Index(i)
+		return &Array{Shape: append([]int{1}, e.Shape...), Data: e.Data}
+	}
+	rgb, err := rgbTile(StandardizeAndClip(one(r.Mean), 0.1, 0.5).Data, h, w)
+	if err != nil {
+		return nil, nil, err
+	}
+	am, err := ChannelAbsMax(one(r.Mean))
+	if err != nil {
+		return nil, nil, err
+	}
+	amImg, amR, err := magnitudeTile(am.Data, h, w, render.Gray)
+	if err != nil {
+		return nil, nil, err
+	}
+	sq, err := ChannelMax(one(r.MeanSquare))
+	if err != nil {
+		return nil, nil, err
+	}
+	sqImg, sqR, err := magnitudeTile(sq.Data, h, w, render.Inferno)
+	if err != nil {
+		return nil, nil, err
+	}
+	vr, err := ChannelMax(one(r.Var))
+	if err != nil {
+		return nil, nil, err
+	}
+	vrImg, _, err := magnitudeTile(vr.Data, h, w, render.Inferno)
+	if err != nil {
+		return nil, nil, err
+	}
+	ov, err := heatOverlay(base, am.Data, h, w)
+	if err != nil {
+		return nil, nil, err
+	}
+	ts := []gradTile{{base, "input"}, {rgb, "SmoothGrad, RGB"}, {amImg, "SmoothGrad max |.|"}, {sqImg, "SmoothGrad^2, max RGB"},
+		{vrImg, "VarGrad, max RGB"}, {ov, "SmoothGrad max |.| over input"}}
+	return ts, []image.Image{magnitudeBar(render.Gray, amR, "SmoothGrad max |.|"), magnitudeBar(render.Inferno, sqR, "SmoothGrad^2")}, nil
+}
+
+// Panel draws example i: input, SmoothGrad (RGB and max |·|), SmoothGrad²,
+// VarGrad and an overlay.
+func (r *SmoothGradResult) Panel(i int) (*image.RGBA, error) {
+	ts, _, err := r.tiles(i)
+	if err != nil {
+		return nil, err
+	}
+	return gradTilesPanel(fmt.Sprintf("SmoothGrad (%d samples, sigma %.3g): %s", r.Samples, r.Sigma[i], targetText(r.Target, r.Classes, r.Scores, i)), ts)
+}
+
+// AppendHTML adds a section per example to h.
+func (r *SmoothGradResult) AppendHTML(h *render.HTML) error {
+	if r == nil || r.Mean == nil {
+		return errors.New("vizkit: empty SmoothGradResult")
+	}
+	for i := 0; i < r.Mean.Shape[0]; i++ {
+		ts, bars, err := r.tiles(i)
+		if err != nil {
+			return err
+		}
+		h.Heading(3, fmt.Sprintf("SmoothGrad — example %d", i))
+		h.Paragraph(fmt.Sprintf("Gradient of the %s averaged over %d noisy copies of the input (Gaussian noise, σ = %.3g in normalised units; %s ReLU rule). SmoothGrad² averages squared gradients, VarGrad is their variance.",
+			targetText(r.Target, r.Classes, r.Scores, i), r.Samples, r.Sigma[i], r.ReLU))
+		h.Figure(append(gradFigure(ts), render.FigureItem{Image: bars[0]}, render.FigureItem{Image: bars[1]}), render.FigureOptions{Pixelated: true})
+	}
+	return h.Err()
+}
+
+// HTML renders the result as a self-contained fragment.
+func (r *SmoothGradResult) HTML() (string, error) { return fragmentOf(r.AppendHTML) }
+
+// ---------------------------------------------------------------------------
+// Integrated Gradients
+
+func (r *IGResult) tiles(i int) ([]gradTile, []image.Image, error) {
+	if r == nil || r.Attr == nil || r.Input == nil || r.Baseline == nil {
+		return nil, nil, errors.New("vizkit: empty IGResult")
+	}
+	if err := checkExampleIndex(r.Attr.Shape[0], i); err != nil {
+		return nil, nil, err
+	}
+	h, w := r.Attr.Shape[2], r.Attr.Shape[3]
+	base, err := drawInput(r.Input, i, Normalization{})
+	if err != nil {
+		return nil, nil, err
+	}
+	bimg, err := drawInput(r.Baseline, i, Normalization{})
+	if err != nil {
+		return nil, nil, err
+	}
+	e := r.Attr.Index(i)
+	sum, err := ChannelSum(&Array{Shape: append([]int{1}, e.Shape...), Data: e.Data})
+	if err != nil {
+		return nil, nil, err
+	}
+	sImg, sR, err := signedTile(sum.Data, h, w)
+	if err != nil {
+		return nil, nil, err
+	}
+	abs := absOf(sum.Data)
+	aImg, aR, err := magnitudeTile(abs, h, w, render.Gray)
+	if err != nil {
+		return nil, nil, err
+	}
+	ov, err := heatOverlay(base, abs, h, w)
+	if err != nil {
+		return nil, nil, err
+	}
+	ts := []gradTile{{base, "input"}, {bimg, "baseline: " + r.BaselineName}, {sImg, "attribution, sum RGB"}, {aImg, "|attribution|"}, {ov, "|attribution| over input"}}
+	return ts, []image.Image{magnitudeBar(render.RdBuR, sR, "attribution"), magnitudeBar(render.Gray, aR, "|attribution|")}, nil
+}
+
+// Panel draws example i: input, baseline, the attribution (signed and
+// absolute, summed over RGB) and an overlay.
+func (r *IGResult) Panel(i int) (*image.RGBA, error) {
+	ts, _, err := r.tiles(i)
+	if err != nil {
+		return nil, err
+	}
+	return gradTilesPanel(fmt.Sprintf("Integrated Gradients (%s, %d steps): %s", r.Method, r.Steps, targetText(r.Target, r.Classes, r.Scores, i)), ts)
+}
+
+// AppendHTML adds a section per example to h, with the completeness check.
+func (r *IGResult) AppendHTML(h *render.HTML) error {
+	if r == nil || r.Attr == nil {
+		return errors.New("vizkit: empty IGResult")
+	}
+	rel := r.RelativeDelta()
+	for i := 0; i < r.Attr.Shape[0]; i++ {
+		ts, bars, err := r.tiles(i)
+		if err != nil {
+			return err
+		}
+		h.Heading(3, fmt.Sprintf("Integrated Gradients — example %d", i))
+		h.Paragraph(fmt.Sprintf("Attribution of the %s along the straight path from the %s baseline (%d steps, %s). Completeness: Σ attribution = %.4g, f(x) − f(baseline) = %.4g − %.4g = %.4g, error %.3g (%.2f%%).",
+			targetText(r.Target, r.Classes, r.Scores, i), r.BaselineName, r.Steps, r.Method,
+			r.Delta[i]+float64(r.Scores[i])-float64(r.BaselineScores[i]), r.Scores[i], r.BaselineScores[i],
+			float64(r.Scores[i])-float64(r.BaselineScores[i]), r.Delta[i], 100*rel[i]))
+		if rel[i] > 0.05 {
+			h.Warning(fmt.Sprintf("The completeness error is %.1f%% of f(x) − f(baseline): use more steps.", 100*rel[i]))
+		}
+		h.Figure(append(gradFigure(ts), render.FigureItem{Image: bars[0]}, render.FigureItem{Image: bars[1]}), render.FigureOptions{Pixelated: true})
+	}
+	return h.Err()
+}
+
+// HTML renders the result as a self-contained fragment.
+func (r *IGResult) HTML() (string, error) { return fragmentOf(r.AppendHTML) }
+
+// ---------------------------------------------------------------------------
+// Occlusion
+
+func (r *OcclusionResult) tiles(i int) ([]gradTile, []image.Image, error) {
+	if r == nil || r.Map == nil || r.Input == nil {
+		return nil, nil, errors.New("vizkit: empty OcclusionResult")
+	}
+	if err := checkExampleIndex(r.Map.Shape[0], i); err != nil {
+		return nil, nil, err
+	}
+	h, w := r.Map.Shape[1], r.Map.Shape[2]
+	base, err := drawInput(r.Input, i, Normalization{})
+	if err != nil {
+		return nil, nil, err
+	}
+	m := r.Map.Index(i).Data
+	sImg, sR, err := signedTile(m, h, w)
+	if err != nil {
+		return nil, nil, err
+	}
+	ov, err := heatOverlay(base, m, h, w) // Positive part: where occlusion lowers the score.
+	if err != nil {
+		return nil, nil, err
+	}
+	return []gradTile{{base, "input"}, {sImg, "score drop when occluded"}, {ov, "positive drop over input"}},
+		[]image.Image{magnitudeBar(render.RdBuR, sR, "f(x) - f(occluded)")}, nil
+}
+
+// Panel draws example i: input, the score drop map and an overlay of its
+// positive part.
+func (r *OcclusionResult) Panel(i int) (*image.RGBA, error) {
+	ts, _, err := r.tiles(i)
+	if err != nil {
+		return nil, err
+	}
+	return gradTilesPanel(fmt.Sprintf("Occlusion %dx%d / %d: %s", r.Window[0], r.Window[1], r.Stride[0], targetText(r.Target, r.Classes, r.Scores, i)), ts)
+}
+
+// AppendHTML adds a section per example to h.
+func (r *OcclusionResult) AppendHTML(h *render.HTML) error {
+	if r == nil || r.Map == nil {
+		return errors.New("vizkit: empty OcclusionResult")
+	}
+	for i := 0; i < r.Map.Shape[0]; i++ {
+		ts, bars, err := r.tiles(i)
+		if err != nil {
+			return err
+		}
+		h.Heading(3, fmt.Sprintf("Occlusion — example %d", i))
+		h.Paragraph(fmt.Sprintf("Drop of the %s when a %d×%d window (stride %d×%d, %d×%d positions) is set to %g; each pixel shows the mean drop over the windows covering it.",
+			targetText(r.Target, r.Classes, r.Scores, i), r.Window[0], r.Window[1], r.Stride[0], r.Stride[1], r.Positions[0], r.Positions[1], r.Baseline))
+		h.Figure(append(gradFigure(ts), render.FigureItem{Image: bars[0]}), render.FigureOptions{Pixelated: true})
+	}
+	return h.Err()
+}
+
+// HTML renders the result as a self-contained fragment.
+func (r *OcclusionResult) HTML() (string, error) { return fragmentOf(r.AppendHTML) }
+
+// ---------------------------------------------------------------------------
+// Activation maximisation
+
+// Grid draws the optimised images (Display) in a grid, captioned with the
+// objective and the gain over the initial image.
+func (r *ActMaxResult) Grid(cols int) (*image.RGBA, error) {
+	if r == nil || r.Input == nil || len(r.Objectives) == 0 {
+		return nil, errors.New("vizkit: empty ActMaxResult")
+	}
+	disp := r.Display()
+	h, w := disp.Shape[2], disp.Shape[3]
+	tiles := make([]image.Image, len(r.Objectives))
+	caps := make([]string, len(r.Objectives))
+	for i, o := range r.Objectives {
+		img, err := rgbTile(disp.Index(i).Data, h, w)
+		if err != nil {
+			return nil, err
+		}
+		tiles[i] = img
+		switch o.Kind {
+		case ObjectiveClass:
+			caps[i] = fmt.Sprintf("class %d: %.3g", o.Class, r.Scores[i])
+		case ObjectiveNeuron:
+			caps[i] = fmt.Sprintf("ch %d (%d,%d): %.3g", o.Channel, o.Y, o.X, r.Scores[i])
+		default:
+			caps[i] = fmt.Sprintf("filter %d: %.3g", o.Channel, r.Scores[i])
+		}
+	}
+	if cols == 0 {
+		cols = min(len(tiles), 4)
+	}
+	title := "Activation maximisation"
+	if o := r.Objectives[0]; o.Kind != ObjectiveClass {
+		title += " of " + o.Layer
+	}
+	return render.Grid(tiles, render.GridOptions{Cols: cols, Pad: 4, Captions: caps, Scale: autoScaleTo(h, w, 128), Title: title})
+}
+
+func autoScaleTo(h, w, target int) int { return max(1, target/max(h, w, 1)) }
+
+// AppendHTML adds the grid and a table of objective values to h.
+func (r *ActMaxResult) AppendHTML(h *render.HTML) error {
+	g, err := r.Grid(0)
+	if err != nil {
+		return err
+	}
+	h.Heading(3, fmt.Sprintf("Activation maximisation (%s parameterisation, %s steps)", r.Param, r.Optimizer))
+	h.Paragraph(fmt.Sprintf("%d images of %dx%d optimised for %d steps each; under each image, the objective on the final image.",
+		len(r.Objectives), r.Input.Shape[3], r.Input.Shape[2], len(r.History)))
+	h.Image(g, "", 0)
+	rows := make([][]string, len(r.Objectives))
+	for i, o := range r.Objectives {
+		rows[i] = []string{o.String(), fmt.Sprintf("%.4g", r.InitialScores[i]), fmt.Sprintf("%.4g", r.Scores[i]),
+			fmt.Sprintf("%+.4g", r.Scores[i]-r.InitialScores[i])}
+	}
+	h.Table([]string{"objective", "on the start image", "optimised", "increase"}, rows)
+	return h.Err()
+}
+
+// HTML renders the result as a self-contained fragment.
+func (r *ActMaxResult) HTML() (string, error) { return fragmentOf(r.AppendHTML) }
+
+// Panel draws the original and the dreamed image side by side.
+func (r *DeepDreamResult) Panel(original *Array) (*image.RGBA, error) {
+	if r == nil || r.Pixels == nil {
+		return nil, errors.New("vizkit: empty DeepDreamResult")
+	}
+	h, w := r.Pixels.Shape[2], r.Pixels.Shape[3]
+	dream, err := rgbTile(r.Pixels.Data, h, w)
+	if err != nil {
+		return nil, err
+	}
+	ts := []gradTile{{dream, fmt.Sprintf("dreamed: %.3g", r.Score)}}
+	if original != nil {
+		o, err := drawInput(original, 0, r.Norm)
+		if err != nil {
+			return nil, err
+		}
+		ts = append([]gradTile{{o, fmt.Sprintf("input: %.3g", r.InitialScore)}}, ts...)
+	}
+	return gradTilesPanel(fmt.Sprintf("DeepDream on %s (%s)", r.Layer, r.Objective), ts)
+}
