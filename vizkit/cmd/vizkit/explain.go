@@ -102,7 +102,7 @@ type modelFlags struct {
 }
 
 func (mf *modelFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&mf.model, "model", "vgg11", "architecture: "+strings.Join(vgg.Archs(), ", ")+" (with --weights the architecture is read from the file and must match)")
+	fs.StringVar(&mf.model, "model", "", "architecture: "+strings.Join(vgg.Archs(), ", ")+" (default vgg11; with --weights FILE the architecture is read from the file, and --model, if given, must match it)")
 	fs.StringVar(&mf.weightsSpec, "weights", "", "weights: a .safetensors or torchvision .pth file, hub:ORG/REPO (e.g. hub:timm/vgg11.tv_in1k) from the Hugging Face hub, or \"auto\": the model's pretrained ImageNet weights from the hub when cached or downloadable, else random weights (seed --random-init, default 0) with a warning")
 	fs.Int64Var(&mf.randomInit, "random-init", -1, "use random weights with this seed instead of --weights (offline; pictures show mechanics, not meaning)")
 	fs.IntVar(&mf.numClasses, "num-classes", 1000, "number of classes for --random-init")
@@ -113,12 +113,16 @@ func (mf *modelFlags) register(fs *flag.FlagSet) {
 // load returns the model and whether it has random weights (with the reason
 // in mf.randomReason when --weights auto fell back to them).
 func (mf *modelFlags) load(ctx context.Context, log io.Writer) (*vgg.Model, bool, error) {
+	arch := mf.model
+	if arch == "" {
+		arch = "vgg11"
+	}
 	if mf.weightsSpec == "auto" {
 		seed := uint64(0)
 		if mf.randomInit > 0 {
 			seed = uint64(mf.randomInit)
 		}
-		m, random, reason, err := vgg.PretrainedOrRandom(ctx, mf.model, seed, weights.HubOptions{Offline: mf.offline, Progress: log})
+		m, random, reason, err := vgg.PretrainedOrRandom(ctx, arch, seed, weights.HubOptions{Offline: mf.offline, Progress: log})
 		if random {
 			mf.randomInit = int64(seed)
 			mf.randomReason = reason
@@ -130,9 +134,9 @@ func (mf *modelFlags) load(ctx context.Context, log io.Writer) (*vgg.Model, bool
 	case mf.weightsSpec != "" && mf.randomInit >= 0:
 		return nil, false, errors.New("give either --weights or --random-init, not both")
 	case mf.weightsSpec == "" && mf.randomInit < 0:
-		return nil, false, fmt.Errorf("no weights: give --weights FILE (.safetensors/.pth), --weights hub:timm/%s.tv_in1k, or --random-init SEED for random weights", strings.TrimSuffix(mf.model, "_bn"))
+		return nil, false, fmt.Errorf("no weights: give --weights FILE (.safetensors/.pth), --weights hub:timm/%s.tv_in1k, or --random-init SEED for random weights", strings.TrimSuffix(arch, "_bn"))
 	case mf.randomInit >= 0:
-		m, err := vgg.NewRandom(mf.model, mf.numClasses, 1, uint64(mf.randomInit))
+		m, err := vgg.NewRandom(arch, mf.numClasses, 1, uint64(mf.randomInit))
 		return m, true, err
 	}
 	opts := weights.HubOptions{Offline: mf.offline, Progress: log}
