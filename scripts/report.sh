@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Builds the vizkit CLI and writes a self-contained HTML report for each sample
 # photo (or the images given) into out/report/<name>/index.html.
-#   scripts/report.sh [--methods LIST] [--model vgg11] [IMAGE...]
+#   scripts/report.sh [--methods LIST|all] [--model vgg11] [IMAGE...]
 # Weights: $VIZKIT_WEIGHTS if set (a .safetensors/.pth file or hub:ORG/REPO),
 # else "auto" — torchvision's pretrained weights from the Hugging Face cache or
 # hub, falling back to random weights with a visible warning when offline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
-methods=all
+methods=features,kernels,gradcam,gradcampp,layercam,eigencam,saliency,guided,guidedgradcam,smoothgrad
 model=vgg11
 images=()
 while [ $# -gt 0 ]; do
