@@ -17,7 +17,9 @@
 #   --port N         server port (default 8888)
 #   --no-setup       skip scripts/setup_notebooks.sh (it is idempotent, ~1 s when done)
 # Environment: JUPYTER_TOKEN (server token; default: random), GOMLX_BACKEND (go, xla:cpu,
-# xla:cuda; written into the kernel's environment by the setup).
+# xla:cuda; written into the kernel's environment by the setup), CNNVIZ_FAST=1 (the
+# notebooks use fewer iterations: quicker, rougher pictures). --headless runs the
+# notebooks with CNNVIZ_STATIC=1 (no browser: widgets are replaced by static pictures).
 set -uo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -114,7 +116,9 @@ for nb in "${NBS[@]}"; do
   # allow_errors: a failing cell does not stop nbconvert, so the executed notebook, its
   # HTML and screenshot exist for every notebook and check_notebooks.py names the cell.
   # nbconvert runs the kernel in the notebook's own folder (GoNB's $GONB_DIR).
-  "$JUPYTER" nbconvert --to notebook --execute \
+  # CNNVIZ_STATIC=1 tells the notebooks that no browser is connected: cells with widgets
+  # (selectors, sliders) show static pictures instead of waiting for clicks.
+  CNNVIZ_STATIC=1 "$JUPYTER" nbconvert --to notebook --execute \
       --ExecutePreprocessor.timeout="$TIMEOUT" --ExecutePreprocessor.allow_errors=True \
       --output-dir "$OUT" --output "$name" "$nb" >"$log" 2>&1
   rc=$?
@@ -156,6 +160,8 @@ for nb in "${NBS[@]}"; do
       crc=$?
       rm -rf "$profile"
       if [ -f "$OUT/$name.png" ]; then
+        # The window height is an estimate with a margin: cut the empty space below the end.
+        "$PY" "$REPO/scripts/screenshot_check.py" --trim "$OUT/$name.png" >>"$log" 2>&1
         "$PY" "$REPO/scripts/screenshot_check.py" "$OUT/$name.png" \
           || { ok=0; FAILS+=("$name: screenshot is blank"); }
       else

@@ -5,6 +5,9 @@ Usage:
   scripts/screenshot_check.py PNG...                 fail (exit 1) if any image is blank
   scripts/screenshot_check.py --height-for NB.ipynb  print a window height (px) for a
                                                      1200 px wide screenshot of NB's HTML
+  scripts/screenshot_check.py --trim PNG...          cut the uniform background below the
+                                                     last content row (keeps a 40 px margin;
+                                                     needs PIL, otherwise leaves files as is)
 
 A screenshot is "blank" when it is near-uniform: fewer than 0.2% of its pixels differ
 from the dominant colour, or it has at most 4 distinct colours (a rendered notebook
@@ -200,10 +203,37 @@ def estimate_height(nb_path):
     return int(min(16000, max(900, total * 1.1)))
 
 
+def trim_bottom(path, margin=40):
+    """Cuts the rows below the last one that differs from the bottom-left pixel's colour
+    (the page background), keeping margin rows. The window height of a screenshot is an
+    estimate with headroom, so screenshots otherwise end in a tall empty band."""
+    name = os.path.basename(path)
+    try:
+        from PIL import Image, ImageChops  # noqa: import inside: optional dependency
+    except ImportError:
+        print("[screenshot] %s: not trimmed (no PIL)" % name)
+        return True
+    img = Image.open(path).convert("RGB")
+    w, h = img.size
+    bg = Image.new("RGB", (w, h), img.getpixel((0, h - 1)))
+    box = ImageChops.difference(img, bg).getbbox()
+    if box is None:
+        print("[screenshot] %s: not trimmed (uniform image)" % name)
+        return True
+    new_h = min(h, box[3] + margin)
+    if new_h < h:
+        img.crop((0, 0, w, new_h)).save(path)
+    print("[screenshot] %s: trimmed %dx%d -> %dx%d" % (name, w, h, w, new_h))
+    return True
+
+
 def main(argv):
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0 if argv else 2
+    if argv[0] == "--trim":
+        ok = all([trim_bottom(p) for p in argv[1:]])
+        return 0 if ok else 1
     if argv[0] == "--height-for":
         if len(argv) != 2:
             print("usage: screenshot_check.py --height-for NOTEBOOK.ipynb", file=sys.stderr)
