@@ -136,6 +136,13 @@ type ForwardOptions struct {
 	// the input x of Forward is then that layer's output in channels-last layout
 	// ([N,H,W,C]) or [N,F] for classifier layers.
 	StartAfter string
+	// NoGradThrough, if set, promises that no gradient will flow through the
+	// layers up to and including the named one (e.g. the shallowest layer a
+	// gradient is taken with respect to, or the last layer for a forward-only
+	// graph). A builder may then give those layers cheaper forward-only forms
+	// (plain max-pool without ExactMaxPoolGrad's tie rule, ReLU as max(x, 0));
+	// the values computed are identical. Empty: every layer may be differentiated.
+	NoGradThrough string
 }
 
 // Lowering selects how convolutions are expressed in the graph.

@@ -1,13 +1,24 @@
 package models
 
 import (
+	"fmt"
+
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // GoMLX graph code reads best with the dot import.
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // Conv3x3 is a 3×3, stride-1, padding-1 convolution of x [N,H,W,C] with kernel
 // [3,3,C,O] plus bias [O], returning [N,H,W,O].
+//
+// With LoweringIm2Col the zero-padded input [N,H+2,W+2,C] is viewed as rows
+// [N·(H+2), W+2, C] and ONE GatherSlices copies every 3×3 window into the
+// patch matrix [N·H·W, 9·C] (order ky, kx, c: the kernel's), followed by one
+// matrix product with the kernel as [9·C, O]. Its gradient with respect to x
+// is one matrix product and one ScatterSum of the windows. (Nine shifted
+// slices stacked together, the first version, copied the patches twice and
+// differentiated into nine padded copies and eight additions.)
 func Conv3x3(x, kernel, bias *Node, lowering Lowering) *Node {
 	dims := x.Shape().Dimensions
 	n, h, w, c := dims[0], dims[1], dims[2], dims[3]
@@ -16,18 +27,159 @@ func Conv3x3(x, kernel, bias *Node, lowering Lowering) *Node {
 	if lowering == LoweringNative {
 		y = Convolve(x, kernel).PadSame().Done()
 	} else {
-		padded := Pad(x, ScalarZero(x.Graph(), x.DType()),
-			compute.PadAxis{}, compute.PadAxis{Start: 1, End: 1}, compute.PadAxis{Start: 1, End: 1}, compute.PadAxis{})
-		slices := make([]*Node, 0, 9)
-		for dy := 0; dy < 3; dy++ {
-			for dx := 0; dx < 3; dx++ {
-				slices = append(slices, Slice(padded, AxisRange(), AxisRange(dy, dy+h), AxisRange(dx, dx+w)))
+		k := Reshape(kernel, 9*c, o)
+		// Large batches go through in groups of images, so that no patch
+		// matrix exceeds im2colGroupBytes (for a batch of 16 at 224×224 the
+		// second VGG convolution's would be 462 MB).
+		g := max(1, min(n, im2colGroupBytes/(h*w*9*c*4)))
+		parts := make([]*Node, 0, (n+g-1)/g)
+		for i := 0; i < n; i += g {
+			xi := x
+			if g < n {
+				xi = Slice(x, AxisRange(i, min(i+g, n)))
 			}
+			parts = append(parts, Reshape(Dot(im2col3x3(xi), k).Product(), min(g, n-i), h, w, o))
 		}
-		patches := Reshape(Stack(slices, 3), n*h*w, 9*c) // [NHW, (ky,kx,C)]
-		y = Reshape(Dot(patches, Reshape(kernel, 9*c, o)).Product(), n, h, w, o)
+		y = parts[0]
+		if len(parts) > 1 {
+			y = Concatenate(parts, 0)
+		}
 	}
 	return Add(y, Reshape(bias, 1, 1, 1, o))
+}
+
+// im2colGroupBytes bounds the patch matrix of one im2col product (see Conv3x3).
+const im2colGroupBytes = 64 << 20
+
+// im2col3x3 returns the patch matrix [N·H·W, 9·C] of x [N,H,W,C] for a 3×3
+// window with padding 1: row (n,i,j) holds x's padded window centred at (i,j)
+// in (ky, kx, c) order.
+func im2col3x3(x *Node) *Node {
+	g := x.Graph()
+	dims := x.Shape().Dimensions
+	n, h, w, c := dims[0], dims[1], dims[2], dims[3]
+	padded := Pad(x, ScalarZero(g, x.DType()),
+		compute.PadAxis{}, compute.PadAxis{Start: 1, End: 1}, compute.PadAxis{Start: 1, End: 1}, compute.PadAxis{})
+	rows := Reshape(padded, n*(h+2), w+2, c)
+	// Window starts (row, column) in rows, for every output position.
+	start := make([]int32, 0, n*h*w*2)
+	for ni := 0; ni < n; ni++ {
+		for i := 0; i < h; i++ {
+			for j := 0; j < w; j++ {
+				start = append(start, int32(ni*(h+2)+i), int32(j))
+			}
+		}
+	}
+	starts := Const(g, tensors.FromFlatDataAndDimensions(start, n*h*w, 2))
+	windows := GatherSlices(rows, []int{0, 1}, starts, []int{3, 3}, true) // [NHW, 3, 3, C]
+	return Reshape(windows, n*h*w, 9*c)
+}
+
+// goSmallMatMulFlops is the product size (batch·M·N·K) below which the
+// pure-Go backend (github.com/gomlx/compute v0.1.14, SmallMatMulSizeThreshold)
+// multiplies matrices in place with its unpacked "small" kernels; larger
+// products copy ("pack") both operands into cache panels on every call.
+const goSmallMatMulFlops = 4 << 20
+
+// linearRowGroup is the number of rows of x LinearChunked multiplies at once:
+// the Go backend's small kernels work on 4 rows at a time (fewer fall back to
+// scalar code), so x is zero-padded to a multiple of 4 rows.
+const linearRowGroup = 4
+
+// LinearChunkRows returns how many input rows each weight chunk of a linear
+// layer with `out` outputs holds for LinearChunked: the largest r with
+// 4·r·out below the Go backend's small-product size, so that every chunk
+// product runs in its small kernels. At least 1.
+func LinearChunkRows(out int) int {
+	return max(1, (goSmallMatMulFlops-1)/(linearRowGroup*max(out, 1)))
+}
+
+// LinearChunked is x [M,in] · W [in,out] → [M,out] with W given as row chunks
+// [r_i,out] (concatenated along the rows they form W), for the pure-Go backend.
+//
+// For small M a single product with the whole W (in the classifier of VGG,
+// 25088×4096 = 411 MB) runs in the backend's packing kernels, which copy all
+// of W into cache panels on every call — forward and, transposed, backward.
+// Here, for M ≤ 8, each 4-row group of x (zero-padded to a multiple of 4) is
+// multiplied by every chunk separately; each product is small enough to run in the unpacked
+// kernels, which stream W once, and the partial results are summed. The
+// gradient with respect to x is, through a custom gradient, the concatenation
+// of dY·W_iᵀ (also streaming, no transposed copy of W); gradients with
+// respect to the chunks are the usual ones. For M > 8 it is one product with
+// the concatenated chunks. Results equal x·W up to float32 summation order.
+func LinearChunked(x *Node, chunks []*Node) *Node {
+	dims := x.Shape().Dimensions
+	m, in := dims[0], dims[1]
+	out := chunks[0].Shape().Dimensions[1]
+	rows := 0
+	for _, c := range chunks {
+		rows += c.Shape().Dimensions[0]
+	}
+	if x.Rank() != 2 || rows != in {
+		panic(fmt.Errorf("LinearChunked: x %s does not match weight chunks of %d rows in total", x.Shape(), rows))
+	}
+	mp := (m + linearRowGroup - 1) / linearRowGroup * linearRowGroup
+	if mp > 2*linearRowGroup {
+		// From 3 groups on, one packed product with the whole W is faster
+		// than streaming W once per group.
+		return Dot(x, Concatenate(chunks, 0)).Product()
+	}
+	xp := x
+	if mp != m {
+		xp = Pad(x, ScalarZero(x.Graph(), x.DType()), compute.PadAxis{End: mp - m}, compute.PadAxis{})
+	}
+	// groupProduct multiplies rows [g·4, g·4+4) of a by every chunk (with f) and sums.
+	groups := func(a *Node, f func(rowsOfA *Node, r0, r1 int, chunk *Node) *Node, join func(parts []*Node) *Node) *Node {
+		var res []*Node
+		for g := 0; g < mp/linearRowGroup; g++ {
+			ag := a
+			if mp != linearRowGroup {
+				ag = Slice(a, AxisRange(g*linearRowGroup, (g+1)*linearRowGroup))
+			}
+			parts := make([]*Node, len(chunks))
+			r0 := 0
+			for i, c := range chunks {
+				r := c.Shape().Dimensions[0]
+				parts[i] = f(ag, r0, r0+r, c)
+				r0 += r
+			}
+			res = append(res, join(parts))
+		}
+		if len(res) == 1 {
+			return res[0]
+		}
+		return Concatenate(res, 0)
+	}
+	sum := func(parts []*Node) *Node {
+		y := parts[0]
+		for _, p := range parts[1:] {
+			y = Add(y, p)
+		}
+		return y
+	}
+	concat := func(parts []*Node) *Node {
+		if len(parts) == 1 {
+			return parts[0]
+		}
+		return Concatenate(parts, 1)
+	}
+	// Forward, with x's gradient path cut: it is supplied below.
+	y := groups(StopGradient(xp), func(xg *Node, r0, r1 int, c *Node) *Node {
+		if r1-r0 != in {
+			xg = Slice(xg, AxisRange(), AxisRange(r0, r1))
+		}
+		return Dot(xg, c).Product()
+	}, sum) // [mp, out]
+	// x and y travel through one identity whose custom gradient turns dY into
+	// [dX, dY]: dX for x, dY on to y (and from there to the chunks).
+	pack := IdentityWithCustomGradient(Concatenate([]*Node{xp, y}, 1), func(_, v *Node) *Node {
+		dy := Slice(v, AxisRange(), AxisRange(in, in+out))
+		dx := groups(dy, func(dyg *Node, _, _ int, c *Node) *Node {
+			return DotGeneral(dyg, []int{1}, nil, c, []int{1}, nil) // dY·W_iᵀ [4, r_i]
+		}, concat)
+		return Concatenate([]*Node{dx, dy}, 1)
+	})
+	return Slice(pack, AxisRange(0, m), AxisRange(in, in+out))
 }
 
 // ReLUWithRule is max(x, 0) with the backward rule chosen by rule.

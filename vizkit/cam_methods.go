@@ -151,53 +151,129 @@ func layerCAMElems(a, g []float32, c, h, w int) []float32 {
 // torch's UpsamplingBilinear2d), min-max normalised to
 // (u − min)/(max − min + 1e-8), multiplied into the input (all 3 colour
 // channels), and the target of the masked input is evaluated; the weights
-// are the softmax over channels of those scores. The masked inputs of one
-// example go through the engine in batches of Options.BatchSize.
+// are the softmax over channels of those scores.
+//
+// Exact saving: channels whose (h,w) activation map is identical to an
+// earlier channel's of the same example — above all the all-zero maps of dead
+// ReLUs — give bit-identical masked inputs, so each distinct map is evaluated
+// once and its score reused (pytorch-grad-cam evaluates all C). The masked
+// inputs of all examples are evaluated in batches of Options.BatchSize, one
+// target class per row; the last batch is padded so that one executable
+// serves every batch.
 func scoreCAMWeights(r *CAMRun) (*Array, error) {
 	acts := r.Result.Acts[r.Layer]
 	n, c, h, w := acts.Shape[0], acts.Shape[1], acts.Shape[2], acts.Shape[3]
 	x := r.Input
 	ch, H, W := x.Shape[1], x.Shape[2], x.Shape[3]
 	plane := H * W
-	bs := min(r.Options.BatchSize, c)
-	out := NewArray(n, c)
-	batch := NewArray(bs, ch, H, W)
+	type job struct{ example, channel int }
+	var jobs []job
+	source := make([][]int, n) // source[i][c]: the channel whose score channel c of example i reuses.
 	for i := 0; i < n; i++ {
-		xi := x.Index(i).Data
-		ai := acts.Index(i).Data
-		t := r.ExampleTarget(i)
-		scores := make([]float64, c)
-		for c0 := 0; c0 < c; c0 += bs {
-			rows := min(bs, c-c0)
-			for j := 0; j < rows; j++ {
-				mask, err := scoreCAMMask(ai[(c0+j)*h*w:(c0+j+1)*h*w], h, w, H, W)
-				if err != nil {
-					return nil, err
-				}
-				dst := batch.Index(j).Data
-				for q := 0; q < ch; q++ {
-					for p, m := range mask {
-						dst[q*plane+p] = xi[q*plane+p] * m
-					}
-				}
-			}
-			for j := rows; j < bs; j++ { // Pad the last batch: one executable for all.
-				copy(batch.Index(j).Data, batch.Index(rows-1).Data)
-			}
-			res, err := r.Ex.Run(batch, Request{Target: t})
-			if err != nil {
-				return nil, fmt.Errorf("Score-CAM on layer %q: %w", r.Layer, err)
-			}
-			for j := 0; j < rows; j++ {
-				scores[c0+j] = float64(res.Scores[j])
-			}
-			if err := r.Step(rows); err != nil {
-				return nil, err
+		source[i] = distinctMaps(acts.Index(i).Data, c, h*w)
+		for k, src := range source[i] {
+			if src == k {
+				jobs = append(jobs, job{i, k})
 			}
 		}
-		softmaxInto(out.Index(i).Data, scores)
+	}
+	bs := min(r.Options.BatchSize, len(jobs))
+	scores := make([][]float64, n)
+	for i := range scores {
+		scores[i] = make([]float64, c)
+	}
+	batch := NewArray(bs, ch, H, W)
+	classes := make([]int, bs)
+	t := r.Target
+	for j0 := 0; j0 < len(jobs); j0 += bs {
+		rows := min(bs, len(jobs)-j0)
+		for j := 0; j < rows; j++ {
+			jb := jobs[j0+j]
+			ai := acts.Index(jb.example).Data
+			mask, err := scoreCAMMask(ai[jb.channel*h*w:(jb.channel+1)*h*w], h, w, H, W)
+			if err != nil {
+				return nil, err
+			}
+			xi := x.Index(jb.example).Data
+			dst := batch.Index(j).Data
+			for q := 0; q < ch; q++ {
+				for p, m := range mask {
+					dst[q*plane+p] = xi[q*plane+p] * m
+				}
+			}
+			if t.Kind != TargetFunc {
+				classes[j] = r.ExampleTarget(jb.example).Classes[0]
+			}
+		}
+		for j := rows; j < bs; j++ { // Pad the last batch: one executable for all.
+			copy(batch.Index(j).Data, batch.Index(rows-1).Data)
+			classes[j] = classes[rows-1]
+		}
+		bt := t
+		if t.Kind != TargetFunc {
+			bt.Classes = classes
+		}
+		res, err := r.Ex.Run(batch, Request{Target: bt})
+		if err != nil {
+			return nil, fmt.Errorf("Score-CAM on layer %q: %w", r.Layer, err)
+		}
+		for j := 0; j < rows; j++ {
+			jb := jobs[j0+j]
+			scores[jb.example][jb.channel] = float64(res.Scores[j])
+		}
+		if err := r.Step(rows); err != nil {
+			return nil, err
+		}
+	}
+	out := NewArray(n, c)
+	for i := 0; i < n; i++ {
+		for k, src := range source[i] {
+			scores[i][k] = scores[i][src]
+		}
+		softmaxInto(out.Index(i).Data, scores[i])
+	}
+	if dups := n*c - len(jobs); dups > 0 {
+		if err := r.Step(dups); err != nil { // Reused scores count as done.
+			return nil, err
+		}
 	}
 	return out, nil
+}
+
+// distinctMaps returns, for each of the c maps of hw values in a (C,hw), the
+// index of the first map that is bit-for-bit identical to it (itself if none).
+func distinctMaps(a []float32, c, hw int) []int {
+	first := make(map[uint64][]int, c)
+	src := make([]int, c)
+	for k := 0; k < c; k++ {
+		m := a[k*hw : (k+1)*hw]
+		hsh := uint64(14695981039346656037) // FNV-1a over the bits.
+		for _, v := range m {
+			hsh = (hsh ^ uint64(math.Float32bits(v))) * 1099511628211
+		}
+		src[k] = k
+		for _, j := range first[hsh] {
+			if sameBits(a[j*hw:(j+1)*hw], m) {
+				src[k] = j
+				break
+			}
+		}
+		if src[k] == k {
+			first[hsh] = append(first[hsh], k)
+		}
+	}
+	return src
+}
+
+// sameBits reports whether a and b hold the same bit patterns (exact, and
+// NaN-safe).
+func sameBits(a, b []float32) bool {
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // scoreCAMMask upsamples one (h,w) activation map to (H,W) with

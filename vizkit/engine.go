@@ -481,6 +481,23 @@ func (e *Explainer) graphFn(req Request, haveClasses bool) func(inputs []*graph.
 		tapSet[t] = true
 	}
 	needGrad := len(req.GradTaps) > 0 || req.GradInput
+	// Layers no gradient flows through get forward-only forms (see
+	// models.ForwardOptions.NoGradThrough): all of them without gradients,
+	// those up to the shallowest gradient tap without an input gradient.
+	noGradThrough := ""
+	if !needGrad {
+		noGradThrough = e.layers[len(e.layers)-1].Name
+	} else if !req.GradInput {
+		shallowest := len(e.layers)
+		for _, name := range req.GradTaps {
+			if _, i, err := models.FindLayer(net.Arch(), e.layers, name); err == nil && i < shallowest {
+				shallowest = i
+			}
+		}
+		if shallowest < len(e.layers) {
+			noGradThrough = e.layers[shallowest].Name
+		}
+	}
 	layerTarget := req.Target.Kind == TargetFunc && req.Target.Layer != ""
 	stopAfter := ""
 	if layerTarget {
@@ -517,6 +534,7 @@ func (e *Explainer) graphFn(req Request, haveClasses bool) func(inputs []*graph.
 			Lowering:         lowering,
 			ReLU:             req.ReLU,
 			ExactMaxPoolGrad: needGrad,
+			NoGradThrough:    noGradThrough,
 			StartAfter:       req.StartAfter,
 			StopAfter:        stopAfter,
 			Hook: func(l models.Layer, h *graph.Node) *graph.Node {

@@ -53,16 +53,25 @@ func (m *Model) Forward(x *Node, params []*Node, opts models.ForwardOptions) *No
 	if lowering == models.LoweringAuto {
 		lowering = models.ResolveLowering(lowering, x.Graph().Backend())
 	}
-	for _, l := range m.layers[start:] {
+	noGrad := -1 // Layers up to this index are never differentiated.
+	if i, ok := m.byName[opts.NoGradThrough]; ok {
+		noGrad = i
+	}
+	for li, l := range m.layers[start:] {
+		diff := start+li > noGrad
 		switch l.Kind {
 		case models.Conv2d:
 			x = models.Conv3x3(x, p(l.Name+".weight"), p(l.Name+".bias"), lowering)
 		case models.BatchNorm2d:
 			x = Add(Mul(x, Reshape(p(l.Name+".scale"), 1, 1, 1, l.Out)), Reshape(p(l.Name+".shift"), 1, 1, 1, l.Out))
 		case models.ReLU:
-			x = models.ReLUWithRule(x, opts.ReLU)
+			if diff {
+				x = models.ReLUWithRule(x, opts.ReLU)
+			} else {
+				x = MaxScalar(x, float32(0)) // Same values; one pass, no mask.
+			}
 		case models.MaxPool2d:
-			x = models.MaxPool2x2(x, opts.ExactMaxPoolGrad)
+			x = models.MaxPool2x2(x, opts.ExactMaxPoolGrad && diff)
 		case models.AdaptiveAvgPool2d:
 			x = models.AdaptiveAvgPool(x, m.Config.PoolSize)
 		case models.Linear:
@@ -70,7 +79,20 @@ func (m *Model) Forward(x *Node, params []*Node, opts models.ForwardOptions) *No
 				dims := x.Shape().Dimensions
 				x = Reshape(x, dims[0], dims[1]*dims[2]*dims[3])
 			}
-			x = Add(Dot(x, p(l.Name+".weight")).Product(), Reshape(p(l.Name+".bias"), 1, l.Out))
+			chunks := make([]*Node, len(m.linear[l.Name]))
+			for i, pi := range m.linear[l.Name] {
+				chunks[i] = params[pi]
+			}
+			if lowering == models.LoweringNative || len(chunks) == 1 {
+				w := chunks[0]
+				if len(chunks) > 1 {
+					w = Concatenate(chunks, 0) // One [in,out] product: XLA does it best.
+				}
+				x = Dot(x, w).Product()
+			} else {
+				x = models.LinearChunked(x, chunks) // The Go backend's small kernels (see there).
+			}
+			x = Add(x, Reshape(p(l.Name+".bias"), 1, l.Out))
 		case models.Dropout:
 			// Eval mode: identity.
 		}

@@ -79,5 +79,5 @@ func NewRandom(arch string, numClasses, widthDivisor int, seed uint64) (*Model, 
 	if err != nil {
 		return nil, err
 	}
-	return build(cfg, w)
+	return buildFrom(cfg, w, true) // w is ours: let its tensors go as they are converted.
 }

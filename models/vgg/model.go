@@ -10,6 +10,8 @@ import (
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/weights"
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/tensors"
 )
 
@@ -29,6 +31,7 @@ type Model struct {
 	params  []*tensors.Tensor // In the order of paramNames.
 	names   []string
 	index   map[string]int
+	linear  map[string][]int // Linear layer → indices of its weight's row chunks in params.
 	mu      sync.Mutex
 	closed  bool
 	backend compute.Backend
@@ -43,8 +46,14 @@ type Model struct {
 //
 //	conv   [O,I,3,3] → [3,3,I,O] (HWIO, channels-last)
 //	BN     γ,β,μ,σ² → scale = γ/√(σ²+ε), shift = β − μ·scale, each [C]
-//	linear [out,in]  → [in,out]; classifier.0's input axis is reordered from
-//	                   PyTorch's flatten order (C,H,W) to channels-last (H,W,C).
+//	linear [out,in]  → [in,out], stored as consecutive row chunks
+//	                   "<layer>.weight[a:b]" of at most
+//	                   models.LinearChunkRows(out) rows each (see
+//	                   models.LinearChunked); classifier.0's input axis is
+//	                   reordered from PyTorch's flatten order (C,H,W) to
+//	                   channels-last (H,W,C). Bound to a backend other
+//	                   than the pure-Go one (XLA), each weight is merged
+//	                   back into one [in,out] tensor "<layer>.weight".
 func Load(w *weights.Set) (*Model, error) {
 	cfg, err := ConfigFromWeights(w)
 	if err != nil {
@@ -53,40 +62,67 @@ func Load(w *weights.Set) (*Model, error) {
 	return build(cfg, w)
 }
 
-func build(cfg Config, w *weights.Set) (*Model, error) {
-	m := &Model{Config: cfg, Source: w.Source, layers: cfg.Layers(), byName: map[string]int{}, index: map[string]int{}}
+func build(cfg Config, w *weights.Set) (*Model, error) { return buildFrom(cfg, w, false) }
+
+// buildFrom converts w into a Model. With consume, each tensor is removed
+// from w as soon as it is converted, so that the garbage collector can reclaim
+// it while the rest is converted (NewRandom's own weights: peak memory ≈ one
+// copy of the weights instead of two).
+func buildFrom(cfg Config, w *weights.Set, consume bool) (*Model, error) {
+	m := &Model{Config: cfg, Source: w.Source, layers: cfg.Layers(), byName: map[string]int{}, index: map[string]int{},
+		linear: map[string][]int{}}
 	for i, l := range m.layers {
 		m.byName[l.Name] = i
 	}
-	add := func(name string, data []float32, dims ...int) {
+	// get returns a checked tensor of w, removed from w with consume.
+	get := func(name string, dims ...int) (*weights.Tensor, error) {
+		t, err := w.Get(name, dims...)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkFinite(w.Source, name, t.Data); err != nil {
+			return nil, err
+		}
+		if consume {
+			delete(w.Tensors, name)
+		}
+		return t, nil
+	}
+	// add appends a zero parameter tensor and returns its storage to fill in
+	// (the tensor is still local: nothing else sees it before build returns).
+	add := func(name string, dims ...int) []float32 {
 		m.index[name] = len(m.params)
 		m.names = append(m.names, name)
-		m.params = append(m.params, tensors.FromFlatDataAndDimensions(data, dims...))
+		t := tensors.FromShape(shapes.Make(dtypes.Float32, dims...))
+		var flat []float32
+		tensors.MustMutableFlatData(t, func(f []float32) { flat = f })
+		m.params = append(m.params, t)
+		return flat
 	}
 	for _, l := range m.layers {
 		switch l.Kind {
 		case models.Conv2d:
-			k, err := w.Get(l.Name+".weight", l.Out, l.In, 3, 3)
+			k, err := get(l.Name+".weight", l.Out, l.In, 3, 3)
 			if err != nil {
 				return nil, err
 			}
-			b, err := w.Get(l.Name+".bias", l.Out)
+			b, err := get(l.Name+".bias", l.Out)
 			if err != nil {
 				return nil, err
 			}
-			add(l.Name+".weight", oihwToHWIO(k.Data, l.Out, l.In), 3, 3, l.In, l.Out)
-			add(l.Name+".bias", clone(b.Data), l.Out)
+			oihwToHWIO(add(l.Name+".weight", 3, 3, l.In, l.Out), k.Data, l.Out, l.In)
+			copy(add(l.Name+".bias", l.Out), b.Data)
 		case models.BatchNorm2d:
 			var ts [4]*weights.Tensor
 			for i, f := range []string{"weight", "bias", "running_mean", "running_var"} {
-				t, err := w.Get(l.Name+"."+f, l.Out)
+				t, err := get(l.Name+"."+f, l.Out)
 				if err != nil {
 					return nil, err
 				}
 				ts[i] = t
 			}
-			scale := make([]float32, l.Out)
-			shift := make([]float32, l.Out)
+			scale := add(l.Name+".scale", l.Out)
+			shift := add(l.Name+".shift", l.Out)
 			for c := range scale {
 				v := float64(ts[3].Data[c])
 				if v < 0 || math.IsNaN(v) {
@@ -96,35 +132,60 @@ func build(cfg Config, w *weights.Set) (*Model, error) {
 				scale[c] = float32(s)
 				shift[c] = float32(float64(ts[1].Data[c]) - float64(ts[2].Data[c])*s)
 			}
-			add(l.Name+".scale", scale, l.Out)
-			add(l.Name+".shift", shift, l.Out)
 		case models.Linear:
-			wt, err := w.Get(l.Name+".weight", l.Out, l.In)
+			wt, err := get(l.Name+".weight", l.Out, l.In)
 			if err != nil {
 				return nil, err
 			}
-			b, err := w.Get(l.Name+".bias", l.Out)
+			b, err := get(l.Name+".bias", l.Out)
 			if err != nil {
 				return nil, err
 			}
-			var data []float32
+			bounds := linearChunkBounds(l.In, l.Out)
+			chunks := make([][]float32, len(bounds)-1)
+			for i := range chunks {
+				m.linear[l.Name] = append(m.linear[l.Name], len(m.params))
+				chunks[i] = add(fmt.Sprintf("%s.weight[%d:%d]", l.Name, bounds[i], bounds[i+1]), bounds[i+1]-bounds[i], l.Out)
+			}
+			c, pp := 0, 0 // classifier.0 reads a flattened map: reorder its inputs from (C,H,W) to (H,W,C).
 			if l.Name == "classifier.0" {
-				data = linearCHWToHWCIn(wt.Data, l.Out, cfg.LastChannels(), cfg.PoolSize)
-			} else {
-				data = transpose2D(wt.Data, l.Out, l.In)
+				c, pp = cfg.LastChannels(), cfg.PoolSize*cfg.PoolSize
 			}
-			add(l.Name+".weight", data, l.In, l.Out)
-			add(l.Name+".bias", clone(b.Data), l.Out)
+			fillLinearChunks(chunks, bounds, wt.Data, l.In, l.Out, c, pp)
+			copy(add(l.Name+".bias", l.Out), b.Data)
+			if consume {
+				wt = nil
+				runtime.GC() // Reuse the source's memory (up to 411 MB) for what follows.
+			}
 		}
 	}
-	for _, v := range w.Tensors {
-		for _, x := range v.Data {
-			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-				return nil, fmt.Errorf("weights %s: a tensor holds a non-finite value (NaN or Inf); the checkpoint is corrupt", w.Source)
-			}
+	for name, t := range w.Tensors { // Unused extras must be sane too.
+		if err := checkFinite(w.Source, name, t.Data); err != nil {
+			return nil, err
 		}
 	}
 	return m, nil
+}
+
+func checkFinite(source, name string, data []float32) error {
+	for _, x := range data {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return fmt.Errorf("weights %s: tensor %q holds a non-finite value (NaN or Inf); the checkpoint is corrupt", source, name)
+		}
+	}
+	return nil
+}
+
+// linearChunkBounds splits the `in` input rows of a linear layer's [in,out]
+// weight into equal-as-possible chunks of at most models.LinearChunkRows(out)
+// rows; it returns the chunk boundaries 0 = b_0 < b_1 < … < b_k = in.
+func linearChunkBounds(in, out int) []int {
+	k := (in + models.LinearChunkRows(out) - 1) / models.LinearChunkRows(out)
+	bounds := make([]int, k+1)
+	for i := range bounds {
+		bounds[i] = i * in / k
+	}
+	return bounds
 }
 
 // Arch is the architecture name (see Config.Arch).
@@ -176,16 +237,79 @@ func (m *Model) Params(backend compute.Backend) ([]*tensors.Tensor, error) {
 		return nil, fmt.Errorf("model %s (%s) was closed", m.Config.Arch, m.Source)
 	}
 	if m.backend == nil {
+		if !models.IsGoBackend(backend) {
+			m.mergeLinearChunks() // Other backends multiply the whole weight best.
+		}
+		// Each move copies a tensor into a backend buffer and drops the local
+		// copy; collecting every ~64 MB lets the next moves reuse that memory,
+		// so binding needs about one copy of the weights instead of two.
+		moved := 0
 		for i, t := range m.params {
 			if err := t.ToDevice(backend, 0); err != nil {
 				return nil, fmt.Errorf("moving parameter %q to backend %s: %w", m.names[i], backend.Name(), err)
 			}
+			if moved += int(t.Memory()); moved >= 64<<20 {
+				runtime.GC()
+				moved = 0
+			}
+		}
+		if moved > 0 {
+			runtime.GC()
 		}
 		m.backend = backend
 	} else if m.backend != backend {
 		return nil, fmt.Errorf("model %s is bound to backend %s; load it again to use backend %s", m.Config.Arch, m.backend.Name(), backend.Name())
 	}
 	return m.params, nil
+}
+
+// mergeLinearChunks replaces each chunked linear weight by one [in,out]
+// tensor named "<layer>.weight" (before the parameters are first moved to a
+// backend other than the pure-Go one: XLA gains nothing from the chunks).
+// Called with m.mu held.
+func (m *Model) mergeLinearChunks() {
+	var params []*tensors.Tensor
+	var names []string
+	index := map[string]int{}
+	linear := map[string][]int{}
+	chunkOf := map[int]string{}
+	for layer, idx := range m.linear {
+		for _, i := range idx {
+			chunkOf[i] = layer
+		}
+	}
+	for i, t := range m.params {
+		if layer, ok := chunkOf[i]; ok {
+			idx := m.linear[layer]
+			if len(idx) == 1 {
+				linear[layer] = []int{len(params)}
+			} else if i != idx[0] {
+				continue // Merged with the first chunk.
+			} else {
+				out, rows := t.Shape().Dimensions[1], 0
+				for _, j := range idx {
+					rows += m.params[j].Shape().Dimensions[0]
+				}
+				t = tensors.FromShape(shapes.Make(dtypes.Float32, rows, out))
+				tensors.MustMutableFlatData(t, func(merged []float32) {
+					at := 0
+					for _, j := range idx {
+						tensors.MustConstFlatData(m.params[j], func(flat []float32) { at += copy(merged[at:], flat) })
+						_ = m.params[j].FinalizeAll()
+					}
+				})
+				linear[layer] = []int{len(params)}
+				index[layer+".weight"] = len(params)
+				params = append(params, t)
+				names = append(names, layer+".weight")
+				continue
+			}
+		}
+		index[m.names[i]] = len(params)
+		params = append(params, t)
+		names = append(names, m.names[i])
+	}
+	m.params, m.names, m.index, m.linear = params, names, index, linear
 }
 
 // Weight returns a copy of a conv or linear layer's weight in PyTorch layout
@@ -203,16 +327,24 @@ func (m *Model) Weight(layer string) (w *weights.Tensor, bias []float32, err err
 	if m.closed {
 		return nil, nil, fmt.Errorf("model %s was closed", m.Config.Arch)
 	}
-	wt, err := tensors.CopyFlatData[float32](m.params[m.index[layer+".weight"]])
-	if err != nil {
-		return nil, nil, err
-	}
 	bias, err = tensors.CopyFlatData[float32](m.params[m.index[layer+".bias"]])
 	if err != nil {
 		return nil, nil, err
 	}
 	if l.Kind == models.Conv2d {
+		wt, err := tensors.CopyFlatData[float32](m.params[m.index[layer+".weight"]])
+		if err != nil {
+			return nil, nil, err
+		}
 		return &weights.Tensor{Shape: []int{l.Out, l.In, 3, 3}, Data: hwioToOIHW(wt, l.Out, l.In)}, bias, nil
+	}
+	wt := make([]float32, 0, l.In*l.Out) // [in,out]: the row chunks one after the other.
+	for _, i := range m.linear[layer] {
+		part, err := tensors.CopyFlatData[float32](m.params[i])
+		if err != nil {
+			return nil, nil, err
+		}
+		wt = append(wt, part...)
 	}
 	var data []float32
 	if layer == "classifier.0" {
@@ -260,8 +392,9 @@ func (m *Model) Close() {
 
 func clone(x []float32) []float32 { return append([]float32(nil), x...) }
 
-func oihwToHWIO(k []float32, o, in int) []float32 {
-	out := make([]float32, len(k))
+// oihwToHWIO writes the [3,3,in,o] (HWIO) form of the PyTorch kernel k
+// [o,in,3,3] into out.
+func oihwToHWIO(out, k []float32, o, in int) {
 	for oi := 0; oi < o; oi++ {
 		for ii := 0; ii < in; ii++ {
 			for p := 0; p < 9; p++ {
@@ -269,7 +402,6 @@ func oihwToHWIO(k []float32, o, in int) []float32 {
 			}
 		}
 	}
-	return out
 }
 
 func hwioToOIHW(k []float32, o, in int) []float32 {
@@ -314,23 +446,49 @@ func transpose2D(x []float32, rows, cols int) []float32 {
 	return out
 }
 
-// linearCHWToHWCIn converts classifier.0's [out, C*P*P] weight (PyTorch flatten
-// order C,H,W) to [P*P*C, out] (channels-last flatten order, input-major): each
-// row is reordered to H,W,C, then the matrix is transposed in cache blocks.
-func linearCHWToHWCIn(w []float32, out, c, p int) []float32 {
-	pp := p * p
-	in := c * pp
-	rows := make([]float32, len(w))
-	for o := 0; o < out; o++ {
-		src := w[o*in : (o+1)*in]
-		dst := rows[o*in : (o+1)*in]
-		for ci := 0; ci < c; ci++ {
-			for s := 0; s < pp; s++ {
-				dst[s*c+ci] = src[ci*pp+s]
+// fillLinearChunks writes the transpose of a PyTorch linear weight w
+// [out,in] — the [in,out] matrix — into its row chunks (chunk i holds rows
+// bounds[i]..bounds[i+1]). With c > 0 (classifier.0) the input axis is also
+// reordered from PyTorch's flatten order (C,H,W), pp = H·W, to channels-last
+// (H,W,C): row s·c+ch of the result is column ch·pp+s of w. Blocks of 16
+// output rows are reordered into a small buffer (sequential reads), then
+// written 16 values at a time to each chunk row, spread over the CPUs.
+func fillLinearChunks(chunks [][]float32, bounds []int, w []float32, in, out, c, pp int) {
+	const blk = 16
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	for wk := 0; wk < workers; wk++ {
+		wg.Add(1)
+		go func(wk int) {
+			defer wg.Done()
+			buf := make([]float32, blk*in)
+			for o0 := wk * blk; o0 < out; o0 += workers * blk {
+				o1 := min(o0+blk, out)
+				for o := o0; o < o1; o++ {
+					src := w[o*in : (o+1)*in]
+					dst := buf[(o-o0)*in : (o-o0+1)*in]
+					if c > 0 {
+						for ch := 0; ch < c; ch++ {
+							for s := 0; s < pp; s++ {
+								dst[s*c+ch] = src[ch*pp+s]
+							}
+						}
+					} else {
+						copy(dst, src)
+					}
+				}
+				for k, chunk := range chunks {
+					for j := bounds[k]; j < bounds[k+1]; j++ {
+						row := chunk[(j-bounds[k])*out:]
+						for o := o0; o < o1; o++ {
+							row[o] = buf[(o-o0)*in+j]
+						}
+					}
+				}
 			}
-		}
+		}(wk)
 	}
-	return transpose2D(rows, out, in)
+	wg.Wait()
 }
 
 func linearHWCInToCHW(w []float32, out, c, p int) []float32 {

@@ -1,0 +1,146 @@
+package vgg
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/cnnviz/cnnviz/models"
+	"github.com/cnnviz/cnnviz/vizkit"
+)
+
+// Linear weights large enough to be split into row chunks (a quarter-wide
+// VGG11: classifier.0 is 1024×6272) come back from Weight in PyTorch's
+// layout exactly, and the chunks cover the rows in order.
+func TestChunkedLinearWeightRoundTrip(t *testing.T) {
+	cfg, err := StandardConfig("vgg11", 10, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := RandomWeights(cfg, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]float32{}
+	for name, ten := range w.Tensors {
+		want[name] = append([]float32(nil), ten.Data...)
+	}
+	m, err := buildFrom(cfg, w, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if len(w.Tensors) != 0 {
+		t.Fatalf("consume left %d tensors in the set", len(w.Tensors))
+	}
+	chunked := 0
+	for _, l := range m.Layers() {
+		if l.Kind != models.Linear {
+			continue
+		}
+		idx := m.linear[l.Name]
+		rows := 0
+		for _, i := range idx {
+			dims := m.params[i].Shape().Dimensions
+			if dims[1] != l.Out || dims[0] > models.LinearChunkRows(l.Out) {
+				t.Fatalf("%s chunk %s has shape %v", l.Name, m.names[i], dims)
+			}
+			if !strings.HasPrefix(m.names[i], l.Name+".weight[") {
+				t.Fatalf("%s chunk named %q", l.Name, m.names[i])
+			}
+			rows += dims[0]
+		}
+		if rows != l.In {
+			t.Fatalf("%s chunks hold %d rows, want %d", l.Name, rows, l.In)
+		}
+		if len(idx) > 1 {
+			chunked++
+		}
+		got, bias, err := m.Weight(l.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range want[l.Name+".weight"] {
+			if got.Data[i] != v {
+				t.Fatalf("%s weight differs at %d", l.Name, i)
+			}
+		}
+		for i, v := range want[l.Name+".bias"] {
+			if bias[i] != v {
+				t.Fatalf("%s bias differs at %d", l.Name, i)
+			}
+		}
+	}
+	if chunked < 2 {
+		t.Fatalf("only %d linear layers were chunked; the test needs classifier.0 and classifier.3 split", chunked)
+	}
+}
+
+// Bound to a backend other than the pure-Go one, a model merges each chunked
+// linear weight back into one [in,out] tensor; the merged model gives the
+// same weights, logits and input gradients as the chunked one.
+func TestMergeLinearChunks(t *testing.T) {
+	chunked, err := NewRandom("vgg11", 10, 4, 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer chunked.Close()
+	merged, err := NewRandom("vgg11", 10, 4, 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer merged.Close()
+	merged.mu.Lock()
+	merged.mergeLinearChunks() // What Params does for XLA.
+	merged.mu.Unlock()
+	for _, l := range merged.Layers() {
+		if l.Kind != models.Linear {
+			continue
+		}
+		if idx := merged.linear[l.Name]; len(idx) != 1 || (len(chunked.linear[l.Name]) > 1 && merged.names[idx[0]] != l.Name+".weight") {
+			t.Fatalf("%s not merged: %v", l.Name, idx)
+		}
+		a, _, err := merged.Weight(l.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _, err := chunked.Weight(l.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range b.Data {
+			if a.Data[i] != b.Data[i] {
+				t.Fatalf("%s weight differs at %d after merging", l.Name, i)
+			}
+		}
+	}
+	if len(merged.ParamNames()) >= len(chunked.ParamNames()) {
+		t.Fatalf("merged %d params, chunked %d", len(merged.ParamNames()), len(chunked.ParamNames()))
+	}
+	x := &vizkit.Array{Shape: []int{2, 3, 32, 32}, Data: make([]float32, 2*3*32*32)}
+	for i := range x.Data {
+		x.Data[i] = float32(math.Sin(float64(i) * 0.37))
+	}
+	var res [2]*vizkit.Result
+	for i, m := range []*Model{chunked, merged} {
+		ex, err := vizkit.NewExplainer(m, vizkit.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res[i], err = ex.Run(x, vizkit.Request{GradInput: true, Target: vizkit.Class(4)}); err != nil {
+			t.Fatal(err)
+		}
+		ex.Close()
+	}
+	for _, pair := range [][2]*vizkit.Array{{res[0].Logits, res[1].Logits}, {res[0].InputGrad, res[1].InputGrad}} {
+		scale := 0.0
+		for _, v := range pair[1].Data {
+			scale = math.Max(scale, math.Abs(float64(v)))
+		}
+		for i := range pair[1].Data {
+			if d := math.Abs(float64(pair[0].Data[i] - pair[1].Data[i])); d > 1e-4*scale+1e-7 {
+				t.Fatalf("chunked vs merged differ at %d: %g vs %g", i, pair[0].Data[i], pair[1].Data[i])
+			}
+		}
+	}
+}

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: cnnviz (Go backend) and PyTorch doing the same work
+# on the same machine, in one invocation. Full-size VGG11 (random init) at
+# 224x224, batch 1 and 8; rows:
+#   forward      logits
+#   gradcam      Grad-CAM map at input resolution, features.20, top-1 class;
+#                compared with pytorch-grad-cam's GradCAM call (reimplemented:
+#                full backward with weight gradients, as the library) and with
+#                PyTorch's bare forward + gradient to features.20 (gradcam_bare)
+#   saliency     vanilla gradient w.r.t. the input
+#   guided       guided backpropagation w.r.t. the input
+#   scorecam     Score-CAM, 512 channels of features.20, batches of 16
+#                (batch 1 only unless --scorecam-b8: 4096 masked inputs a side)
+# Each (row, batch) runs in its own process on each side, Go then PyTorch, so
+# that both see the same machine load; peak RSS is per process (getrusage).
+# PyTorch uses torch.set_num_threads(nproc); Go uses GOMAXPROCS = nproc.
+# On a loaded machine PyTorch's OpenMP threads can lose much more than the Go
+# scheduler does, so PyTorch is also timed with 1 thread (torch1_s) and
+# go/best compares with the faster of the two (the conservative ratio).
+#
+# Usage: scripts/bench.sh [--quick] [--reps N] [--rounds N] [--rows "forward gradcam ..."]
+#                         [--batches "1 8"] [--no-scorecam] [--scorecam-b8]
+#                         [--no-torch1] [--out DIR]
+#   --quick      rows forward gradcam saliency, batch 1, 3 repetitions
+#   --reps N     timed repetitions per process (default 5; Score-CAM: 1)
+#   --rounds N   run each row's processes N times, alternating sides, and keep
+#                each side's best (lowest) median: load only ever slows a
+#                process down, so on a shared machine the best round is the
+#                closest to the unloaded figure, for both sides alike (default 1)
+#   --no-torch1  skip the 1-thread PyTorch runs (always skipped for Score-CAM)
+# Output: machine description, then one table line per row (stable format):
+#   row batch go_s torch_s torch1_s go/torch go/best go_first_s torch_first_s go_peak_MB torch_peak_MB
+# medians in seconds (torch1_s "-" when not run); ratios < 1 mean Go is
+# faster; first_s and peak_MB come from each side's best round. Raw outputs go
+# to DIR (default out/bench/<date>): go.txt is benchstat-compatible.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/env.sh
+
+reps=5
+rounds=1
+rows="forward gradcam saliency guided scorecam"
+batches="1 8"
+scorecam=1
+scorecam_b8=0
+torch1=1
+out=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) rows="forward gradcam saliency"; batches="1"; reps=3; shift ;;
+    --reps) reps="$2"; shift 2 ;;
+    --rounds) rounds="$2"; shift 2 ;;
+    --rows) rows="$2"; shift 2 ;;
+    --batches) batches="$2"; shift 2 ;;
+    --no-scorecam) scorecam=0; shift ;;
+    --scorecam-b8) scorecam_b8=1; shift ;;
+    --no-torch1) torch1=0; shift ;;
+    --out) out="$2"; shift 2 ;;
+    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
+    *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+PY=/usr/bin/python3
+out="${out:-out/bench/$(date +%Y%m%d-%H%M%S)}"
+mkdir -p "$out"
+threads=$(nproc)
+
+echo "== machine"
+echo "date        $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "cpu         $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') ($(grep -o -m1 -w 'avx512f' /proc/cpuinfo || echo no-avx512))"
+echo "nproc       $threads"
+echo "memory      $(awk '/MemTotal/ {printf "%.1f GB", $2/1e6}' /proc/meminfo)"
+echo "load avg    $(cut -d' ' -f1-3 /proc/loadavg) (start)"
+echo "go          $(go version | cut -d' ' -f3-) GOEXPERIMENT=$GOEXPERIMENT GOMLX_BACKEND=$GOMLX_BACKEND"
+echo "torch       $($PY -c 'import torch; print(torch.__version__)') (set_num_threads($threads), and 1)"
+echo "settings    reps=$reps rounds=$rounds"
+
+echo "== building the Go benchmark binary"
+go test -c -o "$out/vizkit.test" ./vizkit
+
+# go_row ROW BATCH REPS: one Go process; prints "median first peak".
+go_row() {
+  local f="$out/go_$1_b$2.txt"
+  "$out/vizkit.test" -test.run '^$' -test.bench "^BenchmarkPerf/$1/b$2\$" -test.benchtime "${3}x" \
+    -test.count 1 >"$f" 2>&1 || { cat "$f" >&2; return 1; }
+  grep '^Benchmark' "$f" >>"$out/go.txt"
+  grep '^BenchmarkPerf' "$f" | tail -1 |
+    awk '{for (i = 1; i < NF; i++) m[$(i+1)] = $i; printf "%s %s %s\n", m["median-s"], m["first-s"], m["peak-MB"]}'
+}
+
+# torch_row ROW BATCH REPS THREADS: one PyTorch process; prints "median first peak".
+torch_row() {
+  local f="$out/torch_$1_b$2_t$4.txt"
+  $PY scripts/bench_torch.py --row "$1" --batch "$2" --reps "$3" --threads "$4" >"$f" 2>&1 || { cat "$f" >&2; return 1; }
+  cat "$f" >>"$out/torch.txt"
+  sed -n 's/.*median_s=\([^ ]*\).*first_s=\([^ ]*\).*peak_rss_mb=\([^ ]*\).*/\1 \2 \3/p' "$f"
+}
+
+# best A B: of two "median first peak" triples, the one with the lower median (A may be empty).
+best() {
+  if [ -z "$1" ]; then echo "$2"; return; fi
+  awk -v a="$1" -v b="$2" 'BEGIN { split(a, A, " "); split(b, B, " "); print (B[1] + 0 < A[1] + 0) ? b : a }'
+}
+
+table="$out/table.txt"
+printf '%-20s %5s %8s %8s %8s %8s %7s %10s %13s %10s %13s\n' row batch go_s torch_s torch1_s go/torch go/best go_first_s torch_first_s go_peak_MB torch_peak_MB | tee "$table"
+line() { # name batch go(median first peak) torch(median first peak) torch1-median-or-empty
+  awk -v n="$1" -v b="$2" -v g="$3" -v t="$4" -v t1="$5" 'BEGIN {
+    split(g, G, " "); split(t, T, " "); best = T[1]; one = "-";
+    if (t1 != "") { one = sprintf("%.3f", t1); if (t1 + 0 < best) best = t1 + 0 }
+    printf "%-20s %5s %8.3f %8.3f %8s %8.2f %7.2f %10.2f %13.2f %10.0f %13.0f\n", n, b, G[1], T[1], one, G[1] / T[1], G[1] / best, G[2], T[2], G[3], T[3] }' | tee -a "$table"
+}
+
+for row in $rows; do
+  for b in $batches; do
+    r=$reps
+    if [ "$row" = scorecam ]; then
+      [ "$scorecam" = 1 ] || continue
+      [ "$b" = 1 ] || [ "$scorecam_b8" = 1 ] || continue
+      r=1
+    fi
+    trows="$row"
+    [ "$row" = gradcam ] && trows="gradcam gradcam_bare"
+    g=""
+    declare -A T=() T1=()
+    for _ in $(seq "$rounds"); do
+      g=$(best "$g" "$(go_row "$row" "$b" "$r")")
+      for tr in $trows; do
+        T[$tr]=$(best "${T[$tr]:-}" "$(torch_row "$tr" "$b" "$r" "$threads")")
+        if [ "$torch1" = 1 ] && [ "$threads" -gt 1 ] && [ "$row" != scorecam ]; then
+          T1[$tr]=$(best "${T1[$tr]:-}" "$(torch_row "$tr" "$b" "$r" 1)")
+        fi
+      done
+    done
+    for tr in $trows; do
+      name="$row"
+      [ "$tr" = gradcam ] && name="gradcam(vs library)"
+      [ "$tr" = gradcam_bare ] && name="gradcam(vs bare)"
+      line "$name" "$b" "$g" "${T[$tr]}" "$(cut -d' ' -f1 <<<"${T1[$tr]:-}")"
+    done
+    unset T T1
+  done
+done
+echo "load avg    $(cut -d' ' -f1-3 /proc/loadavg) (end)"
+echo "raw outputs in $out (go.txt is benchstat input)"
