@@ -161,6 +161,7 @@ func (m *Model) Params(backend compute.Backend) ([]*tensors.Tensor, error) {
 // opts.StartAfter — that layer's output (channels-last (N,H,W,C) for spatial
 // layers, (N,C) after the pool). params are the nodes of Params in ParamNames
 // order. It returns the logits (N,NumClasses) or the output of opts.StopAfter.
+// Layers up to opts.NoGradThrough get forward-only forms (same values).
 func (m *Model) Forward(x *graph.Node, params []*graph.Node, opts models.ForwardOptions) *graph.Node {
 	return forward(m.layers, x, func(name string) *graph.Node { return params[m.index[name]] }, opts)
 }
@@ -177,14 +178,23 @@ func forward(layers []models.Layer, x *graph.Node, p func(string) *graph.Node, o
 		x = graph.TransposeAllDims(x, 0, 2, 3, 1) // NCHW → NHWC.
 	}
 	lowering := models.ResolveLowering(opts.Lowering, x.Graph().Backend())
-	for _, l := range layers[start:] {
+	noGrad := -1 // Layers up to this index are never differentiated (opts.NoGradThrough).
+	if _, i, err := models.FindLayer(Arch, layers, opts.NoGradThrough); opts.NoGradThrough != "" && err == nil {
+		noGrad = i
+	}
+	for li, l := range layers[start:] {
+		diff := start+li > noGrad
 		switch l.Kind {
 		case models.Conv2d:
 			x = models.Conv3x3(x, p(l.Name+".weight"), p(l.Name+".bias"), lowering)
 		case models.ReLU:
-			x = models.ReLUWithRule(x, opts.ReLU)
+			if diff {
+				x = models.ReLUWithRule(x, opts.ReLU)
+			} else {
+				x = graph.MaxScalar(x, float32(0)) // Same values, forward-only form.
+			}
 		case models.MaxPool2d:
-			x = models.MaxPool2x2(x, opts.ExactMaxPoolGrad)
+			x = models.MaxPool2x2(x, opts.ExactMaxPoolGrad && diff)
 		case models.GlobalAvgPool:
 			x = graph.ReduceMean(x, 1, 2) // (N,H,W,C) → (N,C).
 		case models.Linear:

@@ -79,6 +79,19 @@ func TestGoldenPyTorch(t *testing.T) {
 	assertClose(t, "pool", res.Acts["pool"], loadNPY(t, "tiny_act_pool.npy"), 1e-5)
 	assertClose(t, "grad features.9", res.Grads["features.9"], loadNPY(t, "tiny_grad_features9.npy"), 1e-4)
 	assertClose(t, "grad input", res.InputGrad, loadNPY(t, "tiny_grad_input.npy"), 1e-4)
+	// Forward-only graphs (the engine sets NoGradThrough) compute the same values.
+	fwd, err := ex.Run(x, vizkit.Request{Taps: []string{"features.9"}, Target: vizkit.Class(1, 3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertClose(t, "forward-only logits", fwd.Logits, loadNPY(t, "tiny_logits.npy"), 1e-5)
+	assertClose(t, "forward-only features.9", fwd.Acts["features.9"], loadNPY(t, "tiny_act_features9.npy"), 1e-5)
+	// A gradient tap at features.6 makes the layers before it forward-only.
+	part, err := ex.Run(x, vizkit.Request{GradTaps: []string{"features.6", "features.9"}, Target: vizkit.Class(1, 3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertClose(t, "grad features.9 (partial)", part.Grads["features.9"], loadNPY(t, "tiny_grad_features9.npy"), 1e-4)
 
 	// CAM (Zhou et al.) applies: GAP + one linear layer, on the last ReLU.
 	cam, err := ex.CAM(x, vizkit.CAMOptions{Method: "cam", Target: vizkit.Class(1, 3)})

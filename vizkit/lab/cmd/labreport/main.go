@@ -139,6 +139,9 @@ const mdFooter = `
   of a logit at the last ReLU is the same at every position, so Grad-CAM, CAM,
   HiResCAM and XGrad-CAM are exactly the same map, and so are LayerCAM and
   Grad-CAM element-wise (a test checks it): identical rows are expected.
+- FullGrad's maps spread over the background and the image borders on this
+  network (its per-layer bias·gradient terms), so it scores far below the
+  other CAM methods in every column.
 - Localisation (pointing, energy) asks "does the map point at the object?";
   faithfulness (deletion, insertion, confidence change, ROAD) asks "does the
   model's score depend on the pixels the map calls important?". They can
