@@ -84,9 +84,9 @@ func build(cfg Config, w *weights.Set) (*Model, error) {
 			}
 		}
 		if l.Kind == models.Conv2d {
-			m.add(l.Name+".weight", oihwToHWIO(wt.Data, l.Out, l.In), 3, 3, l.In, l.Out)
+			m.add(l.Name+".weight", kernelToHWIO(wt.Data, l.Out, l.In), 3, 3, l.In, l.Out)
 		} else {
-			m.add(l.Name+".weight", transpose(wt.Data, l.Out, l.In), l.In, l.Out)
+			m.add(l.Name+".weight", models.Transpose2D(wt.Data, l.Out, l.In), l.In, l.Out)
 		}
 		m.add(l.Name+".bias", append([]float32(nil), b.Data...), l.Out)
 	}
@@ -234,9 +234,9 @@ func (m *Model) Weight(layer string) (*weights.Tensor, []float32, error) {
 	w := m.host[m.index[layer+".weight"]]
 	bias := append([]float32(nil), m.host[m.index[layer+".bias"]]...)
 	if l.Kind == models.Conv2d {
-		return &weights.Tensor{Shape: []int{l.Out, l.In, 3, 3}, Data: hwioToOIHW(w, l.Out, l.In)}, bias, nil
+		return &weights.Tensor{Shape: []int{l.Out, l.In, 3, 3}, Data: models.KernelHWIOToOIHW(w, l.Out, l.In)}, bias, nil
 	}
-	return &weights.Tensor{Shape: []int{l.Out, l.In}, Data: transpose(w, l.In, l.Out)}, bias, nil
+	return &weights.Tensor{Shape: []int{l.Out, l.In}, Data: models.Transpose2D(w, l.In, l.Out)}, bias, nil
 }
 
 // Weights returns all parameters as a torchvision-named weight set in
@@ -275,37 +275,8 @@ func (m *Model) Close() {
 	m.params = nil
 }
 
-func oihwToHWIO(k []float32, o, in int) []float32 {
+func kernelToHWIO(k []float32, o, in int) []float32 {
 	out := make([]float32, len(k))
-	for oi := 0; oi < o; oi++ {
-		for ii := 0; ii < in; ii++ {
-			for p := 0; p < 9; p++ {
-				out[(p*in+ii)*o+oi] = k[(oi*in+ii)*9+p]
-			}
-		}
-	}
-	return out
-}
-
-func hwioToOIHW(k []float32, o, in int) []float32 {
-	out := make([]float32, len(k))
-	for oi := 0; oi < o; oi++ {
-		for ii := 0; ii < in; ii++ {
-			for p := 0; p < 9; p++ {
-				out[(oi*in+ii)*9+p] = k[(p*in+ii)*o+oi]
-			}
-		}
-	}
-	return out
-}
-
-// transpose returns the [cols,rows] transpose of a row-major [rows,cols] matrix.
-func transpose(x []float32, rows, cols int) []float32 {
-	out := make([]float32, len(x))
-	for r := 0; r < rows; r++ {
-		for c := 0; c < cols; c++ {
-			out[c*rows+r] = x[r*cols+c]
-		}
-	}
+	models.KernelOIHWToHWIO(out, k, o, in)
 	return out
 }

@@ -279,9 +279,9 @@ func Train(ctx context.Context, opts TrainOptions) (*TrainResult, error) {
 			case f == ".bias":
 				out.Tensors[l.Name+f] = &weights.Tensor{Shape: []int{l.Out}, Data: data}
 			case l.Kind == models.Conv2d:
-				out.Tensors[l.Name+f] = &weights.Tensor{Shape: []int{l.Out, l.In, 3, 3}, Data: hwioToOIHW(data, l.Out, l.In)}
+				out.Tensors[l.Name+f] = &weights.Tensor{Shape: []int{l.Out, l.In, 3, 3}, Data: models.KernelHWIOToOIHW(data, l.Out, l.In)}
 			default:
-				out.Tensors[l.Name+f] = &weights.Tensor{Shape: []int{l.Out, l.In}, Data: transpose(data, l.In, l.Out)}
+				out.Tensors[l.Name+f] = &weights.Tensor{Shape: []int{l.Out, l.In}, Data: models.Transpose2D(data, l.In, l.Out)}
 			}
 		}
 	}

@@ -1,6 +1,10 @@
 package vgg
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/cnnviz/cnnviz/models"
+)
 
 // BenchmarkNewRandomVGG11 measures building a full-size VGG11 with random
 // weights (weight generation and layout conversion), the cost before the
@@ -22,7 +26,7 @@ func TestTranspose2D(t *testing.T) {
 		for i := range x {
 			x[i] = float32(i)
 		}
-		y := transpose2D(x, r, c)
+		y := models.Transpose2D(x, r, c)
 		for i := 0; i < r; i++ {
 			for j := 0; j < c; j++ {
 				if y[j*r+i] != x[i*c+j] {

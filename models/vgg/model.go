@@ -110,7 +110,7 @@ func buildFrom(cfg Config, w *weights.Set, consume bool) (*Model, error) {
 			if err != nil {
 				return nil, err
 			}
-			oihwToHWIO(add(l.Name+".weight", 3, 3, l.In, l.Out), k.Data, l.Out, l.In)
+			models.KernelOIHWToHWIO(add(l.Name+".weight", 3, 3, l.In, l.Out), k.Data, l.Out, l.In)
 			copy(add(l.Name+".bias", l.Out), b.Data)
 		case models.BatchNorm2d:
 			var ts [4]*weights.Tensor
@@ -336,7 +336,7 @@ func (m *Model) Weight(layer string) (w *weights.Tensor, bias []float32, err err
 		if err != nil {
 			return nil, nil, err
 		}
-		return &weights.Tensor{Shape: []int{l.Out, l.In, 3, 3}, Data: hwioToOIHW(wt, l.Out, l.In)}, bias, nil
+		return &weights.Tensor{Shape: []int{l.Out, l.In, 3, 3}, Data: models.KernelHWIOToOIHW(wt, l.Out, l.In)}, bias, nil
 	}
 	wt := make([]float32, 0, l.In*l.Out) // [in,out]: the row chunks one after the other.
 	for _, i := range m.linear[layer] {
@@ -350,7 +350,7 @@ func (m *Model) Weight(layer string) (w *weights.Tensor, bias []float32, err err
 	if layer == "classifier.0" {
 		data = linearHWCInToCHW(wt, l.Out, m.Config.LastChannels(), m.Config.PoolSize)
 	} else {
-		data = transpose2D(wt, l.In, l.Out)
+		data = models.Transpose2D(wt, l.In, l.Out)
 	}
 	return &weights.Tensor{Shape: []int{l.Out, l.In}, Data: data}, bias, nil
 }
@@ -391,60 +391,6 @@ func (m *Model) Close() {
 }
 
 func clone(x []float32) []float32 { return append([]float32(nil), x...) }
-
-// oihwToHWIO writes the [3,3,in,o] (HWIO) form of the PyTorch kernel k
-// [o,in,3,3] into out.
-func oihwToHWIO(out, k []float32, o, in int) {
-	for oi := 0; oi < o; oi++ {
-		for ii := 0; ii < in; ii++ {
-			for p := 0; p < 9; p++ {
-				out[(p*in+ii)*o+oi] = k[(oi*in+ii)*9+p]
-			}
-		}
-	}
-}
-
-func hwioToOIHW(k []float32, o, in int) []float32 {
-	out := make([]float32, len(k))
-	for oi := 0; oi < o; oi++ {
-		for ii := 0; ii < in; ii++ {
-			for p := 0; p < 9; p++ {
-				out[(oi*in+ii)*9+p] = k[(p*in+ii)*o+oi]
-			}
-		}
-	}
-	return out
-}
-
-// transpose2D returns the [cols,rows] transpose of a row-major [rows,cols]
-// matrix, in 16×16 tiles (so each tile's reads and writes stay in cache)
-// spread over the CPUs.
-func transpose2D(x []float32, rows, cols int) []float32 {
-	out := make([]float32, len(x))
-	const blk = 16
-	workers := runtime.GOMAXPROCS(0)
-	var wg sync.WaitGroup
-	for wk := 0; wk < workers; wk++ {
-		wg.Add(1)
-		go func(wk int) {
-			defer wg.Done()
-			for r0 := wk * blk; r0 < rows; r0 += workers * blk {
-				r1 := min(r0+blk, rows)
-				for c0 := 0; c0 < cols; c0 += blk {
-					c1 := min(c0+blk, cols)
-					for r := r0; r < r1; r++ {
-						row := x[r*cols : r*cols+cols]
-						for c := c0; c < c1; c++ {
-							out[c*rows+r] = row[c]
-						}
-					}
-				}
-			}
-		}(wk)
-	}
-	wg.Wait()
-	return out
-}
 
 // fillLinearChunks writes the transpose of a PyTorch linear weight w
 // [out,in] — the [in,out] matrix — into its row chunks (chunk i holds rows
