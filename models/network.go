@@ -30,43 +30,70 @@ const (
 	// GlobalAvgPool is a global average pool with flatten ([N,C,H,W] → [N,C]),
 	// as in networks that end in GAP + one linear layer (where CAM applies).
 	GlobalAvgPool Kind = "GlobalAvgPool"
+	ReLU6         Kind = "ReLU6"
+	AvgPool2d     Kind = "AvgPool2d"
+	Flatten2d     Kind = "Flatten"
 )
 
-// Layer describes one module of the network, in execution order.
+// Layer describes one module of the network, in the order of its outputs
+// (a container after its children).
 type Layer struct {
-	// Name is torchvision's module name, e.g. "features.19" or "classifier.6".
+	// Name is torchvision's module path, e.g. "features.19", "layer4.1" or
+	// "layer4.1.conv2".
 	Name string
-	// Kind is the PyTorch module class.
+	// Kind is the PyTorch module class ("Conv2d", "Bottleneck", "Sequential", …).
 	Kind Kind
-	// In and Out are the channel (or feature) counts entering and leaving the layer.
+	// In and Out are the channel (or feature) counts entering and leaving the
+	// module (In is 0 where the module's input is not one tensor of known width).
 	In, Out int
 	// Params is the number of learned values (weights, biases, BN affine terms;
-	// BN running statistics are not counted, as in PyTorch's parameters()).
+	// BN running statistics are not counted, as in PyTorch's parameters()),
+	// children's included for containers.
 	Params int
 	// Spatial is true when the output has spatial axes (N,C,H,W), false for a
 	// flat feature vector (N,F).
 	Spatial bool
+	// Calls is how many times one forward pass applies the module (torchvision's
+	// ResNet blocks apply their `relu` two or three times); 0 means 1.
+	Calls int
+	// Dims is the output shape (C,H,W) or (F) for the model's reference input
+	// size (see Network.Input), without the batch axis; nil when unknown.
+	Dims []int
 }
 
-// Network is a model cnnviz can explain: a graph builder whose layers have
-// names. Inputs are NCHW images [N,3,H,W]; outputs are logits [N,NumClasses].
+// InputSpec describes what a network takes.
+type InputSpec struct {
+	// Channels of the input image (3 for RGB).
+	Channels int
+	// Size is the reference input size (H = W) used to describe the model
+	// (e.g. 224 for torchvision's ImageNet models).
+	Size int
+	// MinSize is the smallest accepted height and width.
+	MinSize int
+}
+
+// Network is a model cnnviz can explain: a graph builder that names its module
+// outputs through a Scope. Inputs are NCHW images [N,C,H,W]; outputs are
+// [N,NumClasses].
 type Network interface {
-	// Arch names the architecture, e.g. "vgg11".
+	// Arch names the architecture, e.g. "vgg11" or "resnet50".
 	Arch() string
-	// Layers lists the modules in execution order.
+	// Layers lists the modules in output order (see Layer).
 	Layers() []Layer
-	// NumClasses is the size of the logits.
+	// NumClasses is the size of the output vector.
 	NumClasses() int
 	// CheckInput validates an NCHW input shape.
 	CheckInput(dims []int) error
-	// Params returns the parameter tensors (on the backend's device) in the order
-	// Forward expects them.
+	// ParamNames names the parameter tensors in the order Params returns them.
+	ParamNames() []string
+	// Params returns the parameter tensors (on the backend's device).
 	Params(backend compute.Backend) ([]*tensors.Tensor, error)
-	// Forward builds the network on x (NCHW, or a layer's channels-last output when
-	// opts.StartAfter is set) with params as graph nodes.
-	Forward(x *graph.Node, params []*graph.Node, opts ForwardOptions) *graph.Node
+	// Build builds the network on x (channels-last [N,H,W,C], already
+	// normalised) with the parameters bound in s, naming every module output
+	// through s (see Scope), and returns the output [N,NumClasses].
+	Build(s *Scope, x *graph.Node) *graph.Node
 	// Weight returns a conv or linear layer's weight in PyTorch layout
-	// ([O,I,kh,kw] or [out,in]) and its bias.
+	// ([O,I/groups,kh,kw] or [out,in]) and its bias (nil when it has none).
 	Weight(layer string) (*weights.Tensor, []float32, error)
 	// Close releases parameter buffers.
 	Close()
@@ -114,37 +141,6 @@ func (r ReLURule) String() string {
 	}
 }
 
-// ForwardOptions configures Forward.
-type ForwardOptions struct {
-	// Lowering of the convolutions; LoweringAuto picks by backend name.
-	Lowering Lowering
-	// ReLU is the backward rule of the ReLUs (default ReLUStandard).
-	ReLU ReLURule
-	// ExactMaxPoolGrad makes max-pool gradients go to the first maximum of each
-	// 2×2 window (row-major), as PyTorch does, instead of to every tied maximum.
-	// Ties are common after ReLUs (windows of zeros), so set it whenever gradients
-	// with respect to layers before a pool are taken. It costs a few elementwise ops.
-	ExactMaxPoolGrad bool
-	// Hook, if set, is called with each layer's output in execution order and
-	// returns the node to continue with (return x unchanged to only observe it).
-	// Spatial outputs are channels-last [N,H,W,C]; classifier outputs are [N,F].
-	Hook func(layer Layer, x *graph.Node) *graph.Node
-	// StopAfter, if set, ends the forward pass after the named layer and returns
-	// that layer's output (channels-last for spatial layers).
-	StopAfter string
-	// StartAfter, if set, starts the forward pass right after the named layer:
-	// the input x of Forward is then that layer's output in channels-last layout
-	// ([N,H,W,C]) or [N,F] for classifier layers.
-	StartAfter string
-	// NoGradThrough, if set, promises that no gradient will flow through the
-	// layers up to and including the named one (e.g. the shallowest layer a
-	// gradient is taken with respect to, or the last layer for a forward-only
-	// graph). A builder may then give those layers cheaper forward-only forms
-	// (plain max-pool without ExactMaxPoolGrad's tie rule, ReLU as max(x, 0));
-	// the values computed are identical. Empty: every layer may be differentiated.
-	NoGradThrough string
-}
-
 // Lowering selects how convolutions are expressed in the graph.
 type Lowering int
 
@@ -178,4 +174,12 @@ func IsGoBackend(b compute.Backend) bool {
 	}
 	n := strings.ToLower(b.Name())
 	return n == "go" || strings.HasPrefix(n, "go ") || n == "simplego"
+}
+
+// BiasedNetwork is implemented by networks that can give a batch norm's
+// effective bias β − μ·γ/√(σ²+ε) (pytorch-grad-cam's get_bias_data), for
+// FullGrad.
+type BiasedNetwork interface {
+	// ModuleBias returns the per-channel effective bias of a BatchNorm2d module.
+	ModuleBias(module string) ([]float32, error)
 }

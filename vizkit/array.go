@@ -38,6 +38,29 @@ func ArrayFrom(data []float32, shape ...int) (*Array, error) {
 	return &Array{Shape: append([]int(nil), shape...), Data: data}, nil
 }
 
+// Check returns an error naming what (e.g. "input") when the array is nil, has
+// a negative dimension or holds a different number of values than its shape
+// needs.
+func (a *Array) Check(what string) error {
+	if a == nil {
+		return fmt.Errorf("%s is nil", what)
+	}
+	n := 1
+	for _, d := range a.Shape {
+		if d < 0 {
+			return fmt.Errorf("%s has a negative dimension in shape %v", what, a.Shape)
+		}
+		if d > 0 && n > (1<<40)/d {
+			return fmt.Errorf("%s has shape %v, too many elements", what, a.Shape)
+		}
+		n *= d
+	}
+	if n != len(a.Data) {
+		return fmt.Errorf("%s has shape %v, which needs %d values, but holds %d", what, a.Shape, n, len(a.Data))
+	}
+	return nil
+}
+
 // Size is the number of elements.
 func (a *Array) Size() int { return len(a.Data) }
 

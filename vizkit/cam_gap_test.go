@@ -122,33 +122,36 @@ func (g *gapNet) Params(b compute.Backend) ([]*tensors.Tensor, error) {
 	return g.params, nil
 }
 
-func (g *gapNet) Forward(x *graph.Node, params []*graph.Node, opts models.ForwardOptions) *graph.Node {
-	start := 0
-	if opts.StartAfter != "" {
-		start = g.layerIndex(opts.StartAfter) + 1
-	} else {
-		x = graph.TransposeAllDims(x, 0, 2, 3, 1)
-	}
-	lowering := models.ResolveLowering(opts.Lowering, x.Graph().Backend())
-	pi := map[string]int{"features.0": 0, "features.3": 2, "fc": 4}
-	for _, l := range g.layers[start:] {
+func (g *gapNet) ParamNames() []string {
+	return []string{"features.0.weight", "features.0.bias", "features.3.weight", "features.3.bias", "fc.weight", "fc.bias"}
+}
+
+func (g *gapNet) ParamShapes() [][]int {
+	var out [][]int
+	for _, l := range g.layers {
 		switch l.Kind {
 		case models.Conv2d:
-			x = models.Conv3x3(x, params[pi[l.Name]], params[pi[l.Name]+1], lowering)
-		case models.ReLU:
-			x = models.ReLUWithRule(x, opts.ReLU)
-		case models.MaxPool2d:
-			x = models.MaxPool2x2(x, opts.ExactMaxPoolGrad)
-		case models.GlobalAvgPool:
-			x = graph.ReduceMean(x, 1, 2)
+			out = append(out, []int{3, 3, l.In, l.Out}, []int{l.Out})
 		case models.Linear:
-			x = graph.Add(graph.Dot(x, params[pi[l.Name]]).Product(), graph.Reshape(params[pi[l.Name]+1], 1, l.Out))
+			out = append(out, []int{l.In, l.Out}, []int{l.Out})
 		}
-		if opts.Hook != nil {
-			x = opts.Hook(l, x)
-		}
-		if l.Name == opts.StopAfter {
-			return x
+	}
+	return out
+}
+
+func (g *gapNet) Build(s *models.Scope, x *graph.Node) *graph.Node {
+	for _, l := range g.layers {
+		switch l.Kind {
+		case models.Conv2d:
+			x = s.Out(l.Name, l.Kind, models.Conv3x3(x, s.Param(l.Name+".weight"), s.Param(l.Name+".bias"), s.Lowering))
+		case models.ReLU:
+			x = s.ReLU(l.Name, x)
+		case models.MaxPool2d:
+			x = s.Out(l.Name, l.Kind, models.MaxPool2x2(x, s.ExactMaxPoolGrad))
+		case models.GlobalAvgPool:
+			x = s.Out(l.Name, l.Kind, graph.ReduceMean(x, 1, 2))
+		case models.Linear:
+			x = s.Linear(l.Name, x)
 		}
 	}
 	return x

@@ -7,7 +7,6 @@ import (
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/vizkit/render"
-	"github.com/gomlx/gomlx/core/graph"
 )
 
 // The class-activation-map family, with pytorch-grad-cam's definitions
@@ -350,7 +349,7 @@ func ablationCAMWeights(r *CAMRun) (*Array, error) {
 				k := c0 + j
 				clear(row[k*hw : (k+1)*hw])
 			}
-			res, err := r.Ex.Run(batch, Request{StartAfter: r.Layer, Target: t})
+			res, err := r.Ex.Run(batch, Request{StartAfter: r.Layer, StartInput: r.Input.Shape, Target: t})
 			if err != nil {
 				return nil, fmt.Errorf("Ablation-CAM on layer %q: %w", r.Layer, err)
 			}
@@ -464,7 +463,7 @@ type biasLayer struct {
 // effective bias β − μ·γ/√(σ²+ε) (pytorch-grad-cam's get_bias_data) read as
 // the layer's output for a zero input. skipped lists layers without a bias.
 func fullGradBiases(e *Explainer) (out []biasLayer, skipped []string, err error) {
-	for i, l := range e.layers {
+	for _, l := range e.layers {
 		switch l.Kind {
 		case models.Conv2d:
 			_, b, err := e.net.Weight(l.Name)
@@ -480,18 +479,16 @@ func fullGradBiases(e *Explainer) (out []biasLayer, skipped []string, err error)
 			}
 			out = append(out, biasLayer{l.Name, b})
 		case models.BatchNorm2d:
-			if i == 0 || !e.layers[i-1].Spatial {
+			bn, ok := e.net.(models.BiasedNetwork)
+			if !ok {
 				skipped = append(skipped, l.Name)
 				continue
 			}
-			prev := e.layers[i-1]
-			probe := Target{Kind: TargetFunc, Layer: l.Name, Name: "FullGrad bias probe",
-				Func: func(act *graph.Node) *graph.Node { return graph.ReduceSum(act, 1, 2, 3) }}
-			res, err := e.Run(NewArray(1, prev.Out, 1, 1), Request{StartAfter: prev.Name, Taps: []string{l.Name}, Target: probe})
+			b, err := bn.ModuleBias(l.Name)
 			if err != nil {
 				return nil, nil, fmt.Errorf("FullGrad: reading the effective bias of %q: %w", l.Name, err)
 			}
-			out = append(out, biasLayer{l.Name, res.Acts[l.Name].Data})
+			out = append(out, biasLayer{l.Name, b})
 		}
 	}
 	return out, skipped, nil

@@ -24,6 +24,7 @@ import (
 	"github.com/cnnviz/cnnviz/vizkit/backend"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 )
@@ -117,9 +118,15 @@ type Request struct {
 	Target Target
 	// ReLU selects the backward rule of every ReLU (guided backprop, deconvnet).
 	ReLU models.ReLURule
-	// StartAfter runs only the layers after this one: the input is then this
-	// layer's output (NCHW or (N,F)), e.g. to re-run the tail on edited activations.
+	// StartAfter runs only what follows this module: the input is then the
+	// module's output (NCHW or (N,F)), e.g. to re-run the tail on edited
+	// activations. The module must be one every path from the input to the
+	// output goes through (VGG's layers, ResNet's stages and blocks, DenseNet's
+	// blocks; not a layer inside a residual branch): otherwise Run fails and
+	// says so. StartInput gives the shape (N,C,H,W) of the network input the
+	// module's output came from (the batch size is taken from the input).
 	StartAfter string
+	StartInput []int
 	// ScaleLayer, if set, multiplies this layer's output channel-wise by the
 	// RunOptions.Scale array (N,C) inside the graph, before the rest of the
 	// network sees it (channel ablation).
@@ -244,6 +251,9 @@ func (e *Explainer) validate(x *Array, req *Request, ro RunOptions) ([]int32, er
 	if x == nil {
 		return nil, errors.New("vizkit: input is nil")
 	}
+	if err := x.Check("input"); err != nil {
+		return nil, err
+	}
 	start := -1
 	if req.StartAfter != "" {
 		i, err := e.layerIndex(req.StartAfter, "StartAfter")
@@ -260,6 +270,12 @@ func (e *Explainer) validate(x *Array, req *Request, ro RunOptions) ([]int32, er
 		}
 		if !ok {
 			return nil, fmt.Errorf("input for StartAfter %q must be that layer's output %s with %d channels, got shape %v", req.StartAfter, want, l.Out, x.Shape)
+		}
+		if len(req.StartInput) != 4 {
+			return nil, fmt.Errorf("StartAfter %q needs StartInput, the shape (N,C,H,W) of the network input the activations came from; got %v", req.StartAfter, req.StartInput)
+		}
+		if err := e.net.CheckInput(append([]int{x.Shape[0]}, req.StartInput[1:]...)); err != nil {
+			return nil, fmt.Errorf("StartInput: %w", err)
 		}
 	} else if err := e.net.CheckInput(x.Shape); err != nil {
 		return nil, err
@@ -344,9 +360,9 @@ func (e *Explainer) validate(x *Array, req *Request, ro RunOptions) ([]int32, er
 
 func (req *Request) key(haveClasses bool) string {
 	t := req.Target
-	return fmt.Sprintf("taps=%s|grads=%s|gin=%v|kind=%d|fn=%s@%s|classes=%v|relu=%d|start=%s|scale=%s",
+	return fmt.Sprintf("taps=%s|grads=%s|gin=%v|kind=%d|fn=%s@%s|classes=%v|relu=%d|start=%s%v|scale=%s",
 		strings.Join(req.Taps, ","), strings.Join(req.GradTaps, ","), req.GradInput, t.Kind, t.Name, t.Layer,
-		haveClasses, req.ReLU, req.StartAfter, req.ScaleLayer)
+		haveClasses, req.ReLU, req.StartAfter, req.StartInput, req.ScaleLayer)
 }
 
 // Run executes a request on x: NCHW images (N,3,H,W), normalised as the network
@@ -406,8 +422,12 @@ func (e *Explainer) RunWith(x *Array, req Request, ro RunOptions) (*Result, erro
 	for _, p := range params {
 		args = append(args, p)
 	}
-	outs, err := ex.Exec(args...)
+	outs, err := execSafely(ex, args)
 	if err != nil {
+		var cut errNotACut
+		if errors.As(err, &cut) {
+			return nil, cut
+		}
 		return nil, fmt.Errorf("vizkit: executing on backend %s: %w", e.backend.Name(), err)
 	}
 	owned = append(owned, outs...)
@@ -469,6 +489,33 @@ func toNCHW(x *graph.Node) *graph.Node {
 	return x
 }
 
+// errNotACut is raised (as a panic inside graph building, recovered by
+// graph.NewExec's caller) when StartAfter names a module some path bypasses.
+type errNotACut struct{ module string }
+
+func (e errNotACut) Error() string {
+	return fmt.Sprintf("StartAfter %q: the network's output also depends on values computed before this module (a residual or parallel branch bypasses it), so it cannot be started from this module's output alone; use a module every path goes through (a whole block or stage)", e.module)
+}
+
+// reaches reports whether target is reachable from any of outs through node inputs.
+func reaches(outs []*graph.Node, target *graph.Node) bool {
+	seen := map[graph.NodeId]bool{}
+	stack := append([]*graph.Node(nil), outs...)
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if n == nil || seen[n.Id()] {
+			continue
+		}
+		if n == target {
+			return true
+		}
+		seen[n.Id()] = true
+		stack = append(stack, n.Inputs()...)
+	}
+	return false
+}
+
 func (e *Explainer) graphFn(req Request, haveClasses bool) func(inputs []*graph.Node) []*graph.Node {
 	net := e.net
 	lowering := e.lowering
@@ -481,37 +528,15 @@ func (e *Explainer) graphFn(req Request, haveClasses bool) func(inputs []*graph.
 		tapSet[t] = true
 	}
 	needGrad := len(req.GradTaps) > 0 || req.GradInput
-	// Layers no gradient flows through get forward-only forms (see
-	// models.ForwardOptions.NoGradThrough): all of them without gradients,
-	// those up to the shallowest gradient tap without an input gradient.
-	noGradThrough := ""
-	if !needGrad {
-		noGradThrough = e.layers[len(e.layers)-1].Name
-	} else if !req.GradInput {
-		shallowest := len(e.layers)
-		for _, name := range req.GradTaps {
-			if _, i, err := models.FindLayer(net.Arch(), e.layers, name); err == nil && i < shallowest {
-				shallowest = i
-			}
-		}
-		if shallowest < len(e.layers) {
-			noGradThrough = e.layers[shallowest].Name
-		}
+	gradFrom := map[string]bool{}
+	for _, t := range req.GradTaps {
+		gradFrom[t] = true
 	}
 	layerTarget := req.Target.Kind == TargetFunc && req.Target.Layer != ""
-	stopAfter := ""
 	if layerTarget {
 		tapSet[req.Target.Layer] = true
-		deepest := -1
-		for name := range tapSet {
-			for i, l := range e.layers {
-				if l.Name == name && i > deepest {
-					deepest = i
-				}
-			}
-		}
-		stopAfter = e.layers[deepest].Name
 	}
+	paramNames := net.ParamNames()
 	return func(inputs []*graph.Node) []*graph.Node {
 		x := inputs[0]
 		next := 1
@@ -526,36 +551,43 @@ func (e *Explainer) graphFn(req Request, haveClasses bool) func(inputs []*graph.
 		}
 		params := inputs[next:]
 		in := x
+		var dummy, start *graph.Node
 		if req.StartAfter != "" {
-			in = toNHWC(x)
+			// The network is built from a stand-in input; the module's output is
+			// replaced by x. What only the stand-in feeds is never executed
+			// (backends compute only what the outputs need).
+			dims := append([]int{x.Shape().Dimensions[0]}, req.StartInput[1:]...)
+			dummy = graph.Zeros(x.Graph(), shapes.Make(dtypes.Float32, dims...))
+			in = dummy
+			start = toNHWC(x)
 		}
 		captured := map[string]*graph.Node{}
-		opts := models.ForwardOptions{
-			Lowering:         lowering,
-			ReLU:             req.ReLU,
-			ExactMaxPoolGrad: needGrad,
-			NoGradThrough:    noGradThrough,
-			StartAfter:       req.StartAfter,
-			StopAfter:        stopAfter,
-			Hook: func(l models.Layer, h *graph.Node) *graph.Node {
-				if l.Name == req.ScaleLayer {
-					if h.Rank() == 4 {
-						c := h.Shape().Dimensions[3]
-						h = graph.Mul(h, graph.Reshape(scale, h.Shape().Dimensions[0], 1, 1, c))
-					} else {
-						h = graph.Mul(h, scale)
-					}
+		s := models.NewScope(models.BindParams(paramNames, params), lowering)
+		s.Rule = req.ReLU
+		s.ExactMaxPoolGrad = needGrad
+		s.AllDifferentiable = req.GradInput
+		s.GradFrom = gradFrom
+		s.OnOutput = func(m models.ModuleCall, h *graph.Node) *graph.Node {
+			if m.Path == req.StartAfter {
+				h = start
+			}
+			if m.Path == req.ScaleLayer {
+				if h.Rank() == 4 {
+					c := h.Shape().Dimensions[3]
+					h = graph.Mul(h, graph.Reshape(scale, h.Shape().Dimensions[0], 1, 1, c))
+				} else {
+					h = graph.Mul(h, scale)
 				}
-				if tapSet[l.Name] {
-					// An identity node marks the tap so gradients w.r.t. it are exactly
-					// the gradients w.r.t. this layer's output.
-					h = graph.IdentityWithCustomGradient(h, passGradient)
-					captured[l.Name] = h
-				}
-				return h
-			},
+			}
+			if tapSet[m.Path] {
+				// An identity node marks the tap so gradients w.r.t. it are exactly
+				// the gradients w.r.t. this module's output (its last application).
+				h = graph.IdentityWithCustomGradient(h, passGradient)
+				captured[m.Path] = h
+			}
+			return h
 		}
-		logits := net.Forward(in, params, opts)
+		logits := net.Build(s, graph.TransposeAllDims(in, 0, 2, 3, 1))
 		var perExample, usedClasses *graph.Node
 		if layerTarget {
 			perExample = req.Target.Func(toNCHW(captured[req.Target.Layer]))
@@ -599,8 +631,26 @@ func (e *Explainer) graphFn(req Request, haveClasses bool) func(inputs []*graph.
 				outs = append(outs, g)
 			}
 		}
+		if dummy != nil && reaches(outs, dummy) {
+			panic(errNotACut{req.StartAfter})
+		}
 		return outs
 	}
+}
+
+// execSafely runs ex, turning a panic raised while the graph is built (GoMLX
+// reports shape errors by panicking) into an error.
+func execSafely(ex *graph.Exec, args []any) (outs []*tensors.Tensor, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if e, ok := r.(error); ok {
+				err = e
+			} else {
+				err = fmt.Errorf("%v", r)
+			}
+		}
+	}()
+	return ex.Exec(args...)
 }
 
 func passGradient(_, v *graph.Node) *graph.Node { return v }

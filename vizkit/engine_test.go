@@ -65,7 +65,7 @@ func directional(t *testing.T, ex *Explainer, x *Array, req Request, grad *Array
 	f := func(i int, delta float64) float64 {
 		xp := x.Clone()
 		xp.Data[i] += float32(delta)
-		res, err := ex.Run(xp, Request{Target: req.Target, StartAfter: req.StartAfter})
+		res, err := ex.Run(xp, Request{Target: req.Target, StartAfter: req.StartAfter, StartInput: req.StartInput})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,7 +110,7 @@ func TestFiniteDifferences(t *testing.T) {
 				t.Fatal(err)
 			}
 			directional(t, ex, x, Request{Target: target}, res.InputGrad, 11, arch+" input "+target.String())
-			directional(t, ex, res.Acts["features.10"], Request{Target: Target{Kind: target.Kind, Classes: res.Classes}, StartAfter: "features.10"},
+			directional(t, ex, res.Acts["features.10"], Request{Target: Target{Kind: target.Kind, Classes: res.Classes}, StartAfter: "features.10", StartInput: x.Shape},
 				res.Grads["features.10"], 12, arch+" features.10 "+target.String())
 		}
 	}

@@ -40,16 +40,15 @@ func (m *metricLinearNet) Params(compute.Backend) ([]*tensors.Tensor, error) { r
 func (m *metricLinearNet) Weight(string) (*weights.Tensor, []float32, error) {
 	return nil, nil, fmt.Errorf("no weights")
 }
-func (m *metricLinearNet) Forward(x *graph.Node, _ []*graph.Node, opts models.ForwardOptions) *graph.Node {
+func (m *metricLinearNet) ParamNames() []string  { return nil }
+func (m *metricLinearNet) ParamShapes() [][]int   { return nil }
+func (m *metricLinearNet) Build(sc *models.Scope, x *graph.Node) *graph.Node {
 	n := x.Shape().Dimensions[0]
-	flat := graph.Reshape(x, n, 3*m.h*m.w)
+	flat := graph.Reshape(graph.TransposeAllDims(x, 0, 3, 1, 2), n, 3*m.h*m.w)
 	wcol := graph.Reshape(graph.Const(x.Graph(), m.wt), 3*m.h*m.w, 1)
 	s := graph.Dot(flat, wcol).Product() // (N,1)
 	out := graph.Concatenate([]*graph.Node{s, graph.ZerosLike(s)}, 1)
-	if opts.Hook != nil {
-		out = opts.Hook(m.Layers()[0], out)
-	}
-	return out
+	return sc.Out("fc", models.Linear, out)
 }
 
 // f is the toy's class-0 logit on one (3,H,W) image.

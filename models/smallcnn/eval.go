@@ -35,7 +35,7 @@ func (m *Model) Logits(b compute.Backend, images []float32, shape []int) ([]floa
 	m.mu.Lock()
 	if m.exec == nil {
 		m.exec, err = graph.NewExec(b, func(inputs []*graph.Node) *graph.Node {
-			return m.Forward(inputs[0], inputs[1:], models.ForwardOptions{})
+			return models.Forward(m, inputs[0], inputs[1:])
 		})
 		if err != nil {
 			m.mu.Unlock()

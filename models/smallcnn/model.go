@@ -157,58 +157,29 @@ func (m *Model) Params(backend compute.Backend) ([]*tensors.Tensor, error) {
 	return m.params, nil
 }
 
-// Forward builds the network on x: NCHW images (N,3,H,W), or — with
-// opts.StartAfter — that layer's output (channels-last (N,H,W,C) for spatial
-// layers, (N,C) after the pool). params are the nodes of Params in ParamNames
-// order. It returns the logits (N,NumClasses) or the output of opts.StopAfter.
-// Layers up to opts.NoGradThrough get forward-only forms (same values).
-func (m *Model) Forward(x *graph.Node, params []*graph.Node, opts models.ForwardOptions) *graph.Node {
-	return forward(m.layers, x, func(name string) *graph.Node { return params[m.index[name]] }, opts)
-}
-
-// forward is the graph shared by Forward and training: p returns a
-// parameter node by name (graph layouts).
-func forward(layers []models.Layer, x *graph.Node, p func(string) *graph.Node, opts models.ForwardOptions) *graph.Node {
-	start := 0
-	if opts.StartAfter != "" {
-		if _, i, err := models.FindLayer(Arch, layers, opts.StartAfter); err == nil {
-			start = i + 1
-		}
-	} else {
-		x = graph.TransposeAllDims(x, 0, 2, 3, 1) // NCHW → NHWC.
-	}
-	lowering := models.ResolveLowering(opts.Lowering, x.Graph().Backend())
-	noGrad := -1 // Layers up to this index are never differentiated (opts.NoGradThrough).
-	if _, i, err := models.FindLayer(Arch, layers, opts.NoGradThrough); opts.NoGradThrough != "" && err == nil {
-		noGrad = i
-	}
-	for li, l := range layers[start:] {
-		diff := start+li > noGrad
+// Build builds the network on x (channels-last [N,H,W,3]) with the
+// parameters bound in s, naming every module output through s. It returns
+// the logits [N,NumClasses].
+func (m *Model) Build(s *models.Scope, x *graph.Node) *graph.Node {
+	for _, l := range m.layers {
 		switch l.Kind {
 		case models.Conv2d:
-			x = models.Conv3x3(x, p(l.Name+".weight"), p(l.Name+".bias"), lowering)
+			x = s.Out(l.Name, l.Kind, models.Conv3x3(x, s.Param(l.Name+".weight"), s.Param(l.Name+".bias"), s.Lowering))
 		case models.ReLU:
-			if diff {
-				x = models.ReLUWithRule(x, opts.ReLU)
-			} else {
-				x = graph.MaxScalar(x, float32(0)) // Same values, forward-only form.
-			}
+			x = s.ReLU(l.Name, x)
 		case models.MaxPool2d:
-			x = models.MaxPool2x2(x, opts.ExactMaxPoolGrad && diff)
+			x = s.Out(l.Name, l.Kind, models.MaxPool2x2(x, s.ExactMaxPoolGrad && s.Differentiable()))
 		case models.GlobalAvgPool:
-			x = graph.ReduceMean(x, 1, 2) // (N,H,W,C) → (N,C).
+			x = s.Out(l.Name, l.Kind, models.GlobalMeanPool(x)) // (N,H,W,C) → (N,C).
 		case models.Linear:
-			x = graph.Add(graph.Dot(x, p(l.Name+".weight")).Product(), graph.Reshape(p(l.Name+".bias"), 1, l.Out))
-		}
-		if opts.Hook != nil {
-			x = opts.Hook(l, x)
-		}
-		if l.Name == opts.StopAfter {
-			return x
+			x = s.Linear(l.Name, x)
 		}
 	}
 	return x
 }
+
+// ParamShapes returns the graph shapes of the parameters in ParamNames order.
+func (m *Model) ParamShapes() [][]int { return m.dims }
 
 // Weight returns a copy of a conv or linear layer's weight in PyTorch layout
 // ([O,I,3,3] or [K,C]) and its bias.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/cnnviz/cnnviz/models"
+	"github.com/gomlx/gomlx/core/tensors"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // GoMLX graph code reads best with the dot import.
 )
 
@@ -34,74 +35,64 @@ func (m *Model) CheckInput(dims []int) error {
 	return nil
 }
 
-// Forward builds the network. x is the input image batch in NCHW layout
-// [N,3,H,W] (PyTorch's), already normalised, unless opts.StartAfter is set.
-// params are the graph nodes of Params() in ParamNames() order. It returns the
-// logits [N,NumClasses], or the output of opts.StopAfter.
+// Build builds the network on x (channels-last [N,H,W,3], already
+// normalised) with the parameters bound in s, naming every module output
+// through s with torchvision's paths ("features.N", "avgpool",
+// "classifier.N"). It returns the logits [N,NumClasses].
 //
 // Graph construction errors (bad shapes) panic inside the graph builder, as
 // everywhere in GoMLX; callers validate shapes first with CheckInput.
-func (m *Model) Forward(x *Node, params []*Node, opts models.ForwardOptions) *Node {
-	p := func(name string) *Node { return params[m.index[name]] }
-	start := 0
-	if opts.StartAfter != "" {
-		start = m.byName[opts.StartAfter] + 1
-	} else {
-		x = TransposeAllDims(x, 0, 2, 3, 1) // NCHW → NHWC.
-	}
-	lowering := opts.Lowering
-	if lowering == models.LoweringAuto {
-		lowering = models.ResolveLowering(lowering, x.Graph().Backend())
-	}
-	noGrad := -1 // Layers up to this index are never differentiated.
-	if i, ok := m.byName[opts.NoGradThrough]; ok {
-		noGrad = i
-	}
-	for li, l := range m.layers[start:] {
-		diff := start+li > noGrad
+func (m *Model) Build(s *models.Scope, x *Node) *Node {
+	for _, l := range m.layers {
 		switch l.Kind {
 		case models.Conv2d:
-			x = models.Conv3x3(x, p(l.Name+".weight"), p(l.Name+".bias"), lowering)
+			x = s.Out(l.Name, l.Kind, models.Conv3x3(x, s.Param(l.Name+".weight"), s.Param(l.Name+".bias"), s.Lowering))
 		case models.BatchNorm2d:
-			x = Add(Mul(x, Reshape(p(l.Name+".scale"), 1, 1, 1, l.Out)), Reshape(p(l.Name+".shift"), 1, 1, 1, l.Out))
+			x = s.BatchNorm(l.Name, x)
 		case models.ReLU:
-			if diff {
-				x = models.ReLUWithRule(x, opts.ReLU)
-			} else {
-				x = MaxScalar(x, float32(0)) // Same values; one pass, no mask.
-			}
+			x = s.ReLU(l.Name, x)
 		case models.MaxPool2d:
-			x = models.MaxPool2x2(x, opts.ExactMaxPoolGrad && diff)
+			x = s.Out(l.Name, l.Kind, models.MaxPool2x2(x, s.ExactMaxPoolGrad && s.Differentiable()))
 		case models.AdaptiveAvgPool2d:
-			x = models.AdaptiveAvgPool(x, m.Config.PoolSize)
+			x = s.Out(l.Name, l.Kind, models.AdaptiveAvgPool(x, m.Config.PoolSize))
 		case models.Linear:
 			if l.Name == "classifier.0" {
+				// classifier.0's weight rows are stored in channels-last (H,W,C)
+				// order (see Load), so the flatten is a plain reshape.
 				dims := x.Shape().Dimensions
 				x = Reshape(x, dims[0], dims[1]*dims[2]*dims[3])
 			}
-			chunks := make([]*Node, len(m.linear[l.Name]))
-			for i, pi := range m.linear[l.Name] {
-				chunks[i] = params[pi]
-			}
-			if lowering == models.LoweringNative || len(chunks) == 1 {
-				w := chunks[0]
-				if len(chunks) > 1 {
-					w = Concatenate(chunks, 0) // One [in,out] product: XLA does it best.
-				}
-				x = Dot(x, w).Product()
-			} else {
-				x = models.LinearChunked(x, chunks) // The Go backend's small kernels (see there).
-			}
-			x = Add(x, Reshape(p(l.Name+".bias"), 1, l.Out))
+			x = s.Linear(l.Name, x)
 		case models.Dropout:
-			// Eval mode: identity.
-		}
-		if opts.Hook != nil {
-			x = opts.Hook(l, x)
-		}
-		if l.Name == opts.StopAfter {
-			return x
+			x = s.Out(l.Name, l.Kind, x) // Eval mode: identity.
 		}
 	}
 	return x
+}
+
+// ParamShapes returns the graph shapes of the parameters in ParamNames order.
+func (m *Model) ParamShapes() [][]int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([][]int, len(m.params))
+	for i, t := range m.params {
+		out[i] = t.Shape().Dimensions
+	}
+	return out
+}
+
+// ModuleBias returns a BatchNorm2d module's effective bias β − μ·γ/√(σ²+ε)
+// (the folded shift) or a convolution's bias.
+func (m *Model) ModuleBias(module string) ([]float32, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, fmt.Errorf("model %s was closed", m.Config.Arch)
+	}
+	for _, name := range []string{module + ".shift", module + ".bias"} {
+		if i, ok := m.index[name]; ok {
+			return tensors.CopyFlatData[float32](m.params[i])
+		}
+	}
+	return nil, fmt.Errorf("module %q of %s has no bias", module, m.Config.Arch)
 }
