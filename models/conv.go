@@ -135,8 +135,8 @@ func convPatches(x, kernel *Node, spec ConvSpec, ho, wo int) *Node {
 		y = ReduceSum(Mul(Reshape(win, m, kh*kw, c), Reshape(kernel, 1, kh*kw, c)), 1)
 	default:
 		og := o / groups
-		p := Reshape(win, m, kh*kw, groups, ci)        // [M, K, G, Ci]
-		k := Reshape(kernel, kh*kw, ci, groups, og)    // [K, Ci, G, Og]
+		p := Reshape(win, m, kh*kw, groups, ci)                            // [M, K, G, Ci]
+		k := Reshape(kernel, kh*kw, ci, groups, og)                        // [K, Ci, G, Og]
 		y = DotGeneral(p, []int{1, 3}, []int{2}, k, []int{0, 1}, []int{2}) // [G, M, Og]
 		y = Reshape(TransposeAllDims(y, 1, 0, 2), m, o)
 	}

@@ -40,8 +40,8 @@ func (m *metricLinearNet) Params(compute.Backend) ([]*tensors.Tensor, error) { r
 func (m *metricLinearNet) Weight(string) (*weights.Tensor, []float32, error) {
 	return nil, nil, fmt.Errorf("no weights")
 }
-func (m *metricLinearNet) ParamNames() []string  { return nil }
-func (m *metricLinearNet) ParamShapes() [][]int   { return nil }
+func (m *metricLinearNet) ParamNames() []string { return nil }
+func (m *metricLinearNet) ParamShapes() [][]int { return nil }
 func (m *metricLinearNet) Build(sc *models.Scope, x *graph.Node) *graph.Node {
 	n := x.Shape().Dimensions[0]
 	flat := graph.Reshape(graph.TransposeAllDims(x, 0, 3, 1, 2), n, 3*m.h*m.w)

@@ -4,8 +4,8 @@ import (
 	"fmt"
 
 	"github.com/cnnviz/cnnviz/models"
-	"github.com/gomlx/gomlx/core/tensors"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // GoMLX graph code reads best with the dot import.
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // MinInputSize is the smallest height/width accepted: every max-pool halves the

@@ -35,4 +35,3 @@ func init() {
 			Random: func(k int, seed uint64) (models.Network, error) { return vgg.NewRandom(a, k, 1, seed) }})
 	}
 }
-
