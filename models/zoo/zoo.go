@@ -245,3 +245,97 @@ func firstLine(s string) string {
 	}
 	return s
 }
+
+// FileLoader opens a model file that is not a weight set (an ONNX graph).
+type FileLoader func(path string) (models.Network, error)
+
+var fileLoaders = map[string]FileLoader{}
+
+// RegisterFileLoader makes Open hand files with this extension (".onnx") to load.
+func RegisterFileLoader(ext string, load FileLoader) {
+	mu.Lock()
+	defer mu.Unlock()
+	fileLoaders[strings.ToLower(ext)] = load
+}
+
+// Info says what Open opened.
+type Info struct {
+	// Arch is the network's architecture.
+	Arch string
+	// Random is true when the weights are random (requested, or the pretrained
+	// ones were unavailable: Reason says why).
+	Random bool
+	Reason string
+	// Source describes where the weights came from.
+	Source string
+}
+
+// Open opens a model the way the CLI's --weights and vizkit.Open take it:
+//
+//	"auto"                pretrained weights of arch when cached or downloadable, else random (Info.Random, Info.Reason)
+//	"random"              random weights of arch (o.Seed, o.NumClasses)
+//	FILE.safetensors|.pth a torchvision-named weight file; the architecture is read from it
+//	FILE.onnx             an ONNX graph (any registered file loader)
+//	hub:ORG/REPO          a Hugging Face repository's weights
+//
+// arch, if not empty, names the architecture; a weight set of another one is
+// an error. With "auto" or "random" and no arch, vgg11.
+func Open(ctx context.Context, spec, arch string, o Options) (models.Network, Info, error) {
+	switch spec {
+	case "auto", "random":
+		if arch == "" {
+			arch = "vgg11"
+		}
+		if spec == "random" {
+			net, err := Random(arch, o)
+			if err != nil {
+				return nil, Info{}, err
+			}
+			return net, Info{Arch: net.Arch(), Random: true, Reason: fmt.Sprintf("random weights requested (seed %d)", o.Seed), Source: "random"}, nil
+		}
+		net, random, reason, err := PretrainedOrRandom(ctx, arch, o)
+		if err != nil {
+			return nil, Info{}, err
+		}
+		src := "pretrained"
+		if random {
+			src = "random"
+		}
+		return net, Info{Arch: net.Arch(), Random: random, Reason: reason, Source: src}, nil
+	case "":
+		return nil, Info{}, fmt.Errorf("no weights: give a weight file (.safetensors, .pth, .onnx), hub:ORG/REPO, \"auto\" or \"random\"")
+	}
+	mu.Lock()
+	var load FileLoader
+	for ext, l := range fileLoaders {
+		if strings.HasSuffix(strings.ToLower(spec), ext) {
+			load = l
+		}
+	}
+	mu.Unlock()
+	if load != nil {
+		net, err := load(spec)
+		if err != nil {
+			return nil, Info{}, err
+		}
+		if arch != "" && !strings.EqualFold(arch, net.Arch()) {
+			net.Close()
+			return nil, Info{}, fmt.Errorf("--model %s but %s is a %s", arch, spec, net.Arch())
+		}
+		return net, Info{Arch: net.Arch(), Source: spec}, nil
+	}
+	w, err := weights.Load(ctx, spec, o.Hub)
+	if err != nil {
+		return nil, Info{}, err
+	}
+	if f, ferr := FamilyOf(w); ferr == nil && f.FromTimm != nil && strings.HasPrefix(spec, "hub:") {
+		if w, err = f.FromTimm(w); err != nil {
+			return nil, Info{}, err
+		}
+	}
+	net, err := LoadWeights(w, arch)
+	if err != nil {
+		return nil, Info{}, err
+	}
+	return net, Info{Arch: net.Arch(), Source: w.Source}, nil
+}
