@@ -183,3 +183,36 @@ type BiasedNetwork interface {
 	// ModuleBias returns the per-channel effective bias of a BatchNorm2d module.
 	ModuleBias(module string) ([]float32, error)
 }
+
+// NumParams returns a network's number of learned values (PyTorch's
+// parameters()): its NumParams method where it has one, else the sum over
+// its leaf modules' Params.
+func NumParams(net Network) int {
+	if p, ok := net.(interface{ NumParams() int }); ok {
+		return p.NumParams()
+	}
+	layers := net.Layers()
+	n := 0
+	for i, l := range layers {
+		leaf := true
+		for _, o := range layers[i+1:] {
+			if strings.HasPrefix(o.Name, l.Name+".") {
+				leaf = false
+				break
+			}
+		}
+		if leaf {
+			n += l.Params
+		}
+	}
+	return n
+}
+
+// SourceOf describes where a network's weights came from (its Source field
+// or method), or "".
+func SourceOf(net Network) string {
+	if s, ok := net.(interface{ WeightsSource() string }); ok {
+		return s.WeightsSource()
+	}
+	return ""
+}

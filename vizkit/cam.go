@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/cnnviz/cnnviz/models"
+	"github.com/cnnviz/cnnviz/models/zoo"
 	"github.com/cnnviz/cnnviz/vizkit/render"
 )
 
@@ -205,7 +206,18 @@ type CAMResult struct {
 // output of the last convolutional block (the last spatial layer before the
 // global pooling), e.g. "features.20" (VGG11's last max-pool), as
 // pytorch-grad-cam recommends (model.features[-1]).
+//
+// A network may name its own default (a DefaultCAMLayer() string method, as
+// ONNX models do); otherwise the registry's default for the architecture
+// (models/zoo: "layer4" for ResNet, "features.norm5" for DenseNet,
+// "features.18" for MobileNet-V2, "features.12" for AlexNet) is used.
 func DefaultCAMLayer(net models.Network) (string, error) {
+	if d, ok := net.(interface{ DefaultCAMLayer() string }); ok && d.DefaultCAMLayer() != "" {
+		return d.DefaultCAMLayer(), nil
+	}
+	if l := zoo.CAMLayer(net); l != "" {
+		return l, nil
+	}
 	layers := net.Layers()
 	last := ""
 	for _, l := range layers {

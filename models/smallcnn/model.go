@@ -251,3 +251,6 @@ func kernelToHWIO(k []float32, o, in int) []float32 {
 	models.KernelOIHWToHWIO(out, k, o, in)
 	return out
 }
+
+// WeightsSource says where the weights came from.
+func (m *Model) WeightsSource() string { return m.Source }

@@ -96,3 +96,6 @@ func (m *Model) ModuleBias(module string) ([]float32, error) {
 	}
 	return nil, fmt.Errorf("module %q of %s has no bias", module, m.Config.Arch)
 }
+
+// WeightsSource says where the weights came from.
+func (m *Model) WeightsSource() string { return m.Source }

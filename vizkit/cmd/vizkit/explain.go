@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/cnnviz/cnnviz/models"
-	"github.com/cnnviz/cnnviz/models/vgg"
+	"github.com/cnnviz/cnnviz/models/zoo"
 	"github.com/cnnviz/cnnviz/models/weights"
 	"github.com/cnnviz/cnnviz/vizkit"
 	"github.com/cnnviz/cnnviz/vizkit/backend"
@@ -95,67 +95,85 @@ func listMethods(w io.Writer) {
 // modelFlags are shared by explain and layers.
 type modelFlags struct {
 	model, weightsSpec, backendCfg string
-	randomInit                     int64
+	randomInit                     seedFlag
 	randomReason                   string
 	numClasses                     int
 	offline                        bool
 }
 
+// seedFlag is an optional non-negative seed (--random-init).
+type seedFlag struct {
+	set  bool
+	seed uint64
+}
+
+func (s *seedFlag) String() string {
+	if s == nil || !s.set {
+		return ""
+	}
+	return strconv.FormatUint(s.seed, 10)
+}
+
+func (s *seedFlag) Set(v string) error {
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n < 0 {
+		return fmt.Errorf("want a seed ≥ 0, got %q", v)
+	}
+	s.set, s.seed = true, uint64(n)
+	return nil
+}
+
 func (mf *modelFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&mf.model, "model", "", "architecture: "+strings.Join(vgg.Archs(), ", ")+" (default vgg11; with --weights FILE the architecture is read from the file, and --model, if given, must match it)")
-	fs.StringVar(&mf.weightsSpec, "weights", "", "weights: a .safetensors or torchvision .pth file, hub:ORG/REPO (e.g. hub:timm/vgg11.tv_in1k) from the Hugging Face hub, or \"auto\": the model's pretrained ImageNet weights from the hub when cached or downloadable, else random weights (seed --random-init, default 0) with a warning")
-	fs.Int64Var(&mf.randomInit, "random-init", -1, "use random weights with this seed instead of --weights (offline; pictures show mechanics, not meaning)")
+	fs.StringVar(&mf.model, "model", "", "architecture: "+strings.Join(zoo.Archs(), ", ")+" (default vgg11; with --weights FILE the architecture is read from the file, and --model, if given, must match it)")
+	fs.StringVar(&mf.weightsSpec, "weights", "", "weights: a .safetensors or torchvision .pth file, an .onnx model, hub:ORG/REPO (e.g. hub:timm/vgg11.tv_in1k) from the Hugging Face hub, or \"auto\": the model's pretrained ImageNet weights (Hugging Face hub or PyTorch's checkpoint cache) when cached or downloadable, else random weights (seed --random-init, default 0) with a warning")
+	fs.Var(&mf.randomInit, "random-init", "use random weights with this seed (≥ 0) instead of --weights (offline; pictures show mechanics, not meaning)")
 	fs.IntVar(&mf.numClasses, "num-classes", 1000, "number of classes for --random-init")
 	fs.StringVar(&mf.backendCfg, "backend", "", `GoMLX backend: "go" (pure Go, default), "xla:cpu" or "xla:cuda" (default $GOMLX_BACKEND or "go")`)
-	fs.BoolVar(&mf.offline, "offline", false, "never download: use the Hugging Face cache only (also HF_HUB_OFFLINE=1)")
+	fs.BoolVar(&mf.offline, "offline", false, "never download: use the Hugging Face and PyTorch caches only (also HF_HUB_OFFLINE=1)")
 }
 
 // load returns the model and whether it has random weights (with the reason
 // in mf.randomReason when --weights auto fell back to them).
-func (mf *modelFlags) load(ctx context.Context, log io.Writer) (*vgg.Model, bool, error) {
+func (mf *modelFlags) load(ctx context.Context, log io.Writer) (models.Network, bool, error) {
 	arch := mf.model
-	if arch == "" {
+	if arch == "" && (mf.weightsSpec == "auto" || mf.weightsSpec == "") {
 		arch = "vgg11"
 	}
+	if arch != "" {
+		if _, err := zoo.Lookup(arch); err != nil {
+			return nil, false, fmt.Errorf("--model: %w", err)
+		}
+	}
+	if mf.numClasses < 1 {
+		return nil, false, fmt.Errorf("--num-classes must be at least 1, got %d", mf.numClasses)
+	}
+	opts := zoo.Options{Hub: weights.HubOptions{Offline: mf.offline, Progress: log}, NumClasses: mf.numClasses, Seed: mf.randomInit.seed}
 	if mf.weightsSpec == "auto" {
-		seed := uint64(0)
-		if mf.randomInit > 0 {
-			seed = uint64(mf.randomInit)
+		net, info, err := zoo.Open(ctx, "auto", arch, opts)
+		if err != nil {
+			return nil, false, err
 		}
-		m, random, reason, err := vgg.PretrainedOrRandom(ctx, arch, seed, weights.HubOptions{Offline: mf.offline, Progress: log})
-		if random {
-			mf.randomInit = int64(seed)
-			mf.randomReason = reason
-			fmt.Fprintf(log, "vizkit: WARNING: %s; using random weights (seed %d)\n", reason, seed)
+		if info.Random {
+			mf.randomInit.set = true
+			mf.randomReason = info.Reason
+			fmt.Fprintf(log, "vizkit: WARNING: %s; using random weights (seed %d)\n", info.Reason, mf.randomInit.seed)
 		}
-		return m, random, err
+		return net, info.Random, nil
 	}
 	switch {
-	case mf.weightsSpec != "" && mf.randomInit >= 0:
+	case mf.weightsSpec != "" && mf.randomInit.set:
 		return nil, false, errors.New("give either --weights or --random-init, not both")
-	case mf.weightsSpec == "" && mf.randomInit < 0:
-		return nil, false, fmt.Errorf("no weights: give --weights FILE (.safetensors/.pth), --weights hub:timm/%s.tv_in1k, or --random-init SEED for random weights", strings.TrimSuffix(arch, "_bn"))
-	case mf.randomInit >= 0:
-		m, err := vgg.NewRandom(arch, mf.numClasses, 1, uint64(mf.randomInit))
-		return m, true, err
+	case mf.weightsSpec == "" && !mf.randomInit.set:
+		return nil, false, fmt.Errorf("no weights: give --weights FILE (.safetensors/.pth/.onnx), --weights hub:ORG/REPO, --weights auto, or --random-init SEED for random weights of --model (default %s)", arch)
+	case mf.randomInit.set:
+		net, err := zoo.Random(arch, opts)
+		return net, true, err
 	}
-	opts := weights.HubOptions{Offline: mf.offline, Progress: log}
-	w, err := weights.Load(ctx, mf.weightsSpec, opts)
+	net, _, err := zoo.Open(ctx, mf.weightsSpec, mf.model, opts)
 	if err != nil {
 		return nil, false, err
 	}
-	m, err := vgg.Load(w)
-	if err != nil {
-		return nil, false, err
-	}
-	base := func(s string) string {
-		return strings.SplitN(strings.TrimSuffix(strings.TrimSuffix(s, "-narrow"), "_bn"), "-", 2)[0]
-	}
-	if mf.model != "" && base(m.Config.Arch) != base(mf.model) && !strings.HasPrefix(m.Config.Arch, "vgg-custom") {
-		m.Close()
-		return nil, false, fmt.Errorf("--model %s but the weights in %s are a %s", mf.model, mf.weightsSpec, m.Config.Arch)
-	}
-	return m, false, nil
+	return net, false, nil
 }
 
 func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -293,10 +311,10 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if mf.randomReason != "" {
 			why = " — " + mf.randomReason
 		}
-		r.Warning(fmt.Sprintf("Random weights (seed %d)%s: this network was never trained. The pictures show how each method works, not what a trained network sees. Pass --weights to explain a real model.", mf.randomInit, why))
+		r.Warning(fmt.Sprintf("Random weights (seed %d)%s: this network was never trained. The pictures show how each method works, not what a trained network sees. Pass --weights to explain a real model.", mf.randomInit.seed, why))
 	}
 	r.Paragraph(fmt.Sprintf("Model %s (%d layers, %s parameters) from %s, backend %s. Input %s.",
-		net.Config.Arch, len(net.Layers()), humanCount(net.NumParams()), net.Source, b.Name(), inputDesc))
+		net.Arch(), len(net.Layers()), humanCount(models.NumParams(net)), sourceOr(net, mf), b.Name(), inputDesc))
 	probs := softmax(logits.Data)
 	var rows [][]string
 	for i, cs := range vizkit.TopK(logits.Data, 5) {
@@ -306,7 +324,7 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	r.Heading(2, "Top-5 classes")
 	r.Table([]string{"rank", "class", "logit", "probability"}, rows)
 	r.Paragraph(fmt.Sprintf("Target class for the explanations: %s%s.", c.Label(c.Class), map[bool]string{true: " (chosen with --class)", false: " (the top-1 prediction)"}[*class >= 0]))
-	fmt.Fprintf(stderr, "vizkit: %s on %s, top-1 %s; target %s\n", net.Config.Arch, inputDesc, c.Label(res.Classes[0]), c.Label(c.Class))
+	fmt.Fprintf(stderr, "vizkit: %s on %s, top-1 %s; target %s\n", net.Arch(), inputDesc, c.Label(res.Classes[0]), c.Label(c.Class))
 
 	for _, m := range chosen {
 		if err := ctx.Err(); err != nil {
@@ -323,7 +341,7 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	page := filepath.Join(*outDir, "index.html")
-	if err := os.WriteFile(page, []byte(r.Page("cnnviz: "+net.Config.Arch+" on "+filepath.Base(*imagePath+*inputNPY))), 0o644); err != nil {
+	if err := os.WriteFile(page, []byte(r.Page("cnnviz: "+net.Arch()+" on "+filepath.Base(*imagePath+*inputNPY))), 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s\n", page)
@@ -334,23 +352,75 @@ func runLayers(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("layers", flag.ContinueOnError)
 	var mf modelFlags
 	mf.register(fs)
+	size := fs.Int("size", 224, "input height and width for the output shapes")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if mf.weightsSpec == "" && mf.randomInit < 0 {
-		mf.randomInit = 0
+	if *size < 1 || *size > 4096 {
+		return fmt.Errorf("--size must be between 1 and 4096, got %d", *size)
+	}
+	if mf.weightsSpec == "" && !mf.randomInit.set {
+		mf.randomInit.set = true
 	}
 	net, _, err := mf.load(ctx, os.Stderr)
 	if err != nil {
 		return err
 	}
 	defer net.Close()
-	fmt.Fprintf(stdout, "%s from %s: %s parameters\n", net.Config.Arch, net.Source, humanCount(net.NumParams()))
-	fmt.Fprintf(stdout, "%-14s %-18s %8s %8s %12s\n", "layer", "kind", "in", "out", "parameters")
+	fmt.Fprintf(stdout, "%s from %s: %s parameters\n", net.Arch(), sourceOr(net, mf), humanCount(models.NumParams(net)))
+	w := 14
 	for _, l := range net.Layers() {
-		fmt.Fprintf(stdout, "%-14s %-18s %8d %8d %12d\n", l.Name, l.Kind, l.In, l.Out, l.Params)
+		w = max(w, len(l.Name)+2*strings.Count(l.Name, "."))
+	}
+	// Output shapes for a --size input, from one trace of the graph.
+	dims := map[string][]int{}
+	in := []int{1, 3, *size, *size}
+	if err := net.CheckInput(in); err != nil {
+		return fmt.Errorf("--size: %w", err)
+	}
+	calls, err := models.Trace(net, in)
+	if err != nil {
+		return err
+	}
+	for _, c := range calls {
+		if d := c.Dims; len(d) == 4 {
+			dims[c.Path] = []int{d[3], d[1], d[2]}
+		} else if len(d) == 2 {
+			dims[c.Path] = []int{d[1]}
+		}
+	}
+	fmt.Fprintf(stdout, "%-*s %-20s %-18s %12s\n", w, "module", "kind", "output", "parameters")
+	for _, l := range net.Layers() {
+		if d, ok := dims[l.Name]; ok {
+			l.Dims = d
+		}
+		depth := strings.Count(l.Name, ".")
+		if net.Arch() != "" && strings.HasPrefix(net.Arch(), "vgg") {
+			depth = 0 // torchvision's VGG is flat: features.N, classifier.N.
+		}
+		name := strings.Repeat("  ", depth) + l.Name
+		out := fmt.Sprint(l.Out)
+		if l.Dims != nil {
+			out = strings.Trim(strings.ReplaceAll(fmt.Sprint(l.Dims), " ", "×"), "[]")
+		}
+		calls := ""
+		if l.Calls > 1 {
+			calls = fmt.Sprintf(" (×%d)", l.Calls)
+		}
+		fmt.Fprintf(stdout, "%-*s %-20s %-18s %12d\n", w, name, string(l.Kind)+calls, out, l.Params)
 	}
 	return nil
+}
+
+// sourceOr describes where net's weights came from.
+func sourceOr(net models.Network, mf modelFlags) string {
+	if s := models.SourceOf(net); s != "" {
+		return s
+	}
+	if mf.randomInit.set {
+		return fmt.Sprintf("random weights (seed %d)", mf.randomInit.seed)
+	}
+	return mf.weightsSpec
 }
 
 func runInstallXLA(args []string) error {
