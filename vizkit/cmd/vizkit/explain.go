@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/cnnviz/cnnviz/models"
-	"github.com/cnnviz/cnnviz/models/zoo"
 	"github.com/cnnviz/cnnviz/models/weights"
+	"github.com/cnnviz/cnnviz/models/zoo"
 	"github.com/cnnviz/cnnviz/vizkit"
 	"github.com/cnnviz/cnnviz/vizkit/backend"
 	"github.com/cnnviz/cnnviz/vizkit/imageio"
