@@ -64,7 +64,11 @@ type Target struct {
 	// required with TargetFunc.
 	Name string
 
-	channel int // ChannelMean's channel + 1, validated against the layer.
+	channel      int    // ChannelMean's channel + 1, validated against the layer.
+	outputs      int    // Output width the target needs (at least, or exactly with exactOutputs); 0: any.
+	exactOutputs bool   // outputs must equal the network's output width.
+	invalid      string // Why the target cannot be used (reported by Run).
+	setClasses   []int  // ClassSetTarget's classes.
 }
 
 // Class targets the logits of the given class(es) (see Target.Classes).
@@ -319,6 +323,11 @@ func (e *Explainer) validate(x *Array, req *Request, ro RunOptions) ([]int32, er
 	if t.Kind == TargetFunc {
 		if t.Func == nil || t.Name == "" {
 			return nil, errors.New("a TargetFunc target needs both Func and Name")
+		}
+		if t.Layer == "" {
+			if err := t.checkOutputs(e.net.NumClasses()); err != nil {
+				return nil, err
+			}
 		}
 		if t.Layer != "" {
 			i, err := e.layerIndex(t.Layer, "target layer")

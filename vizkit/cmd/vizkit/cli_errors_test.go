@@ -28,6 +28,13 @@ func TestCLIBadInputs(t *testing.T) {
 		{[]string{"--weights", w}, "give exactly one of --image FILE and --input-npy FILE"},
 		{[]string{"--input-npy", in}, "no weights: give --weights FILE"},
 		{[]string{"--weights", w, "--random-init", "3", "--input-npy", in}, "either --weights or --random-init"},
+		{[]string{"--random-init", "-5", "--input-npy", in}, "want a seed ≥ 0"},
+		{[]string{"--weights", w, "--input-npy", in, "--target", "classes", "--classes", "1,12"}, "class 12 is out of range for a network with 10 outputs"},
+		{[]string{"--weights", w, "--input-npy", in, "--target", "classes"}, "--target classes needs --classes"},
+		{[]string{"--weights", w, "--input-npy", in, "--target", "similarity"}, "--target similarity needs --reference"},
+		{[]string{"--weights", w, "--input-npy", in, "--target", "value", "--output", "10"}, "needs output 10"},
+		{[]string{"--weights", w, "--input-npy", in, "--target", "bogus"}, `unknown --target "bogus"`},
+		{[]string{"--model", "nosuchnet", "--random-init", "0", "--input-npy", in}, `unknown architecture "nosuchnet"`},
 	}
 	for _, c := range cases {
 		var stdout, stderr bytes.Buffer

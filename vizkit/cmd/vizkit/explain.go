@@ -184,6 +184,10 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	imagePath := fs.String("image", "", "input image (PNG, JPEG, GIF, WebP, BMP); preprocessed as torchvision's Resize(256)+CenterCrop(224)+Normalize(ImageNet)")
 	inputNPY := fs.String("input-npy", "", "input as an already normalised float32 .npy of shape (3,H,W) or (1,3,H,W) (bypasses image preprocessing)")
 	class := fs.Int("class", -1, "target class index (default: the top-1 prediction)")
+	targetKind := fs.String("target", "class", "what to explain: class (the logit of --class or the top-1 class), softmax (its probability), positive / negative (a single-logit binary head: the logit or its negation), value / increase / decrease (regression output --output: its value, what raises it, what lowers it), similarity (cosine similarity of an embedding head with --reference), classes (the sum of the logits of --classes)")
+	outputIdx := fs.Int("output", 0, "--target value|increase|decrease: which output unit to explain")
+	referenceNPY := fs.String("reference", "", "--target similarity: a float32 .npy with the reference embedding (D,)")
+	classSet := fs.String("classes", "", "--target classes: comma-separated class indices whose logits are summed")
 	layers := fs.String("layer", "", "comma-separated layer names for the methods (default: each method's own, e.g. the last conv block for CAMs)")
 	methodsFlag := fs.String("methods", "features,kernels,gradcam,saliency", "comma-separated methods (see `vizkit methods`)")
 	outDir := fs.String("out", "", "output directory (created)")
@@ -297,6 +301,15 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		c.Class = *class
 	}
 	c.Target = vizkit.Class(c.Class)
+	targetDesc := ""
+	if t, desc, err := parseTarget(*targetKind, c.Class, *outputIdx, *referenceNPY, *classSet); err != nil {
+		return err
+	} else if desc != "" {
+		c.Target, targetDesc = t, desc
+		if _, err := ex.Run(c.Input, vizkit.Request{Target: t}); err != nil {
+			return fmt.Errorf("--target %s: %w", *targetKind, err)
+		}
+	}
 	if err := c.SaveNPY("logits", logits); err != nil {
 		return err
 	}
@@ -323,7 +336,11 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	r.Figure([]render.FigureItem{{Image: c.Image, Caption: "input", WidthPx: 224}}, render.FigureOptions{})
 	r.Heading(2, "Top-5 classes")
 	r.Table([]string{"rank", "class", "logit", "probability"}, rows)
-	r.Paragraph(fmt.Sprintf("Target class for the explanations: %s%s.", c.Label(c.Class), map[bool]string{true: " (chosen with --class)", false: " (the top-1 prediction)"}[*class >= 0]))
+	if targetDesc != "" {
+		r.Paragraph(fmt.Sprintf("Target of the explanations: %s (--target %s).", targetDesc, *targetKind))
+	} else {
+		r.Paragraph(fmt.Sprintf("Target class for the explanations: %s%s.", c.Label(c.Class), map[bool]string{true: " (chosen with --class)", false: " (the top-1 prediction)"}[*class >= 0]))
+	}
 	fmt.Fprintf(stderr, "vizkit: %s on %s, top-1 %s; target %s\n", net.Arch(), inputDesc, c.Label(res.Classes[0]), c.Label(c.Class))
 
 	for _, m := range chosen {
@@ -410,6 +427,63 @@ func runLayers(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "%-*s %-20s %-18s %12d\n", w, name, string(l.Kind)+calls, out, l.Params)
 	}
 	return nil
+}
+
+// parseTarget turns --target and its companion flags into a vizkit.Target;
+// desc is "" for the default (the class logit).
+func parseTarget(kind string, class, output int, referenceNPY, classes string) (vizkit.Target, string, error) {
+	switch strings.ToLower(strings.TrimSpace(kind)) {
+	case "", "class", "logit":
+		return vizkit.Target{}, "", nil
+	case "softmax":
+		t := vizkit.SoftmaxOf(class)
+		return t, t.String(), nil
+	case "positive", "negative":
+		t := vizkit.BinaryTarget(kind == "positive")
+		return t, t.Name, nil
+	case "value", "increase", "decrease":
+		if output < 0 {
+			return vizkit.Target{}, "", fmt.Errorf("--output must be ≥ 0, got %d", output)
+		}
+		mode := map[string]vizkit.RegressionMode{"value": vizkit.RegressionValue, "increase": vizkit.RegressionIncrease, "decrease": vizkit.RegressionDecrease}[kind]
+		t := vizkit.RegressionTarget(output, mode)
+		return t, t.Name, nil
+	case "similarity":
+		if referenceNPY == "" {
+			return vizkit.Target{}, "", errors.New("--target similarity needs --reference FILE.npy (the reference embedding, float32, shape (D,) or (1,D))")
+		}
+		shape, data, err := npy.ReadFile(referenceNPY)
+		if err != nil {
+			return vizkit.Target{}, "", fmt.Errorf("--reference: %w", err)
+		}
+		if len(shape) == 2 && shape[0] == 1 {
+			shape = shape[1:]
+		}
+		if len(shape) != 1 {
+			return vizkit.Target{}, "", fmt.Errorf("--reference %s: shape %v, want (D,) or (1,D)", referenceNPY, shape)
+		}
+		t := vizkit.SimilarityTarget(data)
+		return t, t.Name, nil
+	case "classes":
+		var cs []int
+		for _, f := range strings.Split(classes, ",") {
+			f = strings.TrimSpace(f)
+			if f == "" {
+				continue
+			}
+			n, err := strconv.Atoi(f)
+			if err != nil {
+				return vizkit.Target{}, "", fmt.Errorf("--classes: %q is not a class index", f)
+			}
+			cs = append(cs, n)
+		}
+		if len(cs) == 0 {
+			return vizkit.Target{}, "", errors.New("--target classes needs --classes, e.g. --classes 151,152,153")
+		}
+		t := vizkit.ClassSetTarget(cs...)
+		return t, t.Name, nil
+	}
+	return vizkit.Target{}, "", fmt.Errorf("unknown --target %q; known: class, softmax, positive, negative, value, increase, decrease, similarity, classes", kind)
 }
 
 // sourceOr describes where net's weights came from.
