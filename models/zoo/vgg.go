@@ -31,7 +31,15 @@ func init() {
 	})
 	for _, a := range vgg.Archs() {
 		a := a
-		RegisterArch(&Arch{Name: a, Family: "vgg", Hub: "timm/" + a + ".tv_in1k", CAMLayer: "",
+		cam := ""
+		if cfg, err := vgg.StandardConfig(a, 1000, 1); err == nil {
+			for _, l := range cfg.Layers() {
+				if l.Spatial && l.Kind != models.AdaptiveAvgPool2d {
+					cam = l.Name // The last max-pool: pytorch-grad-cam's model.features[-1].
+				}
+			}
+		}
+		RegisterArch(&Arch{Name: a, Family: "vgg", Hub: "timm/" + a + ".tv_in1k", CAMLayer: cam,
 			Random: func(k int, seed uint64) (models.Network, error) { return vgg.NewRandom(a, k, 1, seed) }})
 	}
 }

@@ -1,4 +1,4 @@
-// Command vizkit explains a VGG network's decision on an image and writes the
+// Command vizkit explains a CNN's decision on an image and writes the
 // pictures, a self-contained HTML report and (optionally) the raw arrays.
 //
 //	vizkit explain --model vgg11 --weights FILE|hub:REPO (--image FILE | --input-npy FILE)
@@ -6,6 +6,7 @@
 //	               --out DIR [--npy] [--random-init SEED] [--backend go|xla:cpu|xla:cuda]
 //	vizkit layers  --model vgg11 (--weights FILE|hub:REPO | --random-init SEED)
 //	vizkit methods
+//	vizkit models
 //	vizkit install-xla [cpu|cuda]
 //
 // Run `vizkit explain -h` for every flag.
@@ -26,6 +27,7 @@ Commands:
   explain      run visualizations on an image and write PNGs, index.html and .npy files
   layers       print a model's layer table (name, kind, output channels, parameters)
   methods      list the visualization methods
+  models       list the architectures and where their pretrained weights come from
   install-xla  download the XLA PJRT plugin (cpu or cuda) for GOMLX_BACKEND=xla:...
 
 Run "vizkit COMMAND -h" for a command's flags.
@@ -47,6 +49,8 @@ func main() {
 		err = runLayers(ctx, os.Args[2:], os.Stdout)
 	case "methods":
 		listMethods(os.Stdout)
+	case "models":
+		listModels(os.Stdout)
 	case "install-xla":
 		err = runInstallXLA(os.Args[2:])
 	case "-h", "--help", "help":
