@@ -127,7 +127,9 @@ func (m *Model) Params(backend compute.Backend) ([]*tensors.Tensor, error) {
 
 // Weight returns a convolution's weight [O,I,kh,kw] (no bias) or the
 // classifier's [NumClasses,C] and bias, in PyTorch layout.
-func (m *Model) Weight(layer string) (*weights.Tensor, []float32, error) { return m.store.Weight(layer) }
+func (m *Model) Weight(layer string) (*weights.Tensor, []float32, error) {
+	return m.store.Weight(layer)
+}
 
 // ModuleBias returns a BatchNorm2d module's effective bias β − μ·γ/√(σ²+ε).
 func (m *Model) ModuleBias(module string) ([]float32, error) { return m.store.ModuleBias(module) }

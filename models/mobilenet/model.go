@@ -117,7 +117,9 @@ func (m *Model) Params(backend compute.Backend) ([]*tensors.Tensor, error) {
 
 // Weight returns a convolution's weight [O,I/groups,kh,kw] (depthwise:
 // [C,1,3,3]; no bias) or classifier.1's [NumClasses,Last] and bias, in PyTorch layout.
-func (m *Model) Weight(layer string) (*weights.Tensor, []float32, error) { return m.store.Weight(layer) }
+func (m *Model) Weight(layer string) (*weights.Tensor, []float32, error) {
+	return m.store.Weight(layer)
+}
 
 // ModuleBias returns a BatchNorm2d module's effective bias β − μ·γ/√(σ²+ε).
 func (m *Model) ModuleBias(module string) ([]float32, error) { return m.store.ModuleBias(module) }
