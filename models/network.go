@@ -1,13 +1,20 @@
-// Package models holds the networks cnnviz can explain and what they share: the
-// Network interface (a graph builder with named layers, PyTorch module names),
-// layer descriptions, forward options (taps through hooks, ReLU backward rules)
-// and the graph building blocks (3×3 convolutions lowered per backend, ReLU,
-// max-pool with PyTorch's gradient tie rule, adaptive average pooling).
+// Package models holds the networks cnnviz can explain and what they share:
+// the one model protocol — a Network is a graph builder that names every
+// module output through a Scope with torchvision's module paths, and the
+// Scope's owner (the engine) decides per request what to return,
+// differentiate, replace, and which backward rule activations apply — the
+// module table derived by tracing a build (Trace, TraceLayers), the parameter
+// store shared by the families (ParamStore), and the graph building blocks
+// (convolutions of any geometry lowered per backend, pools with PyTorch's
+// gradient tie rule, chunked linear layers). The families live in
+// subpackages (vgg, resnet, alexnet, densenet, mobilenet, smallcnn, onnx,
+// custom); models/zoo is their registry.
 package models
 
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/cnnviz/cnnviz/models/weights"
 	"github.com/gomlx/compute"
@@ -213,6 +220,20 @@ func NumParams(net Network) int {
 func SourceOf(net Network) string {
 	if s, ok := net.(interface{ WeightsSource() string }); ok {
 		return s.WeightsSource()
+	}
+	return ""
+}
+
+var camLayers sync.Map // arch → default CAM module
+
+// RegisterCAMLayer records the default CAM module of an architecture (the
+// registry in models/zoo does it for every architecture it knows).
+func RegisterCAMLayer(arch, module string) { camLayers.Store(arch, module) }
+
+// CAMLayerOf returns the registered default CAM module of arch, or "".
+func CAMLayerOf(arch string) string {
+	if v, ok := camLayers.Load(arch); ok {
+		return v.(string)
 	}
 	return ""
 }

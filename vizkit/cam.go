@@ -9,7 +9,6 @@ import (
 	"sync"
 
 	"github.com/cnnviz/cnnviz/models"
-	"github.com/cnnviz/cnnviz/models/zoo"
 	"github.com/cnnviz/cnnviz/vizkit/render"
 )
 
@@ -215,7 +214,7 @@ func DefaultCAMLayer(net models.Network) (string, error) {
 	if d, ok := net.(interface{ DefaultCAMLayer() string }); ok && d.DefaultCAMLayer() != "" {
 		return d.DefaultCAMLayer(), nil
 	}
-	if l := zoo.CAMLayer(net); l != "" {
+	if l := models.CAMLayerOf(net.Arch()); l != "" {
 		return l, nil
 	}
 	layers := net.Layers()

@@ -72,6 +72,9 @@ func RegisterArch(a *Arch) {
 	mu.Lock()
 	defer mu.Unlock()
 	archs[a.Name] = a
+	if a.CAMLayer != "" {
+		models.RegisterCAMLayer(a.Name, a.CAMLayer)
+	}
 }
 
 // Archs lists every registered architecture name, sorted.

@@ -9,43 +9,58 @@ import (
 
 func init() {
 	register(&method{Name: "features",
-		Help: "feature maps: the 16 most active channels (by mean) per layer, their mean and overlays, in one forward pass (--layer: spatial layers; default: the ReLUs ending an early, a middle and the last conv block)",
+		Help: "feature maps: the 16 most active channels (by mean) per layer, their mean and overlays, in one forward pass (--layer: spatial layers; default: the outputs of an early, a middle and the last stage, e.g. VGG11's features.1, features.9, features.19 or ResNet's relu, layer2, layer4)",
 		Run:  runFeatures})
 }
 
-// defaultFeatureLayers returns the last ReLU of the first, the middle and the
-// last conv block (blocks end at max-pools), e.g. VGG11's features.1,
-// features.9 and features.19.
-func defaultFeatureLayers(net models.Network) ([]string, error) {
-	var blocks []string // last ReLU of each block
-	last := ""
-	for _, l := range net.Layers() {
-		if !l.Spatial {
+// defaultFeatureLayers returns the output of an early, a middle and the last
+// stage of the feature extractor for an input of shape in: modules are
+// grouped by output resolution, and each group's last module that is not a
+// pool stands for its stage (VGG11: features.1, features.9, features.19;
+// ResNet: the stem's relu, layer2, layer4). The container named "features"
+// (torchvision's whole feature extractor) is skipped.
+func defaultFeatureLayers(net models.Network, in []int) ([]string, error) {
+	calls, err := models.Trace(net, append([]int{1}, in[1:]...))
+	if err != nil {
+		return nil, err
+	}
+	last := map[string]int{}
+	for i, c := range calls {
+		last[c.Path] = i
+	}
+	var stages []string // last non-pool module of each resolution
+	res := -1
+	cur := ""
+	for i, c := range calls {
+		if last[c.Path] != i {
+			continue
+		}
+		if len(c.Dims) != 4 || c.Kind == models.AdaptiveAvgPool2d || c.Kind == models.GlobalAvgPool {
 			break
 		}
-		switch l.Kind {
-		case models.ReLU:
-			last = l.Name
-		case models.MaxPool2d, models.AdaptiveAvgPool2d:
-			if last != "" {
-				blocks = append(blocks, last)
-				last = ""
+		if h := c.Dims[1]; h != res {
+			if cur != "" {
+				stages = append(stages, cur)
 			}
+			res, cur = h, ""
+		}
+		if c.Kind != models.MaxPool2d && c.Kind != models.AvgPool2d && c.Path != "features" {
+			cur = c.Path
 		}
 	}
-	if last != "" {
-		blocks = append(blocks, last)
+	if cur != "" {
+		stages = append(stages, cur)
 	}
-	if len(blocks) == 0 {
-		return nil, fmt.Errorf("model %s has no ReLU in its feature extractor; pass --layer", net.Arch())
+	if len(stages) == 0 {
+		return nil, fmt.Errorf("model %s has no spatial module in its feature extractor; pass --layer", net.Arch())
 	}
-	picks := []int{0, (len(blocks) - 1) / 2, len(blocks) - 1}
+	picks := []int{0, (len(stages) - 1) / 2, len(stages) - 1}
 	var out []string
 	seen := map[string]bool{}
 	for _, i := range picks {
-		if !seen[blocks[i]] {
-			seen[blocks[i]] = true
-			out = append(out, blocks[i])
+		if !seen[stages[i]] {
+			seen[stages[i]] = true
+			out = append(out, stages[i])
 		}
 	}
 	return out, nil
@@ -55,7 +70,7 @@ func runFeatures(c *runCtx) error {
 	layers := c.Layers
 	if len(layers) == 0 {
 		var err error
-		if layers, err = defaultFeatureLayers(c.Net); err != nil {
+		if layers, err = defaultFeatureLayers(c.Net, c.Input.Shape); err != nil {
 			return err
 		}
 	}
