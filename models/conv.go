@@ -33,7 +33,12 @@ func (c ConvSpec) norm() ConvSpec {
 }
 
 // ConvOutSize is PyTorch's output size of a convolution or pool along one axis.
-func ConvOutSize(in, k, stride, pad int) int { return (in+2*pad-k)/stride + 1 }
+func ConvOutSize(in, k, stride, pad int) int {
+	if in+2*pad < k {
+		return 0 // The kernel does not fit.
+	}
+	return (in+2*pad-k)/stride + 1
+}
 
 // Conv2D is PyTorch's Conv2d on channels-last nodes: x [N,H,W,C], kernel HWIO
 // [kh,kw,C/groups,O], bias [O] or nil → [N,Ho,Wo,O].
@@ -164,6 +169,9 @@ func (p PoolSpec) norm() PoolSpec {
 // last window must start inside the input or left padding).
 func poolOutSize(in, k, s, pad int, ceil bool) int {
 	num := in + 2*pad - k
+	if num < 0 {
+		return 0 // The window does not fit (PyTorch raises an error).
+	}
 	out := num/s + 1
 	if ceil {
 		out = (num+s-1)/s + 1

@@ -1,6 +1,7 @@
 package vizkit
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -350,6 +351,13 @@ func ablationCAMWeights(r *CAMRun) (*Array, error) {
 				clear(row[k*hw : (k+1)*hw])
 			}
 			res, err := r.Ex.Run(batch, Request{StartAfter: r.Layer, StartInput: r.Input.Shape, Target: t})
+			var cut errNotACut
+			if errors.As(err, &cut) {
+				// A module inside a residual or parallel branch: the tail cannot
+				// start from its output alone, so the whole network runs with the
+				// channel scaled to 0 in the graph (slower, same definition).
+				res, err = ablateByScaling(r, i, c0, rows, bs, c, t)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("Ablation-CAM on layer %q: %w", r.Layer, err)
 			}
@@ -369,6 +377,25 @@ func ablationCAMWeights(r *CAMRun) (*Array, error) {
 		}
 	}
 	return out, nil
+}
+
+// ablateByScaling runs the whole network on bs copies of example i's input
+// with channel c0+j of the target layer multiplied by 0 in row j (rows rows).
+func ablateByScaling(r *CAMRun, i, c0, rows, bs, c int, t Target) (*Result, error) {
+	x := r.Input.Index(i)
+	in := NewArray(append([]int{bs}, x.Shape...)...)
+	scale := NewArray(bs, c)
+	for j := 0; j < bs; j++ {
+		copy(in.Index(j).Data, x.Data)
+		row := scale.Index(j).Data
+		for k := range row {
+			row[k] = 1
+		}
+		if j < rows {
+			row[c0+j] = 0
+		}
+	}
+	return r.Ex.RunWith(in, Request{ScaleLayer: r.Layer, Target: t}, RunOptions{Scale: scale})
 }
 
 // gapHead finds a "global average pooling + one linear layer" head: it returns
