@@ -59,6 +59,10 @@ FILES per model (directory <model>/; all float32 .npy, NCHW):
                         sum_c mean_{h,w}(grad[c]) * A[c]   (N,h,w)
   gradcam_<module>.npy  relu of it.
   meta.json             modules recorded, targets, shapes.
+torchvision_shapes.json: for every torchvision architecture of the family
+  (resnet18 … wide_resnet101_2, alexnet), its state_dict as [name, shape] pairs
+  in order and its number of parameters (sum over parameters()), for the Go
+  tests of the architecture tables (no weights).
 Weight files: <model>.safetensors (F32, no num_batches_tracked) and <model>.pth
 (torch.save(state_dict()) with num_batches_tracked int64 tensors).
 """
@@ -309,6 +313,15 @@ def main():
         with open(os.path.join(d, "meta.json"), "w") as f:
             json.dump(meta, f, indent=1)
         print(name, "logits", logits.detach().numpy().round(3).tolist())
+    arch_shapes = {}
+    for arch in ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x8d",
+                 "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2", "alexnet"]:
+        m = getattr(torchvision.models, arch)()
+        arch_shapes[arch] = dict(keys=[[k, list(v.shape)] for k, v in m.state_dict().items()],
+                                 params=sum(p.numel() for p in m.parameters()))
+        del m
+    with open(os.path.join(OUT, "torchvision_shapes.json"), "w") as f:
+        json.dump(arch_shapes, f, separators=(",", ":"))
     files = []
     for root, _, fs in os.walk(OUT):
         for f in sorted(fs):

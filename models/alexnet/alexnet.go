@@ -26,7 +26,8 @@ import (
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/weights"
 	"github.com/gomlx/compute"
-	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // GoMLX graph code reads best with the dot import.
+	_ "github.com/gomlx/compute/gobackend" // models.TraceLayers builds (never runs) the graph on the pure-Go backend.
+	. "github.com/gomlx/gomlx/core/graph"  //nolint:staticcheck // GoMLX graph code reads best with the dot import.
 	"github.com/gomlx/gomlx/core/tensors"
 )
 

@@ -139,6 +139,16 @@ func Archs() []string {
 // layer1's planes (64 in torchvision; stage s has planes base·2^s), and
 // numClasses outputs. Arch is set by matching the torchvision table.
 func NewConfig(bottleneck bool, depths [4]int, groups, widthPerGroup, base, numClasses int) (Config, error) {
+	c, err := layout(bottleneck, depths, groups, widthPerGroup, base, numClasses)
+	if err != nil {
+		return Config{}, err
+	}
+	c.Arch = c.match()
+	return c, nil
+}
+
+// layout is NewConfig without the name.
+func layout(bottleneck bool, depths [4]int, groups, widthPerGroup, base, numClasses int) (Config, error) {
 	if groups < 1 || widthPerGroup < 1 || base < 1 || numClasses < 1 {
 		return Config{}, fmt.Errorf("resnet: invalid configuration (groups %d, width per group %d, base %d, classes %d)", groups, widthPerGroup, base, numClasses)
 	}
@@ -174,7 +184,6 @@ func NewConfig(bottleneck bool, depths [4]int, groups, widthPerGroup, base, numC
 			in = blk.Out
 		}
 	}
-	c.Arch = c.match()
 	return c, nil
 }
 
@@ -199,7 +208,7 @@ func (c Config) match() string {
 		if s.bottleneck != c.Bottleneck || c.Stem != 64 {
 			continue
 		}
-		ref, err := NewConfig(s.bottleneck, s.depths, s.groups, s.width, 64, c.NumClasses)
+		ref, err := layout(s.bottleneck, s.depths, s.groups, s.width, 64, c.NumClasses)
 		if err != nil {
 			continue
 		}

@@ -4,51 +4,26 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 
 	"github.com/cnnviz/cnnviz/models/weights"
 )
 
-// RandomWeights returns freshly initialised weights for cfg, in torchvision's
-// names and layouts, with torchvision's ResNet initialisation:
-//
-//	conv:   kaiming_normal_(mode="fan_out", nonlinearity="relu"): N(0, 2/(O·kh·kw))
-//	BN:     weight 1, bias 0, running_mean 0, running_var 1, num_batches_tracked 0
-//	fc:     nn.Linear's default: weight and bias U(−1/√F, 1/√F)
-//
-// (zero_init_residual=False, torchvision's default). The same seed gives the
-// same weights (a PCG stream per tensor), not the values PyTorch would draw.
-func RandomWeights(cfg Config, seed uint64) (*weights.Set, error) {
-	if cfg.NumClasses < 1 || cfg.Stem < 1 || len(cfg.Stages[3]) == 0 {
-		return nil, fmt.Errorf("resnet: invalid configuration %+v", cfg)
+// StateDictShapes lists the tensors of cfg's torchvision state_dict in
+// torchvision's order (names and PyTorch shapes; num_batches_tracked has
+// shape []).
+func StateDictShapes(cfg Config) (names []string, shapes map[string][]int) {
+	shapes = map[string][]int{}
+	add := func(n string, d ...int) {
+		names = append(names, n)
+		shapes[n] = d
 	}
-	s := weights.NewSet(fmt.Sprintf("random-init(%s, seed %d)", cfg.Arch, seed))
-	stream := uint64(0)
-	rng := func() *rand.Rand {
-		stream++
-		return rand.New(rand.NewPCG(seed, 0x7265736e6574+stream))
-	}
-	conv := func(m string, o, in, groups, k int) {
-		r := rng()
-		std := math.Sqrt(2 / float64(o*k*k))
-		d := make([]float32, o*(in/groups)*k*k)
-		for i := range d {
-			d[i] = float32(r.NormFloat64() * std)
-		}
-		s.Tensors[m+".weight"] = &weights.Tensor{Shape: []int{o, in / groups, k, k}, Data: d}
-	}
-	fill := func(n int, v float32) []float32 {
-		d := make([]float32, n)
-		for i := range d {
-			d[i] = v
-		}
-		return d
-	}
+	conv := func(m string, o, in, groups, k int) { add(m+".weight", o, in/groups, k, k) }
 	bn := func(m string, c int) {
-		s.Tensors[m+".weight"] = &weights.Tensor{Shape: []int{c}, Data: fill(c, 1)}
-		s.Tensors[m+".bias"] = &weights.Tensor{Shape: []int{c}, Data: fill(c, 0)}
-		s.Tensors[m+".running_mean"] = &weights.Tensor{Shape: []int{c}, Data: fill(c, 0)}
-		s.Tensors[m+".running_var"] = &weights.Tensor{Shape: []int{c}, Data: fill(c, 1)}
-		s.Tensors[m+".num_batches_tracked"] = &weights.Tensor{Shape: []int{}, Data: []float32{0}}
+		for _, f := range []string{"weight", "bias", "running_mean", "running_var"} {
+			add(m+"."+f, c)
+		}
+		add(m + ".num_batches_tracked")
 	}
 	conv("conv1", cfg.Stem, 3, 1, 7)
 	bn("bn1", cfg.Stem)
@@ -74,18 +49,52 @@ func RandomWeights(cfg Config, seed uint64) (*weights.Set, error) {
 			}
 		}
 	}
-	f := cfg.Features()
-	bound := 1 / math.Sqrt(float64(f))
-	uniform := func(n int) []float32 {
-		r := rng()
-		d := make([]float32, n)
-		for i := range d {
-			d[i] = float32((2*r.Float64() - 1) * bound)
-		}
-		return d
+	add("fc.weight", cfg.NumClasses, cfg.Features())
+	add("fc.bias", cfg.NumClasses)
+	return names, shapes
+}
+
+// RandomWeights returns freshly initialised weights for cfg, in torchvision's
+// names and layouts, with torchvision's ResNet initialisation:
+//
+//	conv:   kaiming_normal_(mode="fan_out", nonlinearity="relu"): N(0, 2/(O·kh·kw))
+//	BN:     weight 1, bias 0, running_mean 0, running_var 1, num_batches_tracked 0
+//	fc:     nn.Linear's default: weight and bias U(−1/√F, 1/√F)
+//
+// (zero_init_residual=False, torchvision's default). The same seed gives the
+// same weights (a PCG stream per tensor), not the values PyTorch would draw.
+func RandomWeights(cfg Config, seed uint64) (*weights.Set, error) {
+	if cfg.NumClasses < 1 || cfg.Stem < 1 || len(cfg.Stages[3]) == 0 {
+		return nil, fmt.Errorf("resnet: invalid configuration %+v", cfg)
 	}
-	s.Tensors["fc.weight"] = &weights.Tensor{Shape: []int{cfg.NumClasses, f}, Data: uniform(cfg.NumClasses * f)}
-	s.Tensors["fc.bias"] = &weights.Tensor{Shape: []int{cfg.NumClasses}, Data: uniform(cfg.NumClasses)}
+	s := weights.NewSet(fmt.Sprintf("random-init(%s, seed %d)", cfg.Arch, seed))
+	names, shapes := StateDictShapes(cfg)
+	bound := 1 / math.Sqrt(float64(cfg.Features()))
+	for i, n := range names {
+		d := shapes[n]
+		size := 1
+		for _, k := range d {
+			size *= k
+		}
+		data := make([]float32, size)
+		r := rand.New(rand.NewPCG(seed, 0x7265736e6574+uint64(i)))
+		switch {
+		case strings.HasPrefix(n, "fc."):
+			for j := range data {
+				data[j] = float32((2*r.Float64() - 1) * bound)
+			}
+		case len(d) == 4: // convolution
+			std := math.Sqrt(2 / float64(d[0]*d[2]*d[3]))
+			for j := range data {
+				data[j] = float32(r.NormFloat64() * std)
+			}
+		case strings.HasSuffix(n, ".weight"), strings.HasSuffix(n, ".running_var"): // BN: 1
+			for j := range data {
+				data[j] = 1
+			}
+		}
+		s.Tensors[n] = &weights.Tensor{Shape: d, Data: data}
+	}
 	return s, nil
 }
 
