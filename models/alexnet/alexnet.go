@@ -46,7 +46,7 @@ const (
 
 // Config is an AlexNet's widths.
 type Config struct {
-	// Arch is "alexnet" for torchvision's widths, else "alexnet_custom".
+	// Arch is "alexnet" for torchvision's widths, else "alexnet-narrow".
 	Arch string
 	// Convs are the output channels of features.0, 3, 6, 8, 10 (64, 192, 384, 256, 256).
 	Convs [5]int
@@ -80,7 +80,7 @@ func (c Config) name() string {
 	if c.Convs == [5]int{64, 192, 384, 256, 256} && c.Hidden == [2]int{4096, 4096} {
 		return "alexnet"
 	}
-	return "alexnet_custom"
+	return "alexnet-narrow"
 }
 
 // Recognise reports whether w looks like a torchvision AlexNet state dict:
@@ -199,7 +199,7 @@ func build(cfg Config, w *weights.Set) (*Model, error) {
 	return m, nil
 }
 
-// Arch is "alexnet" (or "alexnet_custom" for other widths).
+// Arch is "alexnet" (or "alexnet-narrow" for other widths).
 func (m *Model) Arch() string { return m.Config.Arch }
 
 // NumClasses is the number of logits.

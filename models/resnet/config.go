@@ -50,7 +50,8 @@ type Block struct {
 // Config is a ResNet architecture.
 type Config struct {
 	// Arch is the torchvision name ("resnet50", "resnext50_32x4d", …) when the
-	// layout is exactly one of them, else "resnet<depth>_custom".
+	// layout is exactly one of them, "<name>-narrow" when only the widths
+	// differ (base width ≠ 64), else "resnet<depth>-custom".
 	Arch string
 	// Bottleneck is true for Bottleneck blocks (ResNet-50 and deeper, ResNeXt,
 	// Wide ResNet), false for BasicBlocks (ResNet-18/34).
@@ -201,22 +202,23 @@ func StandardConfig(arch string, numClasses, widthDivisor int) (Config, error) {
 }
 
 // match names the configuration: the torchvision architecture with exactly
-// this layout, else "resnet<depth>_custom".
+// this layout; "<arch>-narrow" for its block type, depths, groups and width
+// per group with other widths; else "resnet<depth>-custom".
 func (c Config) match() string {
 	for _, name := range Archs() {
 		s := standard[name]
-		if s.bottleneck != c.Bottleneck || c.Stem != 64 {
+		if s.bottleneck != c.Bottleneck {
 			continue
 		}
-		ref, err := layout(s.bottleneck, s.depths, s.groups, s.width, 64, c.NumClasses)
-		if err != nil {
-			continue
-		}
-		if sameStages(ref, c) {
+		if ref, err := layout(s.bottleneck, s.depths, s.groups, s.width, 64, c.NumClasses); err == nil && c.Stem == 64 && sameStages(ref, c) {
 			return name
 		}
+		ref, err := layout(s.bottleneck, s.depths, s.groups, s.width, c.Stem, c.NumClasses)
+		if err == nil && sameStages(ref, c) {
+			return name + "-narrow"
+		}
 	}
-	return fmt.Sprintf("resnet%d_custom", c.Depth())
+	return fmt.Sprintf("resnet%d-custom", c.Depth())
 }
 
 func sameStages(a, b Config) bool {

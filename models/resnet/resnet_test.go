@@ -114,10 +114,10 @@ func TestLoadFixtures(t *testing.T) {
 		arch       string
 		relu41     int
 	}{
-		{"resnet_basic.pth", false, [4]int{2, 2, 2, 2}, 1, "resnet18_custom", 2},
-		{"resnet_basic.safetensors", false, [4]int{2, 2, 2, 2}, 1, "resnet18_custom", 2},
-		{"resnext_bottleneck.pth", true, [4]int{1, 2, 2, 2}, 4, "resnet23_custom", 3},
-		{"resnext_bottleneck.safetensors", true, [4]int{1, 2, 2, 2}, 4, "resnet23_custom", 3},
+		{"resnet_basic.pth", false, [4]int{2, 2, 2, 2}, 1, "resnet18-narrow", 2},
+		{"resnet_basic.safetensors", false, [4]int{2, 2, 2, 2}, 1, "resnet18-narrow", 2},
+		{"resnext_bottleneck.pth", true, [4]int{1, 2, 2, 2}, 4, "resnet23-custom", 3},
+		{"resnext_bottleneck.safetensors", true, [4]int{1, 2, 2, 2}, 4, "resnet23-custom", 3},
 	} {
 		m, err := Load(loadGolden(t, tc.file))
 		if err != nil {
@@ -282,5 +282,27 @@ func TestRandomInit(t *testing.T) {
 	defer m.Close()
 	if m.Arch() != "resnet18" || m.NumParams() != 11689512-513*990 {
 		t.Errorf("random resnet18: arch %s, %d params", m.Arch(), m.NumParams())
+	}
+}
+
+// TestNames: the naming of torchvision, narrowed and custom layouts.
+func TestNames(t *testing.T) {
+	for _, tc := range []struct {
+		arch    string
+		divisor int
+		want    string
+	}{{"resnet18", 1, "resnet18"}, {"resnet18", 8, "resnet18-narrow"}, {"resnext50_32x4d", 1, "resnext50_32x4d"},
+		{"wide_resnet50_2", 2, "wide_resnet50_2-narrow"}, {"resnet50", 4, "resnet50-narrow"}, {"resnext101_64x4d", 1, "resnext101_64x4d"}} {
+		c, err := StandardConfig(tc.arch, 10, tc.divisor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Arch != tc.want {
+			t.Errorf("%s/%d: %s, want %s", tc.arch, tc.divisor, c.Arch, tc.want)
+		}
+	}
+	c, err := NewConfig(true, [4]int{1, 1, 1, 1}, 2, 64, 16, 5)
+	if err != nil || c.Arch != "resnet14-custom" {
+		t.Errorf("custom: %s, %v", c.Arch, err)
 	}
 }
