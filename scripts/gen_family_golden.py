@@ -58,6 +58,9 @@ FILES per model (directory <model>/; all float32 .npy, NCHW):
   gradcam_raw_<module>.npy  pytorch-grad-cam's Grad-CAM before its ReLU:
                         sum_c mean_{h,w}(grad[c]) * A[c]   (N,h,w)
   gradcam_<module>.npy  relu of it.
+  input_odd.npy, logits_odd.npy, act_odd_<last cam module>.npy, grad_input_odd.npy:
+                        a second, odd-sized input (torch.manual_seed(12)):
+                        ResNets (2,3,37,29) and (2,3,19,7), AlexNet (2,3,67,75).
   meta.json             modules recorded, targets, shapes.
 torchvision_shapes.json: for every torchvision architecture of the family
   (resnet18 … wide_resnet101_2, alexnet), its state_dict as [name, shape] pairs
@@ -174,19 +177,19 @@ def build(name):
 
 SPECS = {
     "resnet_basic": dict(
-        input=(2, 3, 64, 48), seed=10,
+        input=(2, 3, 64, 48), seed=10, odd=(2, 3, 37, 29),
         acts=["conv1", "bn1", "maxpool", "layer1.0.conv1", "layer1.1", "layer2.0.conv2", "layer2.0.downsample",
               "layer2.0.downsample.1", "layer3.1", "layer3", "layer4.0.bn2", "layer4", "avgpool", "fc"],
         grads=["layer2.0.conv2", "layer3", "layer3.1", "layer4"],
         cams=["layer3", "layer4"]),
     "resnext_bottleneck": dict(
-        input=(2, 3, 64, 48), seed=10,
+        input=(2, 3, 64, 48), seed=10, odd=(2, 3, 19, 7),
         acts=["relu", "maxpool", "layer1.0.conv2", "layer1.0.downsample.0", "layer1.0", "layer2.0.conv2",
               "layer2.0.bn3", "layer3.1", "layer3.1.conv2", "layer4.1.conv3", "layer4", "avgpool", "fc"],
         grads=["layer2.0.conv2", "layer3", "layer3.1", "layer4"],
         cams=["layer3", "layer4"]),
     "alexnet": dict(
-        input=(2, 3, 127, 99), seed=11,
+        input=(2, 3, 127, 99), seed=11, odd=(2, 3, 67, 75),
         acts=["features.0", "features.2", "features.5", "features.8", "features.10", "features.12", "avgpool",
               "classifier.1", "classifier.4", "classifier.6"],
         grads=["features.8", "features.10", "features.12", "classifier.2"],
@@ -306,7 +309,15 @@ def main():
         assert not any(isinstance(mm, nn.ReLU) for mm in guided.modules())
         _, _, gg, _ = run(guided, x.double(), [])
         save(d, "guided_input", gg)
-        meta = dict(model=name, input=list(spec["input"]), targets=TARGETS, acts=spec["acts"], grads=spec["grads"],
+        # An odd, non-square input (every stride-2 layer rounds up; AlexNet: 67x75).
+        torch.manual_seed(12)
+        xo = torch.randn(*spec["odd"], dtype=torch.float32)
+        save(d, "input_odd", xo)
+        lo, ao, go, _ = run(m64, xo.double(), [spec["cams"][-1]])
+        save(d, "logits_odd", lo)
+        save(d, "act_odd_" + spec["cams"][-1], ao[spec["cams"][-1]])
+        save(d, "grad_input_odd", go)
+        meta = dict(model=name, odd=list(spec["odd"]), input=list(spec["input"]), targets=TARGETS, acts=spec["acts"], grads=spec["grads"],
                     cams=spec["cams"], logits=logits.tolist(),
                     shapes={n: list(acts[n].shape) for n in names},
                     torch=torch.__version__, torchvision=torchvision.__version__)

@@ -139,3 +139,72 @@ func TestResNetFamilyLoweringsAgree(t *testing.T) {
 		})
 	}
 }
+
+// TestResNetFamilyProtocol: the engine's module-level features work on
+// residual networks — the default CAM module, starting the network after a
+// stage from PyTorch's activation of it, and refusing to start inside a
+// residual branch (not a cut of the graph).
+func TestResNetFamilyProtocol(t *testing.T) {
+	for _, tc := range []struct{ model, cam, start, inside string }{
+		{"resnet_basic", "layer4", "layer3", "layer3.1.conv2"},
+		{"resnext_bottleneck", "layer4", "layer3.1", "layer2.0.bn3"},
+		{"alexnet", "features.12", "features.12", ""},
+	} {
+		net, meta := openFamilyGolden(t, tc.model, ".safetensors")
+		if l, err := DefaultCAMLayer(net); err != nil || l != tc.cam {
+			t.Errorf("%s: DefaultCAMLayer = %q, %v; want %s", tc.model, l, err, tc.cam)
+		}
+		if l := zoo.CAMLayer(net); l != "" {
+			t.Errorf("%s: a narrowed model has no registered CAM layer, got %q", tc.model, l)
+		}
+		ex, err := NewExplainer(net, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := familyGolden(t, tc.model, "input")
+		res, err := ex.Run(familyGolden(t, tc.model, "act_"+tc.start), Request{StartAfter: tc.start, StartInput: x.Shape, Target: Class(meta.Targets...)})
+		if err != nil {
+			t.Fatalf("%s: start after %s: %v", tc.model, tc.start, err)
+		}
+		assertClose(t, tc.model+": logits from "+tc.start, res.Logits, familyGolden(t, tc.model, "logits"), 1e-4)
+		if tc.inside != "" {
+			a, err := ex.Run(x, Request{Taps: []string{tc.inside}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ex.Run(a.Acts[tc.inside], Request{StartAfter: tc.inside, StartInput: x.Shape}); err == nil {
+				t.Errorf("%s: starting after %s (inside a residual block) was accepted", tc.model, tc.inside)
+			}
+		}
+		ex.Close()
+	}
+}
+
+// TestResNetFamilyOddInputs: odd, non-square inputs (every stride-2 layer
+// rounds up; a 19×7 input reaches layer4 as 1×1) match PyTorch with both
+// lowerings: logits, the last CAM module's output, the input gradient.
+func TestResNetFamilyOddInputs(t *testing.T) {
+	for _, model := range []string{"resnet_basic", "resnext_bottleneck", "alexnet"} {
+		for _, l := range []models.Lowering{models.LoweringIm2Col, models.LoweringNative} {
+			net, meta := openFamilyGolden(t, model, ".safetensors")
+			ex, err := NewExplainer(net, Options{Lowering: l})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := meta.Cams[len(meta.Cams)-1]
+			x := familyGolden(t, model, "input_odd")
+			if err := net.CheckInput(x.Shape); err != nil {
+				t.Fatal(err)
+			}
+			res, err := ex.Run(x, Request{Taps: []string{m}, GradInput: true, Target: Class(meta.Targets...)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			what := model + " odd input, lowering " + []string{"auto", "im2col", "native"}[l]
+			assertClose(t, what+": logits", res.Logits, familyGolden(t, model, "logits_odd"), 1e-4)
+			assertClose(t, what+": "+m, res.Acts[m], familyGolden(t, model, "act_odd_"+m), 1e-4)
+			assertClose(t, what+": input gradient", res.InputGrad, familyGolden(t, model, "grad_input_odd"), 1e-4)
+			ex.Close()
+		}
+	}
+}

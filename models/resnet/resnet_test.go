@@ -306,3 +306,38 @@ func TestNames(t *testing.T) {
 		t.Errorf("custom: %s, %v", c.Arch, err)
 	}
 }
+
+// TestTinyInputs: CheckInput accepts any H, W ≥ 1 and the graph builds for
+// them (PyTorch's ResNets accept them too: every stride-2 layer gives ⌈H/2⌉).
+func TestTinyInputs(t *testing.T) {
+	m, err := Load(loadGolden(t, "resnet_basic.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for _, d := range [][]int{{1, 3, 1, 1}, {2, 3, 2, 5}, {1, 3, 33, 1}} {
+		if err := m.CheckInput(d); err != nil {
+			t.Fatal(err)
+		}
+		calls, err := models.Trace(m, d)
+		if err != nil {
+			t.Fatalf("%v: %v", d, err)
+		}
+		for _, c := range calls {
+			if c.Path == "layer4" {
+				h, w := d[2], d[3]
+				for i := 0; i < 5; i++ {
+					h, w = (h+1)/2, (w+1)/2
+				}
+				if c.Dims[1] != h || c.Dims[2] != w {
+					t.Errorf("%v: layer4 %v, want %d×%d", d, c.Dims, h, w)
+				}
+			}
+		}
+	}
+	for _, d := range [][]int{{1, 3, 0, 4}, {1, 1, 8, 8}, {3, 8, 8}, {0, 3, 8, 8}} {
+		if err := m.CheckInput(d); err == nil {
+			t.Errorf("CheckInput(%v) accepted", d)
+		}
+	}
+}
