@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cnnviz/cnnviz/models"
@@ -206,5 +207,66 @@ func TestResNetFamilyOddInputs(t *testing.T) {
 			assertClose(t, what+": input gradient", res.InputGrad, familyGolden(t, model, "grad_input_odd"), 1e-4)
 			ex.Close()
 		}
+	}
+}
+
+// TestResNetFamilyAllCAMMethods runs every registered CAM method on the
+// narrowed ResNeXt-style and AlexNet fixtures at their default CAM module:
+// each gives a finite map of the input's size — except CAM (Zhou et al.) on
+// AlexNet, which has no GAP + single linear head, and says so. On the ResNet
+// (GAP + fc) CAM's map equals Grad-CAM's (the gradient of a logit w.r.t.
+// layer4 is fc's class weight / (h·w) at every position).
+func TestResNetFamilyAllCAMMethods(t *testing.T) {
+	for _, model := range []string{"resnext_bottleneck", "alexnet"} {
+		net, meta := openFamilyGolden(t, model, ".safetensors")
+		ex, err := NewExplainer(net, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := familyGolden(t, model, "input")
+		for _, method := range CAMMethodNames() {
+			c, err := ex.CAM(x, CAMOptions{Method: method, Target: Class(meta.Targets...)})
+			if model == "alexnet" && method == "cam" {
+				if err == nil || !strings.Contains(err.Error(), "gradcam") {
+					t.Errorf("CAM on AlexNet: %v", err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Errorf("%s %s: %v", model, method, err)
+				continue
+			}
+			if !sameDims(c.Map.Shape, []int{x.Shape[0], x.Shape[2], x.Shape[3]}) {
+				t.Errorf("%s %s: map %v", model, method, c.Map.Shape)
+			}
+			for _, v := range c.Map.Data {
+				if v != v || v < 0 || v > 1 {
+					t.Fatalf("%s %s: map value %g", model, method, v)
+				}
+			}
+		}
+		if model != "alexnet" {
+			a, err := ex.CAM(x, CAMOptions{Method: "cam", Target: Class(meta.Targets...)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, err := ex.CAM(x, CAMOptions{Method: "gradcam", Target: Class(meta.Targets...)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertClose(t, "CAM vs Grad-CAM on "+model, a.Map, g.Map, 1e-4)
+		}
+		if model != "alexnet" {
+			a, err := ex.CAM(x, CAMOptions{Method: "cam", Target: Class(meta.Targets...)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, err := ex.CAM(x, CAMOptions{Method: "gradcam", Target: Class(meta.Targets...)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertClose(t, "CAM vs Grad-CAM on "+model, a.Map, g.Map, 1e-4)
+		}
+		ex.Close()
 	}
 }
