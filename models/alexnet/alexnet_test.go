@@ -65,6 +65,12 @@ func TestMatchesTorchvision(t *testing.T) {
 	if params != ref.Params || params != 61100840 {
 		t.Errorf("%d parameters, torchvision %d", params, ref.Params)
 	}
+	b := 1 / 19.05255888325765 // 1/√(3·11·11): PyTorch's default bound for features.0
+	for _, v := range w.Tensors["features.0.weight"].Data {
+		if float64(v) < -b || float64(v) > b {
+			t.Fatalf("features.0 weight %g outside ±%g", v, b)
+		}
+	}
 	got, err := ConfigFromWeights(w)
 	if err != nil || got != cfg || got.Arch != "alexnet" {
 		t.Errorf("ConfigFromWeights = %+v, %v; want %+v", got, err, cfg)

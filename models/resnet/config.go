@@ -97,12 +97,11 @@ func (c Config) Describe() string {
 	for i, s := range c.Stages {
 		depths[i] = strconv.Itoa(len(s))
 	}
-	g := 1
+	g, w := 1, 0
 	if len(c.Stages[0]) > 0 {
-		g = c.Stages[0][0].Groups
+		g, w = c.Stages[0][0].Groups, c.Stages[0][0].Width
 	}
-	return fmt.Sprintf("%s (%s blocks %s, groups %d, stem %d, layer1 width %d)", c.Arch, c.blockKind(), strings.Join(depths, ","), g, c.Stem,
-		c.Stages[0][0].Width)
+	return fmt.Sprintf("%s (%s blocks %s, groups %d, stem %d, layer1 width %d)", c.Arch, c.blockKind(), strings.Join(depths, ","), g, c.Stem, w)
 }
 
 type std struct {
