@@ -24,6 +24,9 @@ func familyCases() []familyCase {
 	return []familyCase{
 		{"densenet", filepath.Join(root, "golden_dense", "tinydensenet.safetensors"), filepath.Join(root, "golden_dense", "tinydensenet", "input_a"), "features.denseblock2.denselayer1.conv2"},
 		{"mobilenet", filepath.Join(root, "golden_dense", "tinymobilenet.pth"), filepath.Join(root, "golden_dense", "tinymobilenet", "input_a"), "features.18"},
+		{"resnet", filepath.Join(root, "golden_resnet", "resnet_basic.safetensors"), filepath.Join(root, "golden_resnet", "resnet_basic"), "layer3.1"},
+		{"resnext", filepath.Join(root, "golden_resnet", "resnext_bottleneck.pth"), filepath.Join(root, "golden_resnet", "resnext_bottleneck"), "layer4"},
+		{"alexnet", filepath.Join(root, "golden_resnet", "alexnet.safetensors"), filepath.Join(root, "golden_resnet", "alexnet"), "features.12"},
 	}
 }
 
