@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/vizkit"
@@ -15,9 +16,10 @@ func init() {
 
 // defaultFeatureLayers returns the output of an early, a middle and the last
 // stage of the feature extractor for an input of shape in: modules are
-// grouped by output resolution, and each group's last module that is not a
-// pool stands for its stage (VGG11: features.1, features.9, features.19;
-// ResNet: the stem's relu, layer2, layer4). The container named "features"
+// grouped by output resolution, and each group's last block (a container
+// module) — or, in flat networks, its last module that is not a pool —
+// stands for its stage (VGG11: features.1, features.9, features.19; ResNet:
+// the stem's relu, layer2, layer4; DenseNet: denseblock outputs). The container named "features"
 // (torchvision's whole feature extractor) is skipped.
 func defaultFeatureLayers(net models.Network, in []int) ([]string, error) {
 	calls, err := models.Trace(net, append([]int{1}, in[1:]...))
@@ -28,9 +30,23 @@ func defaultFeatureLayers(net models.Network, in []int) ([]string, error) {
 	for i, c := range calls {
 		last[c.Path] = i
 	}
-	var stages []string // last non-pool module of each resolution
+	container := map[string]bool{}
+	for _, c := range calls {
+		for p := c.Path; strings.Contains(p, "."); {
+			p = p[:strings.LastIndex(p, ".")]
+			container[p] = true
+		}
+	}
+	var stages []string // per resolution: its last block (container), else its last non-pool module
 	res := -1
-	cur := ""
+	cur, curBlock := "", ""
+	flush := func() {
+		if curBlock != "" {
+			stages = append(stages, curBlock)
+		} else if cur != "" {
+			stages = append(stages, cur)
+		}
+	}
 	for i, c := range calls {
 		if last[c.Path] != i {
 			continue
@@ -39,18 +55,19 @@ func defaultFeatureLayers(net models.Network, in []int) ([]string, error) {
 			break
 		}
 		if h := c.Dims[1]; h != res {
-			if cur != "" {
-				stages = append(stages, cur)
-			}
-			res, cur = h, ""
+			flush()
+			res, cur, curBlock = h, "", ""
 		}
-		if c.Kind != models.MaxPool2d && c.Kind != models.AvgPool2d && c.Path != "features" {
-			cur = c.Path
+		if c.Kind == models.MaxPool2d || c.Kind == models.AvgPool2d || c.Path == "features" {
+			continue
+		}
+		cur = c.Path
+		// The shallowest block ending at this resolution (the last of equals).
+		if container[c.Path] && (curBlock == "" || strings.Count(c.Path, ".") <= strings.Count(curBlock, ".")) {
+			curBlock = c.Path
 		}
 	}
-	if cur != "" {
-		stages = append(stages, cur)
-	}
+	flush()
 	if len(stages) == 0 {
 		return nil, fmt.Errorf("model %s has no spatial module in its feature extractor; pass --layer", net.Arch())
 	}
