@@ -204,8 +204,15 @@ type CAMResult struct {
 // DefaultCAMLayer returns the layer CAM methods use when none is given: the
 // output of the last convolutional block (the last spatial layer before the
 // global pooling), e.g. "features.20" (VGG11's last max-pool), as
-// pytorch-grad-cam recommends (model.features[-1]).
+// pytorch-grad-cam recommends (model.features[-1]). A network with a method
+// DefaultCAMLayer() string (imported ONNX graphs, custom GoMLX models) names
+// its own, when that returns a non-empty name.
 func DefaultCAMLayer(net models.Network) (string, error) {
+	if d, ok := net.(interface{ DefaultCAMLayer() string }); ok {
+		if l := d.DefaultCAMLayer(); l != "" {
+			return l, nil
+		}
+	}
 	layers := net.Layers()
 	last := ""
 	for _, l := range layers {
