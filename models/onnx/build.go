@@ -56,7 +56,13 @@ func (e *buildError) Unwrap() error { return e.err }
 
 // run builds every node. x is the input value; it returns the output value.
 func (b *builder) run(x *value) *value {
-	b.vals = map[string]*value{b.p.input: x}
+	return b.runWith(map[string]*value{b.p.input: x})
+}
+
+// runWith builds every node from the given input values and returns the
+// (first) output value.
+func (b *builder) runWith(inputs map[string]*value) *value {
+	b.vals = inputs
 	for _, n := range b.p.nodes {
 		if _, ok := b.p.consts[n.outputs[0]]; ok && (n.op == "Constant" || n.op == "Identity") {
 			continue
@@ -260,8 +266,17 @@ func (b *builder) apply(n *node, ins []*value) ([]*value, bool) {
 	}
 	switch n.op {
 	case "Identity", "Dropout":
-		if n.op == "Dropout" && len(n.outputs) > 1 && n.outputs[1] != "" {
-			return []*value{x, {c: &tensor{dims: b.dims(x), i: make([]int64, numElems(b.dims(x))), isInt: true}}}, false
+		if n.op == "Dropout" {
+			if tm := in(2); tm != nil && (!tm.static() || slices.ContainsFunc(tm.c.ints(), func(v int64) bool { return v != 0 })) {
+				panic(fmt.Errorf("training-mode Dropout is not supported (export the model in eval mode)"))
+			}
+			if len(n.outputs) > 1 && n.outputs[1] != "" {
+				mask := make([]int64, numElems(b.dims(x)))
+				for k := range mask {
+					mask[k] = 1
+				}
+				return []*value{x, {c: intTensor(b.dims(x), mask)}}, false
+			}
 		}
 		return one(x)
 	case "Constant":
@@ -878,9 +893,12 @@ func (b *builder) concat(n *node, ins []*value) *value {
 
 func (b *builder) flatten(n *node, x *value) *value {
 	d := b.dims(x)
-	axis, err := normAxis(int(n.a.int("axis", 1)), len(d)+1)
-	if err != nil {
-		panic(err)
+	axis := int(n.a.int("axis", 1))
+	if axis < 0 {
+		axis += len(d)
+	}
+	if axis < 0 || axis > len(d) {
+		panic(fmt.Errorf("Flatten axis %d is out of range for rank %d", n.a.int("axis", 1), len(d)))
 	}
 	shape := []int{numElems(d[:axis]), numElems(d[axis:])}
 	if x.static() {

@@ -41,6 +41,7 @@ import (
 	"github.com/cnnviz/cnnviz/models/onnx/internal/onnxpb"
 	"github.com/cnnviz/cnnviz/models/weights"
 	"github.com/gomlx/compute"
+	_ "github.com/gomlx/compute/gobackend" // Load traces the graph on the pure-Go backend (build only, never run).
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"google.golang.org/protobuf/proto"
@@ -363,6 +364,19 @@ func (m *Model) findNode(layer string) *node {
 		}
 	}
 	return nil
+}
+
+// LayerAlias returns, for a PyTorch module path, the ONNX value name of the
+// same output (listed before it in Layers); "" for value names and unknown
+// layers. Methods that walk Layers use it to skip the duplicate view.
+func (m *Model) LayerAlias(layer string) string {
+	if _, ok := m.p.byValue[layer]; ok {
+		return ""
+	}
+	if n := m.findNode(layer); n != nil {
+		return n.outputs[0]
+	}
+	return ""
 }
 
 // Weight returns a Conv layer's kernel in PyTorch layout [O,I/groups,kh,kw]

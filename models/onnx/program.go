@@ -51,8 +51,10 @@ type alias struct {
 // program is a parsed, validated ONNX graph.
 type program struct {
 	opset   int
-	input   string // The image input's value name.
-	inDims  []int  // Its declared dims (-1 where symbolic).
+	input   string   // The image input's value name.
+	inputs  []string // All graph inputs that are not initializers.
+	outputs []string // All graph outputs (output is the first).
+	inDims  []int    // Its declared dims (-1 where symbolic).
 	output  string
 	consts  map[string]*tensor // Initializers, Constant outputs and Identity aliases of them.
 	nodes   []*node
@@ -73,8 +75,13 @@ type program struct {
 
 var repeatSuffix = regexp.MustCompile(`^(.*)_(\d+)$`)
 
-// parseModel validates a ModelProto and turns it into a program.
-func parseModel(mp *onnxpb.ModelProto) (*program, error) {
+// parseModel validates a ModelProto of an image model and turns it into a program.
+func parseModel(mp *onnxpb.ModelProto) (*program, error) { return parseGraph(mp, false) }
+
+// parseGraph validates a ModelProto. Unless generic, the graph must take one
+// float32 (N,C,H,W) image; generic graphs (the conformance tests) may take
+// any inputs, listed in program.inputs.
+func parseGraph(mp *onnxpb.ModelProto, generic bool) (*program, error) {
 	g := mp.GetGraph()
 	if g == nil {
 		return nil, fmt.Errorf("the file holds no graph (is it an ONNX model?)")
@@ -133,43 +140,27 @@ func parseModel(mp *onnxpb.ModelProto) (*program, error) {
 			ins = append(ins, vi)
 		}
 	}
-	if len(ins) != 1 {
-		names := make([]string, len(ins))
-		for i, vi := range ins {
-			names[i] = vi.GetName()
-		}
-		return nil, fmt.Errorf("the model has %d inputs %v; an image model has exactly one", len(ins), names)
+	for _, vi := range ins {
+		p.inputs = append(p.inputs, vi.GetName())
 	}
-	p.input = ins[0].GetName()
-	tt := ins[0].GetType().GetTensorType()
-	if tt == nil || onnxpb.TensorProto_DataType(tt.GetElemType()) != onnxpb.TensorProto_FLOAT {
-		return nil, fmt.Errorf("input %q is not a float32 tensor", p.input)
-	}
-	for _, d := range tt.GetShape().GetDim() {
-		v := int(d.GetDimValue())
-		if _, ok := d.GetValue().(*onnxpb.TensorShapeProto_Dimension_DimValue); !ok || v <= 0 {
-			v = -1
-		}
-		p.inDims = append(p.inDims, v)
-	}
-	if len(p.inDims) != 4 {
-		return nil, fmt.Errorf("input %q has rank %d; an image model takes (N,C,H,W)", p.input, len(p.inDims))
-	}
-	if p.inDims[1] < 1 || p.inDims[1] > 4096 {
-		return nil, fmt.Errorf("input %q must declare a fixed channel count (1–4096), got %v", p.input, p.inDims)
-	}
-	for _, d := range p.inDims[2:] {
-		if d > 8192 {
-			return nil, fmt.Errorf("input %q declares dimensions %v; at most 8192 pixels per side are supported", p.input, p.inDims)
+	if !generic {
+		if err := p.checkImageInput(ins); err != nil {
+			return nil, err
 		}
 	}
 	if len(g.GetOutput()) < 1 {
 		return nil, fmt.Errorf("the model declares no output")
 	}
 	p.output = g.GetOutput()[0].GetName()
+	for _, o := range g.GetOutput() {
+		p.outputs = append(p.outputs, o.GetName())
+	}
 
 	// Nodes, in topological order: every input must be known before use.
-	known := map[string]bool{p.input: true}
+	known := map[string]bool{}
+	for _, in := range p.inputs {
+		known[in] = true
+	}
 	for name := range p.consts {
 		known[name] = true
 	}
@@ -494,4 +485,39 @@ func opKind(op string, n *node) models.Kind {
 		return models.Dropout
 	}
 	return models.Kind(op)
+}
+
+// checkImageInput requires one float32 (N,C,H,W) input with a fixed C.
+func (p *program) checkImageInput(ins []*onnxpb.ValueInfoProto) error {
+	if len(ins) != 1 {
+		names := make([]string, len(ins))
+		for i, vi := range ins {
+			names[i] = vi.GetName()
+		}
+		return fmt.Errorf("the model has %d inputs %v; an image model has exactly one", len(ins), names)
+	}
+	p.input = ins[0].GetName()
+	tt := ins[0].GetType().GetTensorType()
+	if tt == nil || onnxpb.TensorProto_DataType(tt.GetElemType()) != onnxpb.TensorProto_FLOAT {
+		return fmt.Errorf("input %q is not a float32 tensor", p.input)
+	}
+	for _, d := range tt.GetShape().GetDim() {
+		v := int(d.GetDimValue())
+		if _, ok := d.GetValue().(*onnxpb.TensorShapeProto_Dimension_DimValue); !ok || v <= 0 {
+			v = -1
+		}
+		p.inDims = append(p.inDims, v)
+	}
+	if len(p.inDims) != 4 {
+		return fmt.Errorf("input %q has rank %d; an image model takes (N,C,H,W)", p.input, len(p.inDims))
+	}
+	if p.inDims[1] < 1 || p.inDims[1] > 4096 {
+		return fmt.Errorf("input %q must declare a fixed channel count (1–4096), got %v", p.input, p.inDims)
+	}
+	for _, d := range p.inDims[2:] {
+		if d > 8192 {
+			return fmt.Errorf("input %q declares dimensions %v; at most 8192 pixels per side are supported", p.input, p.inDims)
+		}
+	}
+	return nil
 }
