@@ -103,6 +103,11 @@ func (b *builder) node(n *node) {
 		}
 	}
 	outs, named := b.apply(n, ins)
+	for _, v := range outs {
+		if v != nil && !v.static() {
+			checkGraphDims(b.dims(v))
+		}
+	}
 	for k, v := range outs {
 		if k >= len(n.outputs) || n.outputs[k] == "" || v == nil {
 			continue
@@ -118,6 +123,24 @@ func (b *builder) node(n *node) {
 			v = b.out(al.path, al.kind, v)
 		}
 		b.vals[n.outputs[0]] = v
+	}
+}
+
+// checkGraphDims bounds the shapes a (malformed) graph can create: at most
+// 2^31 elements per tensor, 2^24 per axis, and 2·maxSide for spatial axes.
+func checkGraphDims(d []int) {
+	total := int64(1)
+	for _, v := range d {
+		if v > 1<<24 {
+			panic(fmt.Errorf("result of shape %v: an axis longer than %d is not supported", d, 1<<24))
+		}
+		total *= int64(v)
+		if total > 1<<31 {
+			panic(fmt.Errorf("result of shape %v: more than %d elements per example batch is not supported", d, int64(1)<<31))
+		}
+	}
+	if len(d) == 4 && (d[2] > 2*maxSide || d[3] > 2*maxSide) {
+		panic(fmt.Errorf("result of shape %v: spatial sizes above %d are not supported", d, 2*maxSide))
 	}
 }
 
@@ -271,6 +294,9 @@ func (b *builder) apply(n *node, ins []*value) ([]*value, bool) {
 				panic(fmt.Errorf("training-mode Dropout is not supported (export the model in eval mode)"))
 			}
 			if len(n.outputs) > 1 && n.outputs[1] != "" {
+				if numElems(b.dims(x)) > maxFolded {
+					panic(fmt.Errorf("Dropout's mask output of %v elements is not supported", b.dims(x)))
+				}
 				mask := make([]int64, numElems(b.dims(x)))
 				for k := range mask {
 					mask[k] = 1
@@ -438,6 +464,9 @@ func (b *builder) apply(n *node, ins []*value) ([]*value, bool) {
 		if _, err := checkDims("ConstantOfShape's result", d64); err != nil {
 			panic(err)
 		}
+		if numElems(dims) > maxFolded {
+			panic(fmt.Errorf("ConstantOfShape of %v: more than %d elements", dims, maxFolded))
+		}
 		t := &tensor{dims: dims, f: make([]float32, numElems(dims))}
 		if at, ok := n.a["value"]; ok {
 			v, err := decodeTensor(at.GetT())
@@ -580,10 +609,10 @@ func spatialPads(n *node, in, k, stride, dil []int) (begin, end []int) {
 				panic(fmt.Errorf("pads %v do not fit %d spatial axes", pads, r))
 			}
 			for i := 0; i < r; i++ {
-				begin[i], end[i] = int(pads[i]), int(pads[i+r])
-				if begin[i] < 0 || end[i] < 0 {
-					panic(fmt.Errorf("negative pads %v are not supported", pads))
+				if pads[i] < 0 || pads[i+r] < 0 || pads[i] > maxSide || pads[i+r] > maxSide {
+					panic(fmt.Errorf("pads %v are not supported (0 to %d)", pads, maxSide))
 				}
+				begin[i], end[i] = int(pads[i]), int(pads[i+r])
 			}
 		}
 	case "VALID":
@@ -612,12 +641,12 @@ func attrPair(n *node, name string, def int) []int {
 	if len(v) != 2 {
 		panic(fmt.Errorf("%s %v: only 2-D (two spatial axes) is supported", name, v))
 	}
-	out := toInts(v)
-	for _, x := range out {
-		if x < 1 {
-			panic(fmt.Errorf("%s %v must be ≥ 1", name, v))
+	for _, x := range v {
+		if x < 1 || x > maxSide {
+			panic(fmt.Errorf("%s %v must be between 1 and %d", name, v, maxSide))
 		}
 	}
+	out := toInts(v)
 	return out
 }
 
@@ -719,10 +748,10 @@ func (b *builder) pool(n *node, x *value) *value {
 	if !ok || len(k64) != 2 {
 		panic(fmt.Errorf("kernel_shape %v: 2-D pools need two sizes", k64))
 	}
-	k := toInts(k64)
-	if k[0] < 1 || k[1] < 1 {
-		panic(fmt.Errorf("kernel_shape %v must be ≥ 1", k))
+	if k64[0] < 1 || k64[1] < 1 || k64[0]*k64[1] > maxPoolWindow {
+		panic(fmt.Errorf("kernel_shape %v is not supported (at most %d window elements)", k64, maxPoolWindow))
 	}
+	k := toInts(k64)
 	stride := attrPair(n, "strides", 1)
 	h := b.nhwcNode(x)
 	d := h.Shape().Dimensions
@@ -763,28 +792,29 @@ func (b *builder) pool(n *node, x *value) *value {
 	}
 	// Divisor per output position: window elements inside the input (and, with
 	// count_include_pad, inside the pads), never beyond the padded input.
+	// The count is separable: rows × columns.
 	include := n.a.int("count_include_pad", 0) != 0
-	div := make([]float32, out[0]*out[1])
+	counts := make([][]float32, 2)
 	uniform := true
-	for i := 0; i < out[0]; i++ {
-		for j := 0; j < out[1]; j++ {
-			cnt := func(o, ax int) int {
-				lo, hi := o*stride[ax]-begin[ax], o*stride[ax]-begin[ax]+k[ax]
-				a, c := 0, d[1+ax]
-				if include {
-					a, c = -begin[ax], d[1+ax]+end[ax]
-				}
-				return max(0, min(hi, c)-max(lo, a))
+	for ax := 0; ax < 2; ax++ {
+		counts[ax] = make([]float32, out[ax])
+		for o := range counts[ax] {
+			lo, hi := o*stride[ax]-begin[ax], o*stride[ax]-begin[ax]+k[ax]
+			a, c := 0, d[1+ax]
+			if include {
+				a, c = -begin[ax], d[1+ax]+end[ax]
 			}
-			div[i*out[1]+j] = float32(cnt(i, 0) * cnt(j, 1))
-			uniform = uniform && div[i*out[1]+j] == div[0]
+			counts[ax][o] = float32(max(0, min(hi, c)-max(lo, a)))
+			uniform = uniform && counts[ax][o] == counts[ax][0]
 		}
 	}
 	if uniform {
-		return &value{n: MulScalar(y, 1/float64(div[0])), nhwc: true}
+		return &value{n: MulScalar(y, 1/float64(counts[0][0]*counts[1][0])), nhwc: true}
 	}
-	dn := Const(b.g, tensors.FromFlatDataAndDimensions(div, 1, out[0], out[1], 1))
-	return &value{n: Div(y, BroadcastToDims(dn, y.Shape().Dimensions...)), nhwc: true}
+	dims := y.Shape().Dimensions
+	rows := BroadcastToDims(Const(b.g, tensors.FromFlatDataAndDimensions(counts[0], 1, out[0], 1, 1)), dims...)
+	cols := BroadcastToDims(Const(b.g, tensors.FromFlatDataAndDimensions(counts[1], 1, 1, out[1], 1)), dims...)
+	return &value{n: Div(y, Mul(rows, cols)), nhwc: true}
 }
 
 // torchPoolOut is PyTorch's pooled size (ceil mode drops a last window that
@@ -1169,8 +1199,8 @@ func (b *builder) pad(n *node, ins []*value) *value {
 		panic(fmt.Errorf("pads %v do not fit rank %d", pads, len(d)))
 	}
 	for _, p := range pads {
-		if p < 0 {
-			panic(fmt.Errorf("negative pads %v are not supported", pads))
+		if p < 0 || p > maxSide {
+			panic(fmt.Errorf("pads %v are not supported (0 to %d)", pads, maxSide))
 		}
 	}
 	r := len(d)

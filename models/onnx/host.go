@@ -89,8 +89,8 @@ func hostBinary(op string, a, b *tensor) (*tensor, error) {
 		return nil, err
 	}
 	n := numElems(dims)
-	if n > maxElements {
-		return nil, fmt.Errorf("result of %d elements is too large", n)
+	if n > maxFolded {
+		return nil, fmt.Errorf("folding a constant of %v: more than %d elements", dims, maxFolded)
 	}
 	os, as, bs := strides(dims), strides(a.dims), strides(b.dims)
 	if a.isInt && b.isInt {
@@ -211,6 +211,9 @@ func hostConcat(ts []*tensor, axis int) (*tensor, error) {
 func hostGather(t *tensor, idx []int64, idxDims []int, axis int) (*tensor, error) {
 	d := t.dims
 	dims := append(append(append([]int(nil), d[:axis]...), idxDims...), d[axis+1:]...)
+	if numElems(dims) > maxFolded {
+		return nil, fmt.Errorf("folding Gather into %v: more than %d elements", dims, maxFolded)
+	}
 	outer, inner := numElems(d[:axis]), numElems(d[axis+1:])
 	var flat []int
 	for o := 0; o < outer; o++ {

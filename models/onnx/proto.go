@@ -13,12 +13,19 @@ import (
 const (
 	// MaxFileBytes is the largest model file Load reads (2 GiB, protobuf's own limit).
 	MaxFileBytes = 2 << 30
-	// maxElements bounds the element count of any tensor the importer creates
-	// (initializers must carry their data; this bounds computed constants such
-	// as ConstantOfShape).
-	maxElements = 1 << 28
+	// maxElements bounds the declared element count of stored tensors (their
+	// data must be in the file; the count is checked before allocating).
+	maxElements = 1 << 31
 	// maxRank bounds tensor ranks.
 	maxRank = 8
+	// maxFolded bounds tensors computed on the host while folding constants
+	// (shape computations are tiny).
+	maxFolded = 1 << 22
+	// maxSide bounds pads, strides and spatial sizes.
+	maxSide = 8192
+	// maxPoolWindow bounds a pool's kernel_shape product (each window
+	// element is one strided view in the graph).
+	maxPoolWindow = 1024
 )
 
 // tensor is a host value: an initializer, a Constant or a value folded at
