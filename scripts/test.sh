@@ -16,6 +16,14 @@ for a in "$@"; do
   esac
 done
 
+# ONNX's conformance suite (models/onnx TestConformance reads it; skipped when absent).
+if [ ! -d /usr/share/libonnx-testdata/data/node ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "== installing libonnx-testdata"
+  apt-get install -y --no-install-recommends libonnx-testdata >/dev/null 2>&1 ||
+    { apt-get update >/dev/null && apt-get install -y --no-install-recommends libonnx-testdata >/dev/null; } ||
+    echo "libonnx-testdata could not be installed; the ONNX conformance test will be skipped"
+fi
+
 echo "== toolchain"
 go version
 go env GOEXPERIMENT GOMLX_BACKEND 2>/dev/null || true
@@ -34,6 +42,7 @@ fuzz() { # package target
 fuzz ./models/weights FuzzLoadSafetensors
 fuzz ./models/weights FuzzLoadPTH
 fuzz ./vizkit/imageio FuzzDecode
+fuzz ./models/onnx FuzzLoadONNX
 
 if [ "$notebooks" = 1 ] && ls notebooks/*.ipynb >/dev/null 2>&1; then
   echo "== notebooks (headless)"

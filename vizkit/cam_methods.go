@@ -417,11 +417,15 @@ func gapHead(e *Explainer) (feat, fc string, err error) {
 		return "", "", fmt.Errorf("%s; model %s has no global average pooling layer. %s", why, arch, alt)
 	}
 	var linears, others []string
+	alias, _ := e.net.(interface{ LayerAlias(string) string })
 	for _, l := range layers[pool+1:] {
+		if alias != nil && alias.LayerAlias(l.Name) != "" {
+			continue // Another name of a layer listed before (an ONNX module path).
+		}
 		switch l.Kind {
 		case models.Linear:
 			linears = append(linears, l.Name)
-		case models.Dropout:
+		case models.Dropout, models.Flatten2d:
 		default:
 			others = append(others, fmt.Sprintf("%s (%s)", l.Name, l.Kind))
 		}

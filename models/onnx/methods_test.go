@@ -1,0 +1,148 @@
+package onnx_test
+
+import (
+	"context"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cnnviz/cnnviz/models"
+	"github.com/cnnviz/cnnviz/models/onnx"
+	"github.com/cnnviz/cnnviz/vizkit"
+)
+
+func finite(t *testing.T, what string, a *vizkit.Array) {
+	t.Helper()
+	if a == nil || len(a.Data) == 0 {
+		t.Errorf("%s: empty", what)
+		return
+	}
+	for i, v := range a.Data {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			t.Errorf("%s: non-finite %v at %d", what, v, i)
+			return
+		}
+	}
+}
+
+// TestEngineMethods runs every explanation method family on an imported
+// ResNet (CAM methods on every fixture): they must work without errors and
+// give finite maps.
+func TestEngineMethods(t *testing.T) {
+	ctx := context.Background()
+	m, err := onnx.Load(filepath.Join("testdata", "resnet18n.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ex, err := vizkit.NewExplainer(m, vizkit.Options{Backend: "go"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex.Close()
+	x := readNPZ(t, filepath.Join("testdata", "resnet18n.ref.npz"))["x"]
+	x1 := &vizkit.Array{Shape: []int{1, 3, 64, 64}, Data: x.Data[:3*64*64]}
+	for _, method := range vizkit.CAMMethodNames() {
+		opts := vizkit.CAMOptions{Method: method, BatchSize: 8}
+		if method == "fullgrad" {
+			// Batch norms are folded into the convolutions of this export.
+			if _, err := ex.CAM(x1, opts); err == nil {
+				t.Logf("fullgrad ran on a folded export")
+			}
+			continue
+		}
+		r, err := ex.CAM(x1, opts)
+		if err != nil {
+			t.Errorf("CAM %s: %v", method, err)
+			continue
+		}
+		finite(t, "CAM "+method, r.Map)
+	}
+	for _, rule := range []models.ReLURule{models.ReLUStandard, models.ReLUGuided, models.ReLUDeconv} {
+		s, err := ex.Saliency(x1, vizkit.SaliencyOptions{ReLU: rule})
+		if err != nil {
+			t.Errorf("Saliency %v: %v", rule, err)
+			continue
+		}
+		finite(t, "saliency", s.Grad)
+	}
+	if g, err := ex.GuidedGradCAM(x1, vizkit.GuidedGradCAMOptions{}); err != nil {
+		t.Errorf("GuidedGradCAM: %v", err)
+	} else {
+		finite(t, "guided grad-cam", g.Map)
+	}
+	if r, err := ex.SmoothGrad(ctx, x1, vizkit.SmoothGradOptions{Samples: 4}); err != nil {
+		t.Errorf("SmoothGrad: %v", err)
+	} else {
+		_ = r
+	}
+	if r, err := ex.IntegratedGradients(ctx, x1, vizkit.IGOptions{Steps: 4}); err != nil {
+		t.Errorf("IntegratedGradients: %v", err)
+	} else {
+		finite(t, "IG", r.Attr)
+	}
+	if r, err := ex.Occlusion(ctx, x1, vizkit.OcclusionOptions{Window: [2]int{16, 16}, Stride: [2]int{16, 16}}); err != nil {
+		t.Errorf("Occlusion: %v", err)
+	} else {
+		finite(t, "occlusion", r.Map)
+	}
+	if _, err := ex.FeatureMaps(x1, []string{"layer1", "layer3.1.conv2", "/maxpool/MaxPool_output_0"}, vizkit.FeatureOptions{}); err != nil {
+		t.Errorf("FeatureMaps: %v", err)
+	}
+	if k, err := vizkit.Kernels(m, "conv1", vizkit.KernelOptions{}); err != nil {
+		t.Errorf("Kernels: %v", err)
+	} else if _, err := k.Tiles(); err != nil {
+		t.Errorf("Kernel tiles: %v", err)
+	}
+	// StartAfter a stage and ScaleLayer (Ablation-CAM's mechanism) on module paths.
+	full, err := ex.Run(x1, vizkit.Request{Taps: []string{"layer3"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tail, err := ex.Run(full.Acts["layer3"], vizkit.Request{StartAfter: "layer3", StartInput: x1.Shape})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range full.Logits.Data {
+		if d := math.Abs(float64(full.Logits.Data[i] - tail.Logits.Data[i])); d > 1e-5 {
+			t.Fatalf("StartAfter layer3: logit %d differs by %g", i, d)
+		}
+	}
+}
+
+// TestOtherActivationsRefuseRules: guided backprop on a graph with LeakyRelu,
+// Sigmoid and Tanh is an error that says why; the standard rule works, and
+// FullGrad uses the kept batch norms.
+func TestOtherActivationsRefuseRules(t *testing.T) {
+	m, err := onnx.Load(filepath.Join("testdata", "tinynet.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ex, err := vizkit.NewExplainer(m, vizkit.Options{Backend: "go"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex.Close()
+	x := readNPZ(t, filepath.Join("testdata", "tinynet.ref.npz"))["x"]
+	_, err = ex.Run(x, vizkit.Request{GradInput: true, ReLU: models.ReLUGuided, Target: vizkit.Class(0, 0)})
+	if err == nil || !strings.Contains(err.Error(), "ReLU") || !strings.Contains(err.Error(), "LeakyRelu") {
+		t.Errorf("guided rule on LeakyRelu: %v", err)
+	}
+	if _, err := ex.Run(x, vizkit.Request{GradInput: true, Target: vizkit.Class(0, 0)}); err != nil {
+		t.Error(err)
+	}
+	if b, err := m.ModuleBias("stem.1"); err != nil || len(b) != 6 {
+		t.Errorf("ModuleBias(stem.1) = %v, %v", b, err)
+	}
+	if _, err := m.ModuleBias("stem.0"); err == nil {
+		t.Error("ModuleBias of a Conv: no error")
+	}
+	r, err := ex.CAM(x, vizkit.CAMOptions{Method: "fullgrad", Target: vizkit.Class(0, 0)})
+	if err != nil {
+		t.Errorf("FullGrad: %v", err)
+	} else {
+		finite(t, "fullgrad", r.Map)
+	}
+}
