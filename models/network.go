@@ -237,3 +237,24 @@ func CAMLayerOf(arch string) string {
 	}
 	return ""
 }
+
+// InputChannels returns how many channels net's input has: its
+// InputChannels method where it has one (ONNX and custom models), else 3.
+func InputChannels(net Network) int {
+	if c, ok := net.(interface{ InputChannels() int }); ok && c.InputChannels() > 0 {
+		return c.InputChannels()
+	}
+	return 3
+}
+
+// ReferenceSize returns the input height and width a network was made for,
+// when it has a fixed one (an ONNX graph exported at one size: its
+// ReferenceInput method), and ok false otherwise.
+func ReferenceSize(net Network) (h, w int, ok bool) {
+	if r, yes := net.(interface{ ReferenceInput() []int }); yes {
+		if d := r.ReferenceInput(); len(d) == 4 && d[2] > 0 && d[3] > 0 {
+			return d[2], d[3], true
+		}
+	}
+	return 0, 0, false
+}

@@ -81,3 +81,47 @@ func writeNPYForTest(t *testing.T, path string, shape []int, data []float32) {
 		t.Fatal(err)
 	}
 }
+
+// TestCLIONNX explains ONNX graphs through the CLI: a narrowed ResNet-18 by
+// torchvision module path, and a 1-channel single-logit network from an
+// RGB photo (converted to grayscale, resized to the graph's input size) with
+// the negative class as target.
+func TestCLIONNX(t *testing.T) {
+	dir := filepath.Join("..", "..", "..", "models", "onnx", "testdata")
+	if _, err := os.Stat(filepath.Join(dir, "resnet18n.onnx")); err != nil {
+		t.Skipf("no ONNX fixtures: %v", err)
+	}
+	img := filepath.Join("..", "..", "..", "testdata", "images", "chelsea.jpg")
+	for _, c := range []struct {
+		model string
+		args  []string
+		files []string
+	}{
+		{"resnet18n.onnx", []string{"--layer", "layer4.1", "--methods", "features,gradcam,guided"},
+			[]string{"act_layer4.1.npy", "cam_gradcam_layer4.1.npy", "guided_backprop.npy", "logits.npy"}},
+		{"tinynet.onnx", []string{"--target", "negative", "--methods", "features,gradcam,kernels"},
+			[]string{"logits.npy", "kernel_stem.0.weight.npy", "index.html"}},
+	} {
+		out := t.TempDir()
+		var stdout, stderr bytes.Buffer
+		args := append([]string{"--weights", filepath.Join(dir, c.model), "--image", img, "--npy", "--out", out}, c.args...)
+		if err := runExplain(context.Background(), args, &stdout, &stderr); err != nil {
+			t.Fatalf("%s: %v\n%s", c.model, err, stderr.String())
+		}
+		for _, f := range c.files {
+			if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+				t.Errorf("%s: missing %s", c.model, f)
+			}
+		}
+		if c.model == "tinynet.onnx" {
+			shape, _ := cliReadNPY(t, filepath.Join(out, "logits.npy"))
+			if len(shape) != 1 || shape[0] != 1 {
+				t.Errorf("tinynet logits shape %v, want (1,)", shape)
+			}
+			page, _ := os.ReadFile(filepath.Join(out, "index.html"))
+			if !strings.Contains(string(page), "negative class") || !strings.Contains(string(page), "grayscale") {
+				t.Errorf("tinynet report does not name the negative-class target and the grayscale input")
+			}
+		}
+	}
+}

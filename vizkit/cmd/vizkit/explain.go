@@ -55,7 +55,19 @@ type runCtx struct {
 
 // SavePNG writes OutDir/name.png.
 func (c *runCtx) SavePNG(name string, img image.Image) error {
-	return render.WritePNG(filepath.Join(c.OutDir, name+".png"), img)
+	return render.WritePNG(filepath.Join(c.OutDir, fileName(name)+".png"), img)
+}
+
+// fileName makes a module name safe as a file name: torchvision module
+// paths ("layer4.1") are kept as they are; other characters than letters,
+// digits, '.', '_' and '-' (the '/' of ONNX value names) become '_'.
+func fileName(name string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '.' || r == '_' || r == '-' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9') {
+			return r
+		}
+		return '_'
+	}, name)
 }
 
 // SaveNPY writes OutDir/name.npy when --npy is set.
@@ -63,7 +75,7 @@ func (c *runCtx) SaveNPY(name string, a *vizkit.Array) error {
 	if !c.NPY {
 		return nil
 	}
-	return npy.WriteFile(filepath.Join(c.OutDir, name+".npy"), a.Shape, a.Data)
+	return npy.WriteFile(filepath.Join(c.OutDir, fileName(name)+".npy"), a.Shape, a.Data)
 }
 
 // method is one --methods entry.
@@ -187,6 +199,8 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	targetKind := fs.String("target", "class", "what to explain: class (the logit of --class or the top-1 class), softmax (its probability), positive / negative (a single-logit binary head: the logit or its negation), value / increase / decrease (regression output --output: its value, what raises it, what lowers it), similarity (cosine similarity of an embedding head with --reference), classes (the sum of the logits of --classes)")
 	outputIdx := fs.Int("output", 0, "--target value|increase|decrease: which output unit to explain")
 	referenceNPY := fs.String("reference", "", "--target similarity: a float32 .npy with the reference embedding (D,)")
+	meanFlag := fs.String("mean", "", "--image: per-channel normalisation mean, comma-separated (1 value or one per input channel; default ImageNet's for RGB models, 0 for others; \"none\" for 0)")
+	stdFlag := fs.String("std", "", "--image: per-channel normalisation standard deviation (1 value or one per channel; default ImageNet's for RGB models, 1 for others; \"none\" for 1)")
 	classSet := fs.String("classes", "", "--target classes: comma-separated class indices whose logits are summed")
 	layers := fs.String("layer", "", "comma-separated layer names for the methods (default: each method's own, e.g. the last conv block for CAMs)")
 	methodsFlag := fs.String("methods", "features,kernels,gradcam,saliency", "comma-separated methods (see `vizkit methods`)")
@@ -256,13 +270,39 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err != nil {
 			return err
 		}
-		in, err := imageio.DefaultImageNet().Apply(img)
+		ch := models.InputChannels(net)
+		if ch != 3 && ch != 1 {
+			return fmt.Errorf("--image: model %s takes %d input channels; images give 1 (grayscale) or 3 (RGB): pass a normalised (%d,H,W) array with --input-npy", net.Arch(), ch, ch)
+		}
+		mean, std, err := parseNorm(*meanFlag, *stdFlag, ch)
+		if err != nil {
+			return err
+		}
+		pre := imageio.DefaultImageNet()
+		if h, w, ok := models.ReferenceSize(net); ok && (h != 224 || w != 224) {
+			// A model made for another input size: resize the short side in
+			// torchvision's 256:224 proportion and centre-crop to that size.
+			pre.ResizeShort = (max(h, w)*256 + 112) / 224
+			pre.CropH, pre.CropW = h, w
+		}
+		if ch == 3 {
+			copy(pre.Mean[:], mean)
+			copy(pre.Std[:], std)
+		} else {
+			pre.Mean, pre.Std = [3]float32{}, [3]float32{}
+		}
+		in, err := pre.Apply(img)
 		if err != nil {
 			return fmt.Errorf("%s: %w", *imagePath, err)
 		}
+		if ch == 1 {
+			in = grayInput(in, mean[0], std[0])
+		}
+		c.Mean, c.Std = [3]float32{mean[0], mean[min(1, ch-1)], mean[min(2, ch-1)]}, [3]float32{std[0], std[min(1, ch-1)], std[min(2, ch-1)]}
 		c.Input = &vizkit.Array{Shape: []int{1, in.C, in.H, in.W}, Data: in.Data}
 		c.Image = in.Image
-		inputDesc = fmt.Sprintf("%s (%d×%d, resized to 256 and centre-cropped to 224×224)", filepath.Base(*imagePath), img.Bounds().Dx(), img.Bounds().Dy())
+		inputDesc = fmt.Sprintf("%s (%d×%d, resized to %d and centre-cropped to %d×%d%s)", filepath.Base(*imagePath), img.Bounds().Dx(), img.Bounds().Dy(),
+			pre.ResizeShort, pre.CropW, pre.CropH, map[bool]string{true: ", grayscale", false: ""}[ch == 1])
 	} else {
 		shape, data, err := npy.ReadFile(*inputNPY)
 		if err != nil {
@@ -271,11 +311,16 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if len(shape) == 3 {
 			shape = append([]int{1}, shape...)
 		}
-		if len(shape) != 4 || shape[0] != 1 || shape[1] != 3 {
-			return fmt.Errorf("--input-npy %s: shape %v, want (3,H,W) or (1,3,H,W) float32, normalised", *inputNPY, shape)
+		ch := models.InputChannels(net)
+		if len(shape) != 4 || shape[0] != 1 || shape[1] != ch {
+			return fmt.Errorf("--input-npy %s: shape %v, want (%d,H,W) or (1,%d,H,W) float32, normalised (model %s takes %d channel(s))", *inputNPY, shape, ch, ch, net.Arch(), ch)
 		}
 		c.Input = &vizkit.Array{Shape: shape, Data: data}
-		c.Image, err = imageio.ToImage(data, 3, shape[2], shape[3], c.Mean, c.Std)
+		shown := min(ch, 3)
+		if ch == 2 {
+			shown = 1
+		}
+		c.Image, err = imageio.ToImage(data[:shown*shape[2]*shape[3]], shown, shape[2], shape[3], c.Mean, c.Std)
 		if err != nil {
 			return err
 		}
@@ -369,7 +414,7 @@ func runLayers(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("layers", flag.ContinueOnError)
 	var mf modelFlags
 	mf.register(fs)
-	size := fs.Int("size", 224, "input height and width for the output shapes")
+	size := fs.Int("size", 224, "input height and width for the output shapes (default 224, or the size an ONNX model was exported at)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -391,7 +436,10 @@ func runLayers(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	// Output shapes for a --size input, from one trace of the graph.
 	dims := map[string][]int{}
-	in := []int{1, 3, *size, *size}
+	in := []int{1, models.InputChannels(net), *size, *size}
+	if h, w, ok := models.ReferenceSize(net); ok && !sizeSet(fs) {
+		in[2], in[3] = h, w
+	}
 	if err := net.CheckInput(in); err != nil {
 		return fmt.Errorf("--size: %w", err)
 	}
@@ -412,7 +460,7 @@ func runLayers(ctx context.Context, args []string, stdout io.Writer) error {
 			l.Dims = d
 		}
 		depth := strings.Count(l.Name, ".")
-		if net.Arch() != "" && strings.HasPrefix(net.Arch(), "vgg") {
+		if strings.Contains(l.Name, "/") || strings.HasPrefix(net.Arch(), "vgg") {
 			depth = 0 // torchvision's VGG is flat: features.N, classifier.N.
 		}
 		name := strings.Repeat("  ", depth) + l.Name
@@ -427,6 +475,66 @@ func runLayers(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "%-*s %-20s %-18s %12d\n", w, name, string(l.Kind)+calls, out, l.Params)
 	}
 	return nil
+}
+
+// parseNorm parses --mean and --std for a model with ch input channels: one
+// value for all channels or one per channel; empty means ImageNet's for
+// 3-channel models and none (0, 1) otherwise; "none" means 0 and 1.
+func parseNorm(meanS, stdS string, ch int) (mean, std []float32, err error) {
+	parse := func(flag, v string, def3 [3]float32, none float32) ([]float32, error) {
+		out := make([]float32, ch)
+		switch v = strings.TrimSpace(v); {
+		case v == "" && ch == 3:
+			copy(out, def3[:])
+			return out, nil
+		case v == "" || v == "none":
+			for i := range out {
+				out[i] = none
+			}
+			return out, nil
+		}
+		parts := strings.Split(v, ",")
+		if len(parts) != 1 && len(parts) != ch {
+			return nil, fmt.Errorf("--%s: %d values for a model with %d input channel(s); give 1 or %d", flag, len(parts), ch, ch)
+		}
+		for i := range out {
+			p := strings.TrimSpace(parts[min(i, len(parts)-1)])
+			f, err := strconv.ParseFloat(p, 32)
+			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+				return nil, fmt.Errorf("--%s: %q is not a finite number", flag, p)
+			}
+			out[i] = float32(f)
+		}
+		return out, nil
+	}
+	if mean, err = parse("mean", meanS, imageio.ImageNetMean, 0); err != nil {
+		return nil, nil, err
+	}
+	if std, err = parse("std", stdS, imageio.ImageNetStd, 1); err != nil {
+		return nil, nil, err
+	}
+	for i, v := range std {
+		if !(v > 0) {
+			return nil, nil, fmt.Errorf("--std: channel %d has standard deviation %v; it must be positive", i, v)
+		}
+	}
+	return mean, std, nil
+}
+
+// grayInput turns an unnormalised RGB input (values in [0,1]) into one
+// channel, PIL's "L" conversion L = (299·R + 587·G + 114·B)/1000 on the 8-bit
+// values, normalised as (L/255 − mean)/std.
+func grayInput(in *imageio.Input, mean, std float32) *imageio.Input {
+	hw := in.H * in.W
+	out := make([]float32, hw)
+	for i := 0; i < hw; i++ {
+		r := math.Round(float64(in.Data[i]) * 255)
+		g := math.Round(float64(in.Data[hw+i]) * 255)
+		b := math.Round(float64(in.Data[2*hw+i]) * 255)
+		l := math.Floor((r*299 + g*587 + b*114 + 500) / 1000)
+		out[i] = float32((l/255 - float64(mean)) / float64(std))
+	}
+	return &imageio.Input{Data: out, C: 1, H: in.H, W: in.W, Image: in.Image}
 }
 
 // parseTarget turns --target and its companion flags into a vizkit.Target;
@@ -484,6 +592,13 @@ func parseTarget(kind string, class, output int, referenceNPY, classes string) (
 		return t, t.Name, nil
 	}
 	return vizkit.Target{}, "", fmt.Errorf("unknown --target %q; known: class, softmax, positive, negative, value, increase, decrease, similarity, classes", kind)
+}
+
+// sizeSet reports whether --size was given.
+func sizeSet(fs *flag.FlagSet) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "size" })
+	return set
 }
 
 // sourceOr describes where net's weights came from.

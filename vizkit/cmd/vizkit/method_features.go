@@ -47,8 +47,18 @@ func defaultFeatureLayers(net models.Network, in []int) ([]string, error) {
 			stages = append(stages, cur)
 		}
 	}
+	valueNames := false // ONNX graphs: value names ("/stem/Conv_output_0") only when no module path exists.
+	for _, c := range calls {
+		valueNames = valueNames || strings.Contains(c.Path, "/")
+	}
+	onlyValues := true
+	for _, c := range calls {
+		if !strings.Contains(c.Path, "/") {
+			onlyValues = false
+		}
+	}
 	for i, c := range calls {
-		if last[c.Path] != i {
+		if last[c.Path] != i || (valueNames && !onlyValues && strings.Contains(c.Path, "/")) {
 			continue
 		}
 		if len(c.Dims) != 4 || c.Kind == models.AdaptiveAvgPool2d || c.Kind == models.GlobalAvgPool {

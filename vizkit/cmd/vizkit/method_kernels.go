@@ -19,11 +19,18 @@ func init() {
 // kernels made its input), with a note; empty means the first two convs.
 func kernelLayers(net models.Network, requested []string) (convs, notes []string, err error) {
 	layers := net.Layers()
-	var all []string
+	var all, values []string
 	for _, l := range layers {
 		if l.Kind == models.Conv2d {
-			all = append(all, l.Name)
+			if strings.Contains(l.Name, "/") {
+				values = append(values, l.Name) // An ONNX value name.
+			} else {
+				all = append(all, l.Name)
+			}
 		}
+	}
+	if len(all) == 0 {
+		all = values // Only value names (an export without module paths).
 	}
 	if len(all) == 0 {
 		return nil, nil, fmt.Errorf("model %s has no convolution layers", net.Arch())
