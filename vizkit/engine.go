@@ -171,17 +171,23 @@ type Options struct {
 }
 
 // Explainer runs explanation requests on one network and backend, caching one
-// compiled executable per (request, input shape). It is safe for concurrent use.
+// compiled executable per (request, input shape). It is safe for concurrent
+// use, Close included: a call that races with Close either completes normally
+// (Close waits for it) or returns [ErrClosed].
 type Explainer struct {
 	net      models.Network
 	backend  compute.Backend
 	lowering models.Lowering
 	layers   []models.Layer
 
-	mu     sync.Mutex
-	execs  map[string]*graph.Exec
-	closed bool
+	mu       sync.Mutex
+	execs    map[string]*graph.Exec
+	closed   bool
+	inflight sync.WaitGroup // executions holding the executables and the network's params
 }
+
+// ErrClosed is returned (wrapped) by every call on an Explainer after Close.
+var ErrClosed = errors.New("vizkit: the Explainer was closed")
 
 // NewExplainer prepares net for explanation on the chosen backend.
 func NewExplainer(net models.Network, opts Options) (*Explainer, error) {
@@ -195,6 +201,9 @@ func NewExplainer(net models.Network, opts Options) (*Explainer, error) {
 		if err != nil {
 			return nil, err
 		}
+	}
+	if k := net.NumClasses(); k < 1 {
+		return nil, fmt.Errorf("vizkit: network %s has %d output classes; a classifier needs at least 1 (check the weights' last layer)", net.Arch(), k)
 	}
 	if _, err := net.Params(b); err != nil {
 		return nil, err
@@ -215,15 +224,22 @@ func (e *Explainer) Layer(name string) (models.Layer, error) {
 	return l, err
 }
 
-// Close releases the cached executables. The network stays open (close it
-// separately). Calls after Close fail.
+// Close releases the cached executables. The network stays open: close it
+// separately, after the Explainer. Close waits for executions already running
+// (on other goroutines) to finish; calls that start after it fail with
+// [ErrClosed]. Calling Close more than once is fine; every call returns only
+// once nothing is executing.
 func (e *Explainer) Close() {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
+	first := !e.closed
+	e.closed = true
+	e.mu.Unlock()
+	e.inflight.Wait() // No new execution can start: closed is set.
+	if !first {
 		return
 	}
-	e.closed = true
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	for _, ex := range e.execs {
 		ex.Finalize()
 	}
@@ -382,8 +398,12 @@ func (e *Explainer) RunWith(x *Array, req Request, ro RunOptions) (*Result, erro
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
-		return nil, errors.New("vizkit: the Explainer was closed")
+		return nil, ErrClosed
 	}
+	// Hold the executable and the parameters until this execution ends: Close
+	// waits for it before finalizing anything.
+	e.inflight.Add(1)
+	defer e.inflight.Done()
 	ex, ok := e.execs[key]
 	if !ok {
 		ex, err = graph.NewExec(e.backend, e.graphFn(req, haveClasses))
@@ -588,6 +608,11 @@ func (e *Explainer) graphFn(req Request, haveClasses bool) func(inputs []*graph.
 			return h
 		}
 		logits := net.Build(s, graph.TransposeAllDims(in, 0, 2, 3, 1))
+		if d := logits.Shape().Dimensions; !layerTarget && (len(d) != 2 || d[1] < 1) {
+			// Caught by execSafely; an ArgMax over 0 classes would panic in a
+			// backend worker goroutine instead, killing the process.
+			panic(fmt.Errorf("vizkit: network %s returned logits of shape %v; want (N, classes) with at least 1 class", net.Arch(), d))
+		}
 		var perExample, usedClasses *graph.Node
 		if layerTarget {
 			perExample = req.Target.Func(toNCHW(captured[req.Target.Layer]))
