@@ -66,7 +66,7 @@ func TestCloseRacesWithCalls(t *testing.T) {
 		close(start)
 		time.Sleep(time.Duration(round) * 5 * time.Millisecond)
 		ex.Close()
-		g.Close() // after the Explainer, as the CLI does
+		g.Close()  // after the Explainer, as the CLI does
 		ex.Close() // twice is fine
 		wg.Wait()
 		if _, err := ex.CAM(x, CAMOptions{Layers: []string{"features.4"}}); !errors.Is(err, ErrClosed) {

@@ -186,6 +186,14 @@ type Explainer struct {
 	inflight sync.WaitGroup // executions holding the executables and the network's params
 }
 
+// MaxInputPixels bounds batch × height × width of an input to one execution
+// (Run and every method built on it), checked before anything is compiled or
+// allocated: the memory of the activations, and of their gradients, grows
+// with it (VGG16 at 224×224 takes 2–4 GB on the Go backend). The default,
+// 2^23 ≈ 8.4 million pixels, is 167 images of 224×224 or one 2896×2896 image.
+// Raise it (before use, not concurrently) on a machine with the memory.
+var MaxInputPixels int64 = 1 << 23
+
 // ErrClosed is returned (wrapped) by every call on an Explainer after Close.
 var ErrClosed = errors.New("vizkit: the Explainer was closed")
 
@@ -269,6 +277,12 @@ func (e *Explainer) validate(x *Array, req *Request, ro RunOptions) ([]int32, er
 	}
 	if err := x.Check("input"); err != nil {
 		return nil, err
+	}
+	if len(x.Shape) == 4 {
+		if n := int64(x.Shape[0]) * int64(x.Shape[2]) * int64(x.Shape[3]); n > MaxInputPixels {
+			return nil, fmt.Errorf("vizkit: input of shape %v has %d×%d×%d = %d pixels (batch × height × width), more than vizkit.MaxInputPixels=%d: activations grow with the pixel count (a VGG needs several GB per megapixel); use a smaller input or batch, or raise the limit",
+				x.Shape, x.Shape[0], x.Shape[2], x.Shape[3], n, MaxInputPixels)
+		}
 	}
 	start := -1
 	if req.StartAfter != "" {

@@ -31,34 +31,40 @@ func TestPublicEntryPointsCheckArrays(t *testing.T) {
 		t.Fatal(err)
 	}
 	calls := map[string]func(a *Array) error{
-		"Run":                 func(a *Array) error { _, err := ex.Run(a, Request{}); return err },
-		"CAM":                 func(a *Array) error { _, err := ex.CAM(a, CAMOptions{Layers: []string{"features.4"}}); return err },
-		"FeatureMaps":         func(a *Array) error { _, err := ex.FeatureMaps(a, []string{"features.0"}, FeatureOptions{}); return err },
+		"Run": func(a *Array) error { _, err := ex.Run(a, Request{}); return err },
+		"CAM": func(a *Array) error { _, err := ex.CAM(a, CAMOptions{Layers: []string{"features.4"}}); return err },
+		"FeatureMaps": func(a *Array) error {
+			_, err := ex.FeatureMaps(a, []string{"features.0"}, FeatureOptions{})
+			return err
+		},
 		"Saliency":            func(a *Array) error { _, err := ex.Saliency(a, SaliencyOptions{}); return err },
 		"GuidedGradCAM":       func(a *Array) error { _, err := ex.GuidedGradCAM(a, GuidedGradCAMOptions{}); return err },
 		"SmoothGrad":          func(a *Array) error { _, err := ex.SmoothGrad(ctx, a, SmoothGradOptions{Samples: 2}); return err },
 		"IntegratedGradients": func(a *Array) error { _, err := ex.IntegratedGradients(ctx, a, IGOptions{Steps: 2}); return err },
-		"IG baseline":         func(a *Array) error { _, err := ex.IntegratedGradients(ctx, good, IGOptions{Steps: 2, BaselineArray: a}); return nonNilOnly(a, err) },
-		"Occlusion":           func(a *Array) error { _, err := ex.Occlusion(ctx, a, OcclusionOptions{}); return err },
-		"DeepDream":           func(a *Array) error { _, err := ex.DeepDream(ctx, a, DeepDreamOptions{}); return err },
-		"ActMax Init":         func(a *Array) error { return actMaxInit(ex, a) },
-		"Deletion x":          func(a *Array) error { _, err := ex.Deletion(ctx, a, maps, CausalOptions{}); return err },
-		"Deletion maps":       func(a *Array) error { _, err := ex.Deletion(ctx, good, a, CausalOptions{}); return err },
-		"Insertion x":         func(a *Array) error { _, err := ex.Insertion(ctx, a, maps, CausalOptions{}); return err },
-		"ConfidenceChange":    func(a *Array) error { _, err := ex.ConfidenceChange(ctx, a, maps, MetricOptions{}); return err },
-		"ConfidenceChange m":  func(a *Array) error { _, err := ex.ConfidenceChange(ctx, good, a, MetricOptions{}); return err },
-		"ROAD x":              func(a *Array) error { _, err := ex.ROAD(ctx, a, maps, ROADOptions{}); return err },
-		"ROAD maps":           func(a *Array) error { _, err := ex.ROAD(ctx, good, a, ROADOptions{}); return err },
-		"PointingGame":        func(a *Array) error { _, err := PointingGame(a, region, 0); return err },
-		"EnergyInRegion":      func(a *Array) error { _, err := EnergyInRegion(a, region); return err },
-		"ScaleMaps":           func(a *Array) error { _, err := ScaleMaps(a); return err },
-		"TotalVariation":      func(a *Array) error { _, err := TotalVariation(a); return err },
-		"ChannelSum":          func(a *Array) error { _, err := ChannelSum(a); return err },
-		"ChannelAbsMax":       func(a *Array) error { _, err := ChannelAbsMax(a); return err },
-		"ChannelMax":          func(a *Array) error { _, err := ChannelMax(a); return err },
-		"StackArrays":         func(a *Array) error { _, err := StackArrays(good, a); return err },
-		"NewKernelsResult":    func(a *Array) error { _, err := NewKernelsResult("features.0", a, nil); return err },
-		"SelectChannels":      func(a *Array) error { _, err := SelectChannels(a, "features.0", FeatureOptions{}); return err },
+		"IG baseline": func(a *Array) error {
+			_, err := ex.IntegratedGradients(ctx, good, IGOptions{Steps: 2, BaselineArray: a})
+			return nonNilOnly(a, err)
+		},
+		"Occlusion":          func(a *Array) error { _, err := ex.Occlusion(ctx, a, OcclusionOptions{}); return err },
+		"DeepDream":          func(a *Array) error { _, err := ex.DeepDream(ctx, a, DeepDreamOptions{}); return err },
+		"ActMax Init":        func(a *Array) error { return actMaxInit(ex, a) },
+		"Deletion x":         func(a *Array) error { _, err := ex.Deletion(ctx, a, maps, CausalOptions{}); return err },
+		"Deletion maps":      func(a *Array) error { _, err := ex.Deletion(ctx, good, a, CausalOptions{}); return err },
+		"Insertion x":        func(a *Array) error { _, err := ex.Insertion(ctx, a, maps, CausalOptions{}); return err },
+		"ConfidenceChange":   func(a *Array) error { _, err := ex.ConfidenceChange(ctx, a, maps, MetricOptions{}); return err },
+		"ConfidenceChange m": func(a *Array) error { _, err := ex.ConfidenceChange(ctx, good, a, MetricOptions{}); return err },
+		"ROAD x":             func(a *Array) error { _, err := ex.ROAD(ctx, a, maps, ROADOptions{}); return err },
+		"ROAD maps":          func(a *Array) error { _, err := ex.ROAD(ctx, good, a, ROADOptions{}); return err },
+		"PointingGame":       func(a *Array) error { _, err := PointingGame(a, region, 0); return err },
+		"EnergyInRegion":     func(a *Array) error { _, err := EnergyInRegion(a, region); return err },
+		"ScaleMaps":          func(a *Array) error { _, err := ScaleMaps(a); return err },
+		"TotalVariation":     func(a *Array) error { _, err := TotalVariation(a); return err },
+		"ChannelSum":         func(a *Array) error { _, err := ChannelSum(a); return err },
+		"ChannelAbsMax":      func(a *Array) error { _, err := ChannelAbsMax(a); return err },
+		"ChannelMax":         func(a *Array) error { _, err := ChannelMax(a); return err },
+		"StackArrays":        func(a *Array) error { _, err := StackArrays(good, a); return err },
+		"NewKernelsResult":   func(a *Array) error { _, err := NewKernelsResult("features.0", a, nil); return err },
+		"SelectChannels":     func(a *Array) error { _, err := SelectChannels(a, "features.0", FeatureOptions{}); return err },
 		"NewFeatureMapsResult": func(a *Array) error {
 			_, err := NewFeatureMapsResult(g.layers[:1], []*Array{a}, FeatureOptions{})
 			return err
@@ -107,4 +113,16 @@ func BoxRegionFromMaps(h, w int) (Region, error) {
 	m := make([]bool, h*w)
 	m[0] = true
 	return Region{H: h, W: w, Mask: m}, nil
+}
+
+// An input too large for the engine is refused before anything is allocated.
+func TestRunRefusesHugeInput(t *testing.T) {
+	ex := gapExplainer(t, newGAPNet(4, 3, 1, false))
+	old := MaxInputPixels
+	MaxInputPixels = 1000
+	defer func() { MaxInputPixels = old }()
+	_, err := ex.Run(NewArray(2, 3, 32, 32), Request{})
+	if err == nil || !strings.Contains(err.Error(), "2×32×32 = 2048 pixels (batch × height × width), more than vizkit.MaxInputPixels=1000") {
+		t.Fatalf("error %v", err)
+	}
 }
