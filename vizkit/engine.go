@@ -213,8 +213,18 @@ func NewExplainer(net models.Network, opts Options) (*Explainer, error) {
 	if k := net.NumClasses(); k < 1 {
 		return nil, fmt.Errorf("vizkit: network %s has %d output classes; a classifier needs at least 1 (check the weights' last layer)", net.Arch(), k)
 	}
-	if _, err := net.Params(b); err != nil {
+	params, err := net.Params(b)
+	if err != nil {
 		return nil, err
+	}
+	// Put every parameter on the device now, once: GoMLX moves a host tensor
+	// to the device lazily at its first execution, writing the tensor's fields
+	// while a concurrent execution reads them without its lock (a data race
+	// the race detector reports when two goroutines run the first requests).
+	for i, p := range params {
+		if _, err := p.Buffer(b, 0); err != nil {
+			return nil, fmt.Errorf("vizkit: moving parameter %d of %s to backend %s: %w", i, net.Arch(), b.Name(), err)
+		}
 	}
 	return &Explainer{net: net, backend: b, lowering: models.ResolveLowering(opts.Lowering, b),
 		layers: net.Layers(), execs: map[string]*graph.Exec{}}, nil
