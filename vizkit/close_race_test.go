@@ -17,6 +17,12 @@ func TestCloseRacesWithCalls(t *testing.T) {
 	if testing.Short() {
 		rounds = 2
 	}
+	totalOK, totalClosed := 0, 0
+	defer func() {
+		if !t.Failed() && (totalOK == 0 || totalClosed == 0) {
+			t.Errorf("over all rounds %d calls succeeded and %d got ErrClosed; the test needs both to exercise Close racing with calls", totalOK, totalClosed)
+		}
+	}()
 	for round := 0; round < rounds; round++ {
 		g := newGAPNet(4, 3, uint64(round), false)
 		ex, err := NewExplainer(g, Options{})
@@ -73,6 +79,7 @@ func TestCloseRacesWithCalls(t *testing.T) {
 			t.Fatalf("CAM after Close: %v, want ErrClosed", err)
 		}
 		t.Logf("round %d: %d calls succeeded, %d got ErrClosed", round, ok, closed)
+		totalOK, totalClosed = totalOK+ok, totalClosed+closed
 	}
 }
 
