@@ -351,3 +351,19 @@ func lastLine(s string) string {
 	}
 	return s
 }
+
+// `vizkit layers` refuses the degenerate and mislabelled models too (it used
+// to print a 0-class classifier).
+func TestCLILayersHostileWeights(t *testing.T) {
+	f := hostileFiles(t, t.TempDir())
+	for name, want := range map[string]string{
+		"zero_classes.safetensors":       "0 classes; it needs at least 1",
+		"missing_features3.safetensors":  `tensor "features.3.weight" is missing`,
+		"stray_running_mean.safetensors": "features.1.running_mean",
+	} {
+		stderr, code, rss := runCLI(t, "layers", "--weights", f[name])
+		if code != 1 || !strings.Contains(stderr, want) || rss > hostileMemCapKB {
+			t.Fatalf("layers --weights %s: exit %d, %d MB, stderr:\n%s", name, code, rss>>10, stderr)
+		}
+	}
+}
