@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up and runs every cnnviz test on a Debian machine with Go installed:
 #   vet, the noxla build, all Go tests (PyTorch golden fixtures, finite
-#   differences, CLI), short fuzzing of the file readers, and — when notebooks
+#   differences, CLI, hostile inputs), short fuzzing of the file readers and
+#   the input path, the race detector on the concurrency tests, and — when notebooks
 #   exist — every notebook executed headless, exported and screenshotted.
 # Options: --no-notebooks skips the notebooks; FUZZTIME=30s fuzzes longer.
 set -euo pipefail
@@ -43,6 +44,16 @@ fuzz ./models/weights FuzzLoadSafetensors
 fuzz ./models/weights FuzzLoadPTH
 fuzz ./vizkit/imageio FuzzDecode
 fuzz ./models/onnx FuzzLoadONNX
+fuzz ./vizkit/imageio FuzzInputPath
+fuzz ./vizkit/npy FuzzReadNPY
+
+echo "== race detector (concurrency tests)"
+# -race alone dies in a dependency: GoMLX's AVX-512 matmul packing
+# (gomlx/compute internal/gobackend/dot/matmul/avx512) does pointer arithmetic
+# that checkptr, which -race turns on, rejects ("fatal error: checkptr: pointer
+# arithmetic result points to invalid allocation"). Turning checkptr off keeps
+# the race detector itself (see docs/robustness.md).
+go test -race -gcflags=all=-d=checkptr=0 -count=1 -run 'TestCloseRacesWithCalls|TestPublicEntryPointsCheckArrays' ./vizkit
 
 if [ "$notebooks" = 1 ] && ls notebooks/*.ipynb >/dev/null 2>&1; then
   echo "== notebooks (headless)"

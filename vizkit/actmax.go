@@ -652,8 +652,11 @@ func (e *Explainer) ActMaxFilters(ctx context.Context, layer string, n int, opts
 // TotalVariation returns, per image of an (N,C,H,W) array, Σ |a[y+1,x]−a[y,x]| +
 // |a[y,x+1]−a[y,x]| over channels and positions (tf.image.total_variation).
 func TotalVariation(a *Array) ([]float64, error) {
-	if a == nil || len(a.Shape) != 4 || len(a.Data) != a.Shape[0]*a.Shape[1]*a.Shape[2]*a.Shape[3] {
-		return nil, errors.New("TotalVariation needs an (N,C,H,W) array")
+	if err := a.Check("TotalVariation input"); err != nil {
+		return nil, err
+	}
+	if len(a.Shape) != 4 {
+		return nil, fmt.Errorf("TotalVariation needs an (N,C,H,W) array, got shape %v", a.Shape)
 	}
 	n, c, h, w := a.Shape[0], a.Shape[1], a.Shape[2], a.Shape[3]
 	out := make([]float64, n)

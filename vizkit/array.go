@@ -82,10 +82,16 @@ func (a *Array) Index(i int) *Array {
 	return &Array{Shape: append([]int(nil), a.Shape[1:]...), Data: a.Data[i*inner : (i+1)*inner]}
 }
 
-// StackArrays concatenates arrays of identical shape along a new first axis.
+// StackArrays concatenates arrays of identical shape along a new first axis;
+// each must pass Check.
 func StackArrays(arrays ...*Array) (*Array, error) {
 	if len(arrays) == 0 {
 		return nil, fmt.Errorf("stack of zero arrays")
+	}
+	for i, a := range arrays {
+		if err := a.Check(fmt.Sprintf("array %d of the stack", i)); err != nil {
+			return nil, err
+		}
 	}
 	shape := arrays[0].Shape
 	out := &Array{Shape: append([]int{len(arrays)}, shape...)}

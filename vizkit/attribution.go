@@ -2,7 +2,6 @@ package vizkit
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -806,8 +805,11 @@ func (e *Explainer) Occlusion(ctx context.Context, x *Array, opts OcclusionOptio
 // ChannelSum reduces an (N,C,H,W) array to (N,H,W) by summing over channels
 // (the usual per-pixel map of Integrated Gradients or gradient × input).
 func ChannelSum(a *Array) (*Array, error) {
-	if a == nil || len(a.Shape) != 4 || len(a.Data) != a.Shape[0]*a.Shape[1]*a.Shape[2]*a.Shape[3] {
-		return nil, errors.New("ChannelSum needs an (N,C,H,W) array")
+	if err := a.Check("ChannelSum input"); err != nil {
+		return nil, err
+	}
+	if len(a.Shape) != 4 {
+		return nil, fmt.Errorf("ChannelSum needs an (N,C,H,W) array, got shape %v", a.Shape)
 	}
 	n, c, hw := a.Shape[0], a.Shape[1], a.Shape[2]*a.Shape[3]
 	out := NewArray(n, a.Shape[2], a.Shape[3])

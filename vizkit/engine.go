@@ -175,17 +175,31 @@ type Options struct {
 }
 
 // Explainer runs explanation requests on one network and backend, caching one
-// compiled executable per (request, input shape). It is safe for concurrent use.
+// compiled executable per (request, input shape). It is safe for concurrent
+// use, Close included: a call that races with Close either completes normally
+// (Close waits for it) or returns [ErrClosed].
 type Explainer struct {
 	net      models.Network
 	backend  compute.Backend
 	lowering models.Lowering
 	layers   []models.Layer
 
-	mu     sync.Mutex
-	execs  map[string]*graph.Exec
-	closed bool
+	mu       sync.Mutex
+	execs    map[string]*graph.Exec
+	closed   bool
+	inflight sync.WaitGroup // executions holding the executables and the network's params
 }
+
+// MaxInputPixels bounds batch × height × width of an input to one execution
+// (Run and every method built on it), checked before anything is compiled or
+// allocated: the memory of the activations, and of their gradients, grows
+// with it (VGG16 at 224×224 takes 2–4 GB on the Go backend). The default,
+// 2^23 ≈ 8.4 million pixels, is 167 images of 224×224 or one 2896×2896 image.
+// Raise it (before use, not concurrently) on a machine with the memory.
+var MaxInputPixels int64 = 1 << 23
+
+// ErrClosed is returned (wrapped) by every call on an Explainer after Close.
+var ErrClosed = errors.New("vizkit: the Explainer was closed")
 
 // NewExplainer prepares net for explanation on the chosen backend.
 func NewExplainer(net models.Network, opts Options) (*Explainer, error) {
@@ -200,8 +214,21 @@ func NewExplainer(net models.Network, opts Options) (*Explainer, error) {
 			return nil, err
 		}
 	}
-	if _, err := net.Params(b); err != nil {
+	if k := net.NumClasses(); k < 1 {
+		return nil, fmt.Errorf("vizkit: network %s has %d output classes; a classifier needs at least 1 (check the weights' last layer)", net.Arch(), k)
+	}
+	params, err := net.Params(b)
+	if err != nil {
 		return nil, err
+	}
+	// Put every parameter on the device now, once: GoMLX moves a host tensor
+	// to the device lazily at its first execution, writing the tensor's fields
+	// while a concurrent execution reads them without its lock (a data race
+	// the race detector reports when two goroutines run the first requests).
+	for i, p := range params {
+		if _, err := p.Buffer(b, 0); err != nil {
+			return nil, fmt.Errorf("vizkit: moving parameter %d of %s to backend %s: %w", i, net.Arch(), b.Name(), err)
+		}
 	}
 	return &Explainer{net: net, backend: b, lowering: models.ResolveLowering(opts.Lowering, b),
 		layers: net.Layers(), execs: map[string]*graph.Exec{}}, nil
@@ -219,15 +246,22 @@ func (e *Explainer) Layer(name string) (models.Layer, error) {
 	return l, err
 }
 
-// Close releases the cached executables. The network stays open (close it
-// separately). Calls after Close fail.
+// Close releases the cached executables. The network stays open: close it
+// separately, after the Explainer. Close waits for executions already running
+// (on other goroutines) to finish; calls that start after it fail with
+// [ErrClosed]. Calling Close more than once is fine; every call returns only
+// once nothing is executing.
 func (e *Explainer) Close() {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
+	first := !e.closed
+	e.closed = true
+	e.mu.Unlock()
+	e.inflight.Wait() // No new execution can start: closed is set.
+	if !first {
 		return
 	}
-	e.closed = true
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	for _, ex := range e.execs {
 		ex.Finalize()
 	}
@@ -257,6 +291,12 @@ func (e *Explainer) validate(x *Array, req *Request, ro RunOptions) ([]int32, er
 	}
 	if err := x.Check("input"); err != nil {
 		return nil, err
+	}
+	if len(x.Shape) == 4 {
+		if n := int64(x.Shape[0]) * int64(x.Shape[2]) * int64(x.Shape[3]); n > MaxInputPixels {
+			return nil, fmt.Errorf("vizkit: input of shape %v has %d×%d×%d = %d pixels (batch × height × width), more than vizkit.MaxInputPixels=%d: activations grow with the pixel count (a VGG needs several GB per megapixel); use a smaller input or batch, or raise the limit",
+				x.Shape, x.Shape[0], x.Shape[2], x.Shape[3], n, MaxInputPixels)
+		}
 	}
 	start := -1
 	if req.StartAfter != "" {
@@ -391,8 +431,12 @@ func (e *Explainer) RunWith(x *Array, req Request, ro RunOptions) (*Result, erro
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
-		return nil, errors.New("vizkit: the Explainer was closed")
+		return nil, ErrClosed
 	}
+	// Hold the executable and the parameters until this execution ends: Close
+	// waits for it before finalizing anything.
+	e.inflight.Add(1)
+	defer e.inflight.Done()
 	ex, ok := e.execs[key]
 	if !ok {
 		ex, err = graph.NewExec(e.backend, e.graphFn(req, haveClasses))
@@ -597,6 +641,11 @@ func (e *Explainer) graphFn(req Request, haveClasses bool) func(inputs []*graph.
 			return h
 		}
 		logits := net.Build(s, graph.TransposeAllDims(in, 0, 2, 3, 1))
+		if d := logits.Shape().Dimensions; !layerTarget && (len(d) != 2 || d[1] < 1) {
+			// Caught by execSafely; an ArgMax over 0 classes would panic in a
+			// backend worker goroutine instead, killing the process.
+			panic(fmt.Errorf("vizkit: network %s returned logits of shape %v; want (N, classes) with at least 1 class", net.Arch(), d))
+		}
 		var perExample, usedClasses *graph.Node
 		if layerTarget {
 			perExample = req.Target.Func(toNCHW(captured[req.Target.Layer]))

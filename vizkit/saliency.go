@@ -169,7 +169,10 @@ func ChannelAbsMax(a *Array) (*Array, error) { return channelReduce(a, true) }
 func ChannelMax(a *Array) (*Array, error) { return channelReduce(a, false) }
 
 func channelReduce(a *Array, abs bool) (*Array, error) {
-	if a == nil || len(a.Shape) != 4 || a.Shape[1] < 1 || len(a.Data) != a.Shape[0]*a.Shape[1]*a.Shape[2]*a.Shape[3] {
+	if err := a.Check("channel reduction input"); err != nil {
+		return nil, err
+	}
+	if len(a.Shape) != 4 || a.Shape[1] < 1 {
 		var shape any = "nil"
 		if a != nil {
 			shape = a.Shape

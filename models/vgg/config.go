@@ -127,68 +127,131 @@ func (c Config) LastChannels() int {
 }
 
 // ConfigFromWeights infers the architecture from tensor names and shapes in
-// torchvision naming. It checks that every tensor the architecture needs is
-// present with a consistent shape; errors name the tensor and the shapes.
+// torchvision naming. It walks the features modules in order — convolution
+// features.N (weight [out,in,3,3]), batch norm features.N+1 when the first
+// convolution has one, a ReLU (no tensors), an optional max-pool (no tensors)
+// — and checks that every tensor the architecture needs is present with a
+// consistent shape; errors name the tensor, what was expected and what was
+// found.
 func ConfigFromWeights(w *weights.Set) (Config, error) {
-	convIdx := []int{}
+	mods := map[int]map[string]*weights.Tensor{}
+	maxIdx := -1
 	for name, t := range w.Tensors {
 		rest, ok := strings.CutPrefix(name, "features.")
 		if !ok {
 			continue
 		}
 		num, field, ok := strings.Cut(rest, ".")
-		if !ok || field != "weight" {
-			continue
-		}
 		i, err := strconv.Atoi(num)
-		if err != nil {
-			return Config{}, fmt.Errorf("weights %s: tensor %q: bad layer index", w.Source, name)
+		if !ok || err != nil || i < 0 || strings.TrimLeft(num, "0123456789") != "" || len(num) > 6 {
+			return Config{}, fmt.Errorf("weights %s: tensor %q: expected features.N.FIELD with a module index N, as torchvision names VGG features", w.Source, name)
 		}
-		if len(t.Shape) == 4 {
-			convIdx = append(convIdx, i)
+		if mods[i] == nil {
+			mods[i] = map[string]*weights.Tensor{}
 		}
+		mods[i][field] = t
+		maxIdx = max(maxIdx, i)
 	}
-	if len(convIdx) == 0 {
-		return Config{}, fmt.Errorf("weights %s: no convolution weights named features.N.weight found (found %d tensors: %s) — is this a torchvision-style VGG checkpoint?",
-			w.Source, len(w.Tensors), summarizeNames(w.Names()))
+	if w0 := mods[0]["weight"]; w0 == nil || len(w0.Shape) != 4 {
+		found := "no such tensor"
+		if w0 != nil {
+			found = fmt.Sprintf("shape %v", w0.Shape)
+		}
+		return Config{}, fmt.Errorf("weights %s: no convolution weight features.0.weight [out 3 3 3] found (%s; found %d tensors: %s) — is this a torchvision-style VGG checkpoint?",
+			w.Source, found, len(w.Tensors), summarizeNames(w.Names()))
 	}
-	sort.Ints(convIdx)
-	bn := w.Has(fmt.Sprintf("features.%d.running_mean", convIdx[0]+1))
-	step := 2
-	if bn {
-		step = 3
+	fields := func(i int) string {
+		var f []string
+		for k := range mods[i] {
+			f = append(f, fmt.Sprintf("features.%d.%s", i, k))
+		}
+		sort.Strings(f)
+		return strings.Join(f, ", ")
 	}
+	// later lists the module indices with tensors after i, for error messages.
+	later := func(i int) string {
+		var idx []int
+		for k := range mods {
+			if k > i {
+				idx = append(idx, k)
+			}
+		}
+		sort.Ints(idx)
+		var names []string
+		for _, k := range idx {
+			names = append(names, fmt.Sprintf("features.%d", k))
+		}
+		if len(names) > 4 {
+			names = append(names[:4], "…")
+		}
+		return strings.Join(names, ", ")
+	}
+	bn := len(mods[1]) > 0
 	var cfg Config
 	cfg.BatchNorm = bn
 	cfg.PoolSize = 7
-	next := 0
 	in := 3
-	for _, ci := range convIdx {
-		switch gap := ci - next; gap {
-		case 0:
-		case 1:
-			cfg.Blocks = append(cfg.Blocks, 0)
-		default:
-			return Config{}, fmt.Errorf("weights %s: convolution features.%d follows layer features.%d with a gap of %d modules; a VGG has at most one max-pool between blocks",
-				w.Source, ci, next-1, gap)
+	prev := "the input"
+	for pos := 0; ; {
+		m := mods[pos]
+		wt := m["weight"]
+		switch {
+		case len(m) == 0:
+			return Config{}, fmt.Errorf("weights %s: tensor \"features.%d.weight\" is missing: after %s a convolution [out %d 3 3] is expected at features.%d, but the checkpoint's next modules are %s (a VGG has at most one max-pool between convolutions; was a layer removed without renumbering?)",
+				w.Source, pos, prev, in, pos, later(pos))
+		case wt == nil:
+			return Config{}, fmt.Errorf("weights %s: tensor \"features.%d.weight\" is missing: after %s a convolution [out %d 3 3] is expected at features.%d, which has only %s",
+				w.Source, pos, prev, in, pos, fields(pos))
+		case len(wt.Shape) != 4 || wt.Shape[1] != in || wt.Shape[2] != 3 || wt.Shape[3] != 3 || wt.Shape[0] < 1:
+			return Config{}, fmt.Errorf("weights %s: tensor \"features.%d.weight\" has shape %v; after %s a convolution kernel [out %d 3 3] with out ≥ 1 is expected there",
+				w.Source, pos, wt.Shape, prev, in)
 		}
-		t := w.Tensors[fmt.Sprintf("features.%d.weight", ci)]
-		if t.Shape[1] != in || t.Shape[2] != 3 || t.Shape[3] != 3 {
-			return Config{}, fmt.Errorf("weights %s: tensor \"features.%d.weight\" has shape %v, expected [out %d 3 3]", w.Source, ci, t.Shape, in)
-		}
-		out := t.Shape[0]
+		out := wt.Shape[0]
 		cfg.Blocks = append(cfg.Blocks, out)
 		in = out
-		next = ci + step
+		relu := pos + 1
+		if bn {
+			for _, f := range []string{"weight", "bias", "running_mean", "running_var"} {
+				t := mods[pos+1][f]
+				if t == nil || len(t.Shape) != 1 || t.Shape[0] != out {
+					found := "it is missing"
+					if t != nil {
+						found = fmt.Sprintf("it has shape %v", t.Shape)
+					}
+					return Config{}, fmt.Errorf("weights %s: tensor \"features.%d.%s\": expected a batch norm parameter of shape [%d] after convolution features.%d, but %s (features.1 holds %s, so the checkpoint is read as a VGG with batch norm after every convolution)",
+						w.Source, pos+1, f, out, pos, found, fields(1))
+				}
+			}
+			relu++
+		}
+		if len(mods[relu]) > 0 {
+			what := "the ReLU"
+			if !bn && mods[relu]["running_mean"] != nil {
+				what = "the ReLU (features.1 has no batch norm, so no convolution does)"
+			}
+			return Config{}, fmt.Errorf("weights %s: unexpected %s: features.%d should be %s after convolution features.%d and hold no tensors",
+				w.Source, fields(relu), relu, what, pos)
+		}
+		prev = fmt.Sprintf("convolution features.%d", pos)
+		next := relu + 1
+		if len(mods[next]) > 0 {
+			pos = next
+			continue
+		}
+		cfg.Blocks = append(cfg.Blocks, 0) // features.next is a max-pool.
+		if next >= maxIdx {
+			break
+		}
+		prev = fmt.Sprintf("the max-pool features.%d", next)
+		pos = next + 1
 	}
-	cfg.Blocks = append(cfg.Blocks, 0) // Every torchvision VGG ends its features with a max-pool.
 
 	c0, err := w.Get("classifier.0.weight")
 	if err != nil {
 		return Config{}, err
 	}
-	if len(c0.Shape) != 2 {
-		return Config{}, fmt.Errorf("weights %s: tensor \"classifier.0.weight\" has shape %v, expected [hidden %d] (a models.Linear on %d channels × 7 × 7)", w.Source, c0.Shape, in*49, in)
+	if len(c0.Shape) != 2 || c0.Shape[0] < 1 {
+		return Config{}, fmt.Errorf("weights %s: tensor \"classifier.0.weight\" has shape %v, expected [hidden %d] with hidden ≥ 1 (a models.Linear on %d channels × 7 × 7)", w.Source, c0.Shape, in*49, in)
 	}
 	if c0.Shape[1] != in*49 {
 		return Config{}, fmt.Errorf("weights %s: tensor \"classifier.0.weight\" has shape %v, expected [%d %d] for %d channels × 7 × 7 from the last convolution",
@@ -202,11 +265,14 @@ func ConfigFromWeights(w *weights.Set) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	if len(c3.Shape) != 2 || c3.Shape[1] != c0.Shape[0] {
-		return Config{}, fmt.Errorf("weights %s: tensor \"classifier.3.weight\" has shape %v, expected [hidden %d]", w.Source, c3.Shape, c0.Shape[0])
+	if len(c3.Shape) != 2 || c3.Shape[1] != c0.Shape[0] || c3.Shape[0] < 1 {
+		return Config{}, fmt.Errorf("weights %s: tensor \"classifier.3.weight\" has shape %v, expected [hidden %d] with hidden ≥ 1", w.Source, c3.Shape, c0.Shape[0])
 	}
 	if len(c6.Shape) != 2 || c6.Shape[1] != c3.Shape[0] {
 		return Config{}, fmt.Errorf("weights %s: tensor \"classifier.6.weight\" has shape %v, expected [classes %d]", w.Source, c6.Shape, c3.Shape[0])
+	}
+	if c6.Shape[0] < 1 {
+		return Config{}, fmt.Errorf("weights %s: tensor \"classifier.6.weight\" has shape %v: a classifier with %d classes; it needs at least 1", w.Source, c6.Shape, c6.Shape[0])
 	}
 	cfg.Hidden = [2]int{c0.Shape[0], c3.Shape[0]}
 	cfg.NumClasses = c6.Shape[0]

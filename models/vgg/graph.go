@@ -13,11 +13,22 @@ import (
 func (c Config) MinInputSize() int {
 	s := 1
 	for _, b := range c.Blocks {
-		if b == 0 {
+		if b == 0 && s < 1<<30 {
 			s *= 2
 		}
 	}
 	return s
+}
+
+// NumPools is the number of max-pools.
+func (c Config) NumPools() int {
+	n := 0
+	for _, b := range c.Blocks {
+		if b == 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // CheckInput validates an NCHW input shape for this model.
@@ -30,7 +41,7 @@ func (m *Model) CheckInput(dims []int) error {
 	}
 	if min := m.Config.MinInputSize(); dims[2] < min || dims[3] < min {
 		return fmt.Errorf("model %s needs inputs of at least %d×%d pixels (it has %d max-pools), got %d×%d",
-			m.Config.Arch, min, min, min, dims[2], dims[3])
+			m.Config.Arch, min, min, m.Config.NumPools(), dims[2], dims[3])
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 
@@ -25,6 +26,10 @@ type Model struct {
 	Config Config
 	// Source describes where the weights came from.
 	Source string
+	// Warnings lists surprising content of the weights that loading tolerated:
+	// tensors no module reads (BatchNorm's num_batches_tracked excepted) and
+	// parameters stored as integers (converted to float32). See LoadWarnings.
+	Warnings []string
 
 	layers  []models.Layer
 	byName  map[string]int
@@ -38,9 +43,11 @@ type Model struct {
 }
 
 // Load converts a torchvision-named weight set into a Model. The architecture is
-// inferred from the tensors (see ConfigFromWeights). Unused extra tensors (such as
-// BN's num_batches_tracked) are ignored; missing or mis-shaped ones are errors
-// naming the tensor with expected and found shapes.
+// inferred from the tensors (see ConfigFromWeights). Unused extra tensors and
+// integer-typed parameters load, each with a line in Model.Warnings (BN's
+// num_batches_tracked, an integer counter no module reads, is expected and
+// silent); missing or mis-shaped ones are errors naming the tensor with
+// expected and found shapes.
 //
 // Parameter layouts held by the model (PyTorch's on the left):
 //
@@ -74,6 +81,7 @@ func buildFrom(cfg Config, w *weights.Set, consume bool) (*Model, error) {
 	for i, l := range m.layers {
 		m.byName[l.Name] = i
 	}
+	used := map[string]bool{}
 	// get returns a checked tensor of w, removed from w with consume.
 	get := func(name string, dims ...int) (*weights.Tensor, error) {
 		t, err := w.Get(name, dims...)
@@ -82,6 +90,10 @@ func buildFrom(cfg Config, w *weights.Set, consume bool) (*Model, error) {
 		}
 		if err := checkFinite(w.Source, name, t.Data); err != nil {
 			return nil, err
+		}
+		used[name] = true
+		if t.IsInteger() {
+			m.Warnings = append(m.Warnings, fmt.Sprintf("weights %s: parameter %q is stored as integers (%s), converted to float32; is this the right file?", w.Source, name, t.DType))
 		}
 		if consume {
 			delete(w.Tensors, name)
@@ -159,10 +171,25 @@ func buildFrom(cfg Config, w *weights.Set, consume bool) (*Model, error) {
 			}
 		}
 	}
+	var unused []string
 	for name, t := range w.Tensors { // Unused extras must be sane too.
 		if err := checkFinite(w.Source, name, t.Data); err != nil {
 			return nil, err
 		}
+		if !used[name] && !strings.HasSuffix(name, ".num_batches_tracked") {
+			unused = append(unused, name)
+		}
+	}
+	if len(unused) > 0 {
+		sort.Strings(unused)
+		total := len(unused)
+		more := ""
+		if len(unused) > 8 {
+			more = fmt.Sprintf(" and %d more", len(unused)-8)
+			unused = unused[:8]
+		}
+		m.Warnings = append(m.Warnings, fmt.Sprintf("weights %s: %d tensor(s) are not part of %s and were ignored: %s%s",
+			w.Source, total, cfg.Arch, strings.Join(unused, ", "), more))
 	}
 	return m, nil
 }
@@ -190,6 +217,9 @@ func linearChunkBounds(in, out int) []int {
 
 // Arch is the architecture name (see Config.Arch).
 func (m *Model) Arch() string { return m.Config.Arch }
+
+// LoadWarnings returns Warnings (see zoo.Info.Warnings).
+func (m *Model) LoadWarnings() []string { return m.Warnings }
 
 // NumClasses is the number of logits.
 func (m *Model) NumClasses() int { return m.Config.NumClasses }

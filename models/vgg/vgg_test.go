@@ -132,7 +132,7 @@ func TestBadWeightsHaveClearErrors(t *testing.T) {
 	}{
 		{"missing bias", func(w *weights.Set) { delete(w.Tensors, "features.3.bias") }, `tensor "features.3.bias" is missing`},
 		{"missing classifier", func(w *weights.Set) { delete(w.Tensors, "classifier.6.weight") }, `"classifier.6.weight" is missing`},
-		{"wrong conv shape", func(w *weights.Set) { w.Tensors["features.3.weight"].Shape = []int{16, 4, 3, 3} }, `"features.3.weight" has shape [16 4 3 3], expected [out 8 3 3]`},
+		{"wrong conv shape", func(w *weights.Set) { w.Tensors["features.3.weight"].Shape = []int{16, 4, 3, 3} }, `"features.3.weight" has shape [16 4 3 3]; after the max-pool features.2 a convolution kernel [out 8 3 3]`},
 		{"wrong classifier input", func(w *weights.Set) { w.Tensors["classifier.0.weight"].Shape = []int{32, 784} }, `expected [32 1568] for 32 channels`},
 		{"wrong bias size", func(w *weights.Set) { w.Tensors["features.0.bias"].Shape = []int{7} }, `"features.0.bias" has shape [7], expected [8]`},
 		{"no convs", func(w *weights.Set) {
@@ -141,11 +141,36 @@ func TestBadWeightsHaveClearErrors(t *testing.T) {
 					delete(w.Tensors, k)
 				}
 			}
-		}, "no convolution weights named features.N.weight"},
+		}, "no convolution weight features.0.weight"},
 		{"gap", func(w *weights.Set) {
 			w.Tensors["features.30.weight"] = w.Tensors["features.18.weight"]
 			w.Tensors["features.30.bias"] = w.Tensors["features.18.bias"]
-		}, "gap of"},
+		}, `tensor "features.21.weight" is missing: after the max-pool features.20 a convolution [out 32 3 3] is expected at features.21, but the checkpoint's next modules are features.30`},
+		// Issue 16: errors that blamed the wrong module.
+		{"missing features.3.weight", func(w *weights.Set) { delete(w.Tensors, "features.3.weight") }, `tensor "features.3.weight" is missing: after the max-pool features.2 a convolution [out 8 3 3] is expected at features.3, which has only features.3.bias`},
+		{"features.3.weight wrongly ranked", func(w *weights.Set) {
+			w.Tensors["features.3.weight"] = &weights.Tensor{Shape: []int{16, 72}, Data: make([]float32, 16*72)}
+		}, `tensor "features.3.weight" has shape [16 72]; after the max-pool features.2 a convolution kernel [out 8 3 3]`},
+		{"stray running_mean", func(w *weights.Set) {
+			w.Tensors["features.1.running_mean"] = &weights.Tensor{Shape: []int{8}, Data: make([]float32, 8)}
+		}, `tensor "features.1.weight": expected a batch norm parameter of shape [8] after convolution features.0, but it is missing (features.1 holds features.1.running_mean, so`},
+		{"whole block dropped", func(w *weights.Set) {
+			delete(w.Tensors, "features.3.weight")
+			delete(w.Tensors, "features.3.bias")
+		}, `tensor "features.3.weight" is missing: after the max-pool features.2 a convolution [out 8 3 3] is expected at features.3, but the checkpoint's next modules are features.6`},
+		{"stray tensor on a ReLU", func(w *weights.Set) {
+			w.Tensors["features.4.weight"] = &weights.Tensor{Shape: []int{4}, Data: make([]float32, 4)}
+		}, `unexpected features.4.weight: features.4 should be the ReLU after convolution features.3`},
+		{"zero classes", func(w *weights.Set) {
+			w.Tensors["classifier.6.weight"] = &weights.Tensor{Shape: []int{0, w.Tensors["classifier.6.weight"].Shape[1]}, Data: nil}
+			w.Tensors["classifier.6.bias"] = &weights.Tensor{Shape: []int{0}, Data: nil}
+		}, `a classifier with 0 classes; it needs at least 1`},
+		{"zero-channel conv", func(w *weights.Set) {
+			w.Tensors["features.0.weight"] = &weights.Tensor{Shape: []int{0, 3, 3, 3}}
+		}, `tensor "features.0.weight" has shape [0 3 3 3]; after the input a convolution kernel [out 3 3 3] with out ≥ 1`},
+		{"bad module index", func(w *weights.Set) {
+			w.Tensors["features.-1.weight"] = &weights.Tensor{Shape: []int{1}, Data: make([]float32, 1)}
+		}, `tensor "features.-1.weight": expected features.N.FIELD with a module index N`},
 	}
 	for _, c := range cases {
 		w := base()
@@ -183,5 +208,52 @@ func TestCheckInput(t *testing.T) {
 	}
 	if _, err := StandardConfig("vgg12", 10, 1); err == nil || !strings.Contains(err.Error(), "known: vgg11") {
 		t.Errorf("unknown arch: %v", err)
+	}
+}
+
+// The minimum-size message counts the max-pools (VGG11 has 5, not 32).
+func TestCheckInputCountsPools(t *testing.T) {
+	m := &Model{}
+	cfg, err := StandardConfig("vgg11", 10, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Config = cfg
+	err = m.CheckInput([]int{1, 3, 16, 40})
+	if err == nil || !strings.Contains(err.Error(), "at least 32×32 pixels (it has 5 max-pools), got 16×40") {
+		t.Fatalf("error %v", err)
+	}
+}
+
+// Integer-typed parameters and unknown tensors load with warnings that name
+// them; num_batches_tracked (an integer counter) is expected and silent.
+func TestLoadWarnings(t *testing.T) {
+	w := mustLoad(t, weights.LoadSafetensors, "tinyvgg11.safetensors")
+	m, err := Load(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	if len(m.Warnings) != 0 {
+		t.Fatalf("clean file warned: %q", m.Warnings)
+	}
+	w = mustLoad(t, weights.LoadSafetensors, "tinyvgg11.safetensors")
+	w.Tensors["features.0.bias"].DType = "I64"
+	w.Tensors["features.1.num_batches_tracked"] = &weights.Tensor{Shape: []int{}, Data: []float32{3}, DType: "I64"}
+	w.Tensors["features.0.num_batches_tracked"] = &weights.Tensor{Shape: []int{}, Data: []float32{3}, DType: "I64"}
+	w.Tensors["extra.thing"] = &weights.Tensor{Shape: []int{1}, Data: []float32{0}}
+	if _, err := Load(w); err == nil || !strings.Contains(err.Error(), "features.1.num_batches_tracked") {
+		t.Fatalf("a BN counter after a conv without BN: %v", err)
+	}
+	delete(w.Tensors, "features.1.num_batches_tracked")
+	m, err = Load(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	got := strings.Join(m.LoadWarnings(), "\n")
+	if len(m.Warnings) != 2 || !strings.Contains(got, `parameter "features.0.bias" is stored as integers (I64)`) ||
+		!strings.Contains(got, "1 tensor(s) are not part of vgg11") || !strings.Contains(got, "extra.thing") {
+		t.Fatalf("warnings:\n%s", got)
 	}
 }

@@ -692,7 +692,7 @@ func (l *ptLoader) materialize(t *ptTensor) (*Tensor, error) {
 	if !ok {
 		return nil, fmt.Errorf("size %v has too many elements", t.size)
 	}
-	out := &Tensor{Shape: shape, Data: make([]float32, 0)}
+	out := &Tensor{Shape: shape, Data: make([]float32, 0), DType: st.cls.name}
 	if n == 0 {
 		return out, nil
 	}

@@ -203,7 +203,7 @@ func readSafetensors(r io.ReaderAt, size int64, source string) (*Set, error) {
 			decodeInto(data[done:done+k], b, et)
 			done += k
 		}
-		s.Tensors[sp.name] = &Tensor{Shape: shapes[sp.name], Data: data}
+		s.Tensors[sp.name] = &Tensor{Shape: shapes[sp.name], Data: data, DType: et.name}
 	}
 	return s, nil
 }

@@ -18,6 +18,21 @@ type Tensor struct {
 	Shape []int
 	// Data holds prod(Shape) values, row-major.
 	Data []float32
+	// DType is the element type the file stored, as the format spells it
+	// ("F32", "I64", "torch.LongStorage"); empty when not read from a file.
+	// Every type is converted to float32; see IsInteger.
+	DType string
+}
+
+// IsInteger reports whether the tensor was stored with an integer or boolean
+// element type (converted to float32 on load: a weight stored that way is
+// suspicious, except counters such as BatchNorm's num_batches_tracked).
+func (t *Tensor) IsInteger() bool {
+	switch t.DType {
+	case "", "F32", "F64", "F16", "BF16", "torch.FloatStorage", "torch.DoubleStorage", "torch.HalfStorage", "torch.BFloat16Storage":
+		return false
+	}
+	return true
 }
 
 // Size is the number of elements implied by Shape.

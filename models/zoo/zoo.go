@@ -271,6 +271,27 @@ type Info struct {
 	Reason string
 	// Source describes where the weights came from.
 	Source string
+	// Warnings lists surprising content the loader tolerated (tensors no
+	// module reads, integer-typed parameters); the CLI prints each line.
+	Warnings []string
+}
+
+// warningsOf returns net's load warnings, if it reports any.
+func warningsOf(net models.Network) []string {
+	if w, ok := net.(interface{ LoadWarnings() []string }); ok {
+		return w.LoadWarnings()
+	}
+	return nil
+}
+
+// checkClasses refuses a network without outputs (every family, ONNX
+// included): explaining one would fail deep inside the backend.
+func checkClasses(net models.Network, source string) error {
+	if k := net.NumClasses(); k < 1 {
+		net.Close()
+		return fmt.Errorf("%s: the model (%s) has %d output classes; a classifier needs at least 1 (check its last layer)", source, net.Arch(), k)
+	}
+	return nil
 }
 
 // Open opens a model the way the CLI's --weights and vizkit.Open take it:
@@ -325,7 +346,10 @@ func Open(ctx context.Context, spec, arch string, o Options) (models.Network, In
 			net.Close()
 			return nil, Info{}, fmt.Errorf("--model %s but %s is a %s", arch, spec, net.Arch())
 		}
-		return net, Info{Arch: net.Arch(), Source: spec}, nil
+		if err := checkClasses(net, spec); err != nil {
+			return nil, Info{}, err
+		}
+		return net, Info{Arch: net.Arch(), Source: spec, Warnings: warningsOf(net)}, nil
 	}
 	w, err := weights.Load(ctx, spec, o.Hub)
 	if err != nil {
@@ -340,5 +364,8 @@ func Open(ctx context.Context, spec, arch string, o Options) (models.Network, In
 	if err != nil {
 		return nil, Info{}, err
 	}
-	return net, Info{Arch: net.Arch(), Source: w.Source}, nil
+	if err := checkClasses(net, w.Source); err != nil {
+		return nil, Info{}, err
+	}
+	return net, Info{Arch: net.Arch(), Source: w.Source, Warnings: warningsOf(net)}, nil
 }

@@ -77,6 +77,18 @@ func (p Preprocess) Validate() error {
 		return fmt.Errorf("imageio: Preprocess crop %dx%d (HxW) must be two positive sizes or both 0", p.CropH, p.CropW)
 	case p.Filter != Bilinear && p.Filter != Bicubic && p.Filter != Nearest:
 		return fmt.Errorf("imageio: Preprocess.Filter: unknown resampling filter %v", p.Filter)
+	case int64(p.ResizeShort) > MaxWorkPixels || int64(p.ResizeShort)*int64(p.ResizeShort) > MaxWorkPixels:
+		return fmt.Errorf("imageio: Preprocess.ResizeShort=%d gives at least %d² pixels, more than imageio.MaxWorkPixels=%d", p.ResizeShort, p.ResizeShort, MaxWorkPixels)
+	}
+	if p.Resize[0] > 0 {
+		if err := checkWork("Preprocess.Resize", p.Resize[1], p.Resize[0]); err != nil {
+			return err
+		}
+	}
+	if p.CropH > 0 {
+		if err := checkWork("Preprocess crop", p.CropW, p.CropH); err != nil {
+			return err
+		}
 	}
 	if p.Std != ([3]float32{}) {
 		for c, s := range p.Std {
@@ -89,16 +101,24 @@ func (p Preprocess) Validate() error {
 }
 
 // ResizedSize returns the size (height, width) that p's resize step gives an
-// image of w×h pixels, with torchvision's rounding.
+// image of w×h pixels, with torchvision's rounding. A long side that would not
+// fit in an int is clamped to math.MaxInt32 (Apply rejects it).
 func (p Preprocess) ResizedSize(w, h int) (rh, rw int) {
+	long := func(l, s int) int {
+		v := float64(p.ResizeShort) * float64(l) / float64(s)
+		if v >= math.MaxInt32 {
+			return math.MaxInt32
+		}
+		return int(v)
+	}
 	switch {
 	case p.Resize[0] > 0 && p.Resize[1] > 0:
 		return p.Resize[0], p.Resize[1]
-	case p.ResizeShort > 0:
+	case p.ResizeShort > 0 && w > 0 && h > 0:
 		if w <= h {
-			return int(float64(p.ResizeShort*h) / float64(w)), p.ResizeShort
+			return long(h, w), p.ResizeShort
 		}
-		return p.ResizeShort, int(float64(p.ResizeShort*w) / float64(h))
+		return p.ResizeShort, long(w, h)
 	}
 	return h, w
 }
@@ -106,6 +126,11 @@ func (p Preprocess) ResizedSize(w, h int) (rh, rw int) {
 // Apply runs the transform on img (any image; it is converted with [ToRGB]
 // unless it is already an opaque *image.RGBA). The result has C=3 and, with a
 // crop, H=CropH and W=CropW.
+//
+// Every image and tensor it creates stays within [MaxWorkPixels]: an image
+// whose resize would exceed it (a very elongated image under ResizeShort, whose
+// long side grows with the aspect ratio) is an error saying the largest aspect
+// ratio the resize allows, checked before anything is allocated.
 func (p Preprocess) Apply(img image.Image) (*Input, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
@@ -116,12 +141,17 @@ func (p Preprocess) Apply(img image.Image) (*Input, error) {
 	if img.Bounds().Empty() {
 		return nil, fmt.Errorf("imageio: Preprocess.Apply: image has zero size (%dx%d)", img.Bounds().Dx(), img.Bounds().Dy())
 	}
+	ib := img.Bounds()
+	rh, rw := p.ResizedSize(ib.Dx(), ib.Dy())
+	if err := p.checkSizes(ib.Dx(), ib.Dy(), rw, rh); err != nil {
+		return nil, err
+	}
 	rgb, ok := img.(*image.RGBA)
 	if !ok || !rgb.Opaque() {
 		rgb = ToRGB(img)
 	}
 	b := rgb.Bounds()
-	if rh, rw := p.ResizedSize(b.Dx(), b.Dy()); rh != b.Dy() || rw != b.Dx() {
+	if rh != b.Dy() || rw != b.Dx() {
 		var err error
 		if rgb, err = Resize(rgb, rw, rh, p.Filter); err != nil {
 			return nil, err
@@ -155,6 +185,32 @@ func (p Preprocess) Apply(img image.Image) (*Input, error) {
 		}
 	}
 	return &Input{Data: data, C: 3, H: h, W: w, Image: rgb}, nil
+}
+
+// checkSizes checks the resized (rw×rh) and final sizes of a w×h image
+// against MaxWorkPixels before Apply allocates anything.
+func (p Preprocess) checkSizes(w, h, rw, rh int) error {
+	if rw != w || rh != h {
+		if err := checkWork(fmt.Sprintf("resizing the %dx%d image", w, h), rw, rh); err != nil {
+			if p.Resize[0] == 0 && p.ResizeShort > 0 {
+				s := int64(p.ResizeShort)
+				return fmt.Errorf("imageio: the %dx%d (WxH) image has an aspect ratio of 1:%.4g; scaling its short side to %d pixels (Resize(%d)) makes it %dx%d = %.4g pixels, more than imageio.MaxWorkPixels=%d, which allows aspect ratios up to 1:%d at this size. Crop the image to a less elongated region first, or resize it to a fixed size (Preprocess.Resize) instead",
+					w, h, float64(max(w, h))/float64(min(w, h)), p.ResizeShort, p.ResizeShort, rw, rh, float64(rw)*float64(rh), MaxWorkPixels, MaxWorkPixels/(s*s))
+			}
+			return err
+		}
+		if p.Filter != Nearest && rw != w && rh != h {
+			if err := checkWork(fmt.Sprintf("resizing the %dx%d image to %dx%d: the intermediate horizontal pass", w, h, rw, rh), rw, h); err != nil {
+				return err
+			}
+		}
+	}
+	if p.CropH == 0 {
+		if err := checkWork(fmt.Sprintf("the %dx%d image's tensor (no crop)", w, h), rw, rh); err != nil {
+			return fmt.Errorf("%w; set a resize or a crop (Preprocess.Resize, CropH/CropW)", err)
+		}
+	}
+	return nil
 }
 
 // Batch stacks inputs of equal shape into one NCHW array: the result holds

@@ -157,13 +157,28 @@ func clip8(v int32) uint8 {
 // after each of the two separable passes, as Pillow does. src's alpha channel is
 // ignored (convert translucent images with [ToRGB] first); the result is opaque
 // with bounds (0,0)-(w,h). Resizing to the same size returns a copy.
+//
+// The result and the intermediate pass (w × src height pixels) must each stay
+// within [MaxWorkPixels]; a larger request is an error, checked before any
+// allocation.
 func Resize(src *image.RGBA, w, h int, f Filter) (*image.RGBA, error) {
+	if src == nil {
+		return nil, fmt.Errorf("imageio: Resize: nil image")
+	}
 	sb := src.Bounds()
 	if sb.Empty() {
 		return nil, fmt.Errorf("imageio: cannot resize an empty %dx%d image", sb.Dx(), sb.Dy())
 	}
 	if w <= 0 || h <= 0 {
 		return nil, fmt.Errorf("imageio: resize target %dx%d must be positive", w, h)
+	}
+	if err := checkWork(fmt.Sprintf("resizing the %dx%d image: the result", sb.Dx(), sb.Dy()), w, h); err != nil {
+		return nil, err
+	}
+	if w != sb.Dx() && h != sb.Dy() && f != Nearest {
+		if err := checkWork(fmt.Sprintf("resizing the %dx%d image to %dx%d: the intermediate horizontal pass", sb.Dx(), sb.Dy(), w, h), w, sb.Dy()); err != nil {
+			return nil, err
+		}
 	}
 	var kern kernel
 	switch f {
@@ -305,9 +320,17 @@ func opaqueCopy(src *image.RGBA) *image.RGBA {
 // below (columns likewise), as torchvision does; after normalisation those pixels
 // become -mean/std. The result has bounds (0,0)-(w,h) and does not share memory
 // with img.
+//
+// The crop must stay within [MaxWorkPixels].
 func CenterCrop(img *image.RGBA, h, w int) (*image.RGBA, error) {
 	if h <= 0 || w <= 0 {
 		return nil, fmt.Errorf("imageio: center crop %dx%d (HxW) must be positive", h, w)
+	}
+	if img == nil {
+		return nil, fmt.Errorf("imageio: CenterCrop: nil image")
+	}
+	if err := checkWork("the center crop", w, h); err != nil {
+		return nil, err
 	}
 	b := img.Bounds()
 	ih, iw := b.Dy(), b.Dx()

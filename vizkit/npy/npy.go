@@ -2,15 +2,13 @@
 // cnnviz uses to hand raw results to Python (np.load) and to read golden
 // fixtures.
 //
-// Reading uses codeberg.org/sbinet/npyio. Writing is done here because npyio's
-// writer derives the shape from Go values (nested arrays or gonum matrices) and
-// cannot write a flat []float32 with an N-d shape; the .npy v1.0 header is a
-// short, fully specified ASCII dict, written below.
+// Both directions are implemented here (read.go says why the reader no longer
+// uses codeberg.org/sbinet/npyio); the .npy header is a short, fully specified
+// ASCII dict.
 package npy
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -18,8 +16,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-
-	npyio "codeberg.org/sbinet/npyio/npy"
 )
 
 // Write writes data with the given shape (row-major, C order) as a little-endian
@@ -81,50 +77,71 @@ func WriteFile(path string, shape []int, data []float32) error {
 	return f.Close()
 }
 
-// Read reads a .npy file holding float32 or float64 values (any rank, C order),
-// returning its shape and the values as float32.
+// Read reads a .npy file holding float32 or float64 values (any rank, C order,
+// format version 1.0, 2.0 or 3.0), returning its shape and the values as
+// float32. The header is validated before anything is allocated: at most
+// [MaxHeaderBytes] of header and [MaxElements] values; when r is an io.Seeker
+// (a file, a bytes.Reader) the declared size is checked against the bytes
+// present, and otherwise memory grows only with the data actually read.
+// Trailing bytes after the array are an error.
 func Read(r io.Reader) (shape []int, data []float32, err error) {
-	rd, err := npyio.NewReader(r)
-	if err != nil {
-		return nil, nil, err
-	}
-	if rd.Header.Descr.Fortran {
-		return nil, nil, fmt.Errorf("npy: Fortran-order arrays are not supported")
-	}
-	shape = append([]int{}, rd.Header.Descr.Shape...)
-	switch strings.Trim(rd.Header.Descr.Type, "'\"") {
-	case "<f4", "|f4", "f4":
-		err = rd.Read(&data)
-	case "<f8", "f8":
-		var d64 []float64
-		err = rd.Read(&d64)
-		data = make([]float32, len(d64))
-		for i, v := range d64 {
-			data[i] = float32(v)
+	total := int64(-1)
+	if s, ok := r.(io.Seeker); ok {
+		if cur, err := s.Seek(0, io.SeekCurrent); err == nil {
+			if end, err := s.Seek(0, io.SeekEnd); err == nil {
+				if _, err := s.Seek(cur, io.SeekStart); err == nil {
+					total = end - cur
+				}
+			}
 		}
-	default:
-		return nil, nil, fmt.Errorf("npy: unsupported dtype %q (want float32 or float64)", rd.Header.Descr.Type)
 	}
+	return read(r, total)
+}
+
+// read reads a .npy stream of total bytes (-1: unknown).
+func read(r io.Reader, total int64) ([]int, []float32, error) {
+	cr := &countingReader{r: r}
+	h, err := readHeader(cr)
 	if err != nil {
 		return nil, nil, err
 	}
-	n := 1
-	for _, d := range shape {
-		n *= d
+	avail := int64(-1)
+	if total >= 0 {
+		avail = total - cr.n
 	}
-	if n != len(data) {
-		return nil, nil, fmt.Errorf("npy: header shape %v needs %d values, read %d", shape, n, len(data))
+	data, err := readData(cr, h, avail)
+	if err != nil {
+		return nil, nil, err
 	}
-	return shape, data, nil
+	return h.shape, data, nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // ReadFile reads a .npy file (see Read); errors name the file.
 func ReadFile(path string) (shape []int, data []float32, err error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	shape, data, err = Read(bytes.NewReader(b))
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	shape, data, err = read(bufio.NewReaderSize(f, 1<<16), st.Size())
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -181,9 +181,12 @@ func (mf *modelFlags) load(ctx context.Context, log io.Writer) (models.Network, 
 		net, err := zoo.Random(arch, opts)
 		return net, true, err
 	}
-	net, _, err := zoo.Open(ctx, mf.weightsSpec, mf.model, opts)
+	net, info, err := zoo.Open(ctx, mf.weightsSpec, mf.model, opts)
 	if err != nil {
 		return nil, false, err
+	}
+	for _, w := range info.Warnings {
+		fmt.Fprintf(log, "vizkit: WARNING: %s\n", w)
 	}
 	return net, false, nil
 }
@@ -204,7 +207,7 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	classSet := fs.String("classes", "", "--target classes: comma-separated class indices whose logits are summed")
 	layers := fs.String("layer", "", "comma-separated layer names for the methods (default: each method's own, e.g. the last conv block for CAMs)")
 	methodsFlag := fs.String("methods", "features,kernels,gradcam,saliency", "comma-separated methods (see `vizkit methods`)")
-	outDir := fs.String("out", "", "output directory (created)")
+	outDir := fs.String("out", "", "output folder: created, or replaced when it holds a previous vizkit result (manifest.json); any other non-empty folder is refused. Written atomically: files go to a staging folder next to it, manifest.json last")
 	writeNPY := fs.Bool("npy", false, "also write raw float32 arrays as .npy")
 	eigenSmooth := fs.Bool("eigen-smooth", false, "CAM methods: replace the weighted activations by their first principal component (pytorch-grad-cam's eigen_smooth)")
 	augSmooth := fs.Bool("aug-smooth", false, "CAM methods: average over horizontal flips × brightness 0.9/1.0/1.1 (pytorch-grad-cam's aug_smooth; 6× slower)")
@@ -220,19 +223,12 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if (*imagePath == "") == (*inputNPY == "") {
 		return errors.New("give exactly one of --image FILE and --input-npy FILE")
 	}
-	var chosen []*method
-	for _, name := range strings.Split(*methodsFlag, ",") {
-		name = strings.TrimSpace(strings.ToLower(name))
-		if name == "" {
-			continue
-		}
-		m, ok := methodRegistry[name]
-		if !ok {
-			return fmt.Errorf("unknown method %q; known: %s", name, strings.Join(methodNames(), ", "))
-		}
-		chosen = append(chosen, m)
+	chosen, err := parseMethods(*methodsFlag)
+	if err != nil {
+		return err
 	}
-	if err := os.MkdirAll(*outDir, 0o755); err != nil {
+	// Validate everything before creating anything (see output.go).
+	if err := checkOutDir(*outDir); err != nil {
 		return err
 	}
 
@@ -252,7 +248,7 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer ex.Close()
 
-	c := &runCtx{Ctx: ctx, Ex: ex, Net: net, OutDir: *outDir, NPY: *writeNPY, Report: render.NewHTML(), Log: stderr,
+	c := &runCtx{Ctx: ctx, Ex: ex, Net: net, NPY: *writeNPY, Report: render.NewHTML(), Log: stderr,
 		EigenSmooth: *eigenSmooth, AugSmooth: *augSmooth,
 		Mean: imageio.ImageNetMean, Std: imageio.ImageNetStd}
 	if *layers != "" {
@@ -316,6 +312,9 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return fmt.Errorf("--input-npy %s: shape %v, want (%d,H,W) or (1,%d,H,W) float32, normalised (model %s takes %d channel(s))", *inputNPY, shape, ch, ch, net.Arch(), ch)
 		}
 		c.Input = &vizkit.Array{Shape: shape, Data: data}
+		if err := c.Input.CheckFinite("--input-npy " + *inputNPY); err != nil {
+			return err
+		}
 		shown := min(ch, 3)
 		if ch == 2 {
 			shown = 1
@@ -355,6 +354,12 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return fmt.Errorf("--target %s: %w", *targetKind, err)
 		}
 	}
+	out, err := stageOut(*outDir)
+	if err != nil {
+		return err
+	}
+	defer out.Abort()
+	c.OutDir = out.stage
 	if err := c.SaveNPY("logits", logits); err != nil {
 		return err
 	}
@@ -402,12 +407,45 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := r.Err(); err != nil {
 		return err
 	}
-	page := filepath.Join(*outDir, "index.html")
-	if err := os.WriteFile(page, []byte(r.Page("cnnviz: "+net.Arch()+" on "+filepath.Base(*imagePath+*inputNPY))), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(c.OutDir, "index.html"), []byte(r.Page("cnnviz: "+net.Arch()+" on "+filepath.Base(*imagePath+*inputNPY))), 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s\n", page)
+	names := make([]string, len(chosen))
+	for i, m := range chosen {
+		names[i] = m.Name
+	}
+	if err := out.Commit(manifest{Command: "explain", Input: *imagePath + *inputNPY, Model: net.Arch(),
+		Weights: sourceOr(net, mf), Methods: names, Class: c.Class}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s\n", filepath.Join(*outDir, "index.html"))
 	return nil
+}
+
+// parseMethods resolves --methods: a comma-separated list of at least one
+// known method, each at most once.
+func parseMethods(list string) ([]*method, error) {
+	var chosen []*method
+	seen := map[string]bool{}
+	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(strings.ToLower(name))
+		if name == "" {
+			continue
+		}
+		m, ok := methodRegistry[name]
+		if !ok {
+			return nil, fmt.Errorf("unknown method %q; known: %s", name, strings.Join(methodNames(), ", "))
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("--methods: %q is given twice", name)
+		}
+		seen[name] = true
+		chosen = append(chosen, m)
+	}
+	if len(chosen) == 0 {
+		return nil, fmt.Errorf("--methods %q names no method; give at least one of: %s", list, strings.Join(methodNames(), ", "))
+	}
+	return chosen, nil
 }
 
 func runLayers(ctx context.Context, args []string, stdout io.Writer) error {

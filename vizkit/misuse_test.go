@@ -1,0 +1,128 @@
+package vizkit
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// badArrays are malformed *Array values a caller might pass.
+func badArrays() map[string]*Array {
+	return map[string]*Array{
+		"nil":            nil,
+		"short data":     {Shape: []int{1, 3, 8, 8}, Data: make([]float32, 10)},
+		"long data":      {Shape: []int{1, 3, 8, 8}, Data: make([]float32, 1000)},
+		"negative dim":   {Shape: []int{1, 3, -8, -8}, Data: make([]float32, 192)},
+		"overflow shape": {Shape: []int{1 << 40, 1 << 40, 1 << 40, 3}, Data: make([]float32, 12)},
+	}
+}
+
+// TestPublicEntryPointsCheckArrays calls every public function that takes an
+// *Array with malformed arrays: each must return an error, never panic.
+func TestPublicEntryPointsCheckArrays(t *testing.T) {
+	g := newGAPNet(4, 3, 1, false)
+	ex := gapExplainer(t, g)
+	ctx := context.Background()
+	good := NewArray(1, 3, 8, 8)
+	maps := NewArray(1, 8, 8)
+	region, err := BoxRegionFromMaps(8, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := map[string]func(a *Array) error{
+		"Run": func(a *Array) error { _, err := ex.Run(a, Request{}); return err },
+		"CAM": func(a *Array) error { _, err := ex.CAM(a, CAMOptions{Layers: []string{"features.4"}}); return err },
+		"FeatureMaps": func(a *Array) error {
+			_, err := ex.FeatureMaps(a, []string{"features.0"}, FeatureOptions{})
+			return err
+		},
+		"Saliency":            func(a *Array) error { _, err := ex.Saliency(a, SaliencyOptions{}); return err },
+		"GuidedGradCAM":       func(a *Array) error { _, err := ex.GuidedGradCAM(a, GuidedGradCAMOptions{}); return err },
+		"SmoothGrad":          func(a *Array) error { _, err := ex.SmoothGrad(ctx, a, SmoothGradOptions{Samples: 2}); return err },
+		"IntegratedGradients": func(a *Array) error { _, err := ex.IntegratedGradients(ctx, a, IGOptions{Steps: 2}); return err },
+		"IG baseline": func(a *Array) error {
+			_, err := ex.IntegratedGradients(ctx, good, IGOptions{Steps: 2, BaselineArray: a})
+			return nonNilOnly(a, err)
+		},
+		"Occlusion":          func(a *Array) error { _, err := ex.Occlusion(ctx, a, OcclusionOptions{}); return err },
+		"DeepDream":          func(a *Array) error { _, err := ex.DeepDream(ctx, a, DeepDreamOptions{}); return err },
+		"ActMax Init":        func(a *Array) error { return actMaxInit(ex, a) },
+		"Deletion x":         func(a *Array) error { _, err := ex.Deletion(ctx, a, maps, CausalOptions{}); return err },
+		"Deletion maps":      func(a *Array) error { _, err := ex.Deletion(ctx, good, a, CausalOptions{}); return err },
+		"Insertion x":        func(a *Array) error { _, err := ex.Insertion(ctx, a, maps, CausalOptions{}); return err },
+		"ConfidenceChange":   func(a *Array) error { _, err := ex.ConfidenceChange(ctx, a, maps, MetricOptions{}); return err },
+		"ConfidenceChange m": func(a *Array) error { _, err := ex.ConfidenceChange(ctx, good, a, MetricOptions{}); return err },
+		"ROAD x":             func(a *Array) error { _, err := ex.ROAD(ctx, a, maps, ROADOptions{}); return err },
+		"ROAD maps":          func(a *Array) error { _, err := ex.ROAD(ctx, good, a, ROADOptions{}); return err },
+		"PointingGame":       func(a *Array) error { _, err := PointingGame(a, region, 0); return err },
+		"EnergyInRegion":     func(a *Array) error { _, err := EnergyInRegion(a, region); return err },
+		"ScaleMaps":          func(a *Array) error { _, err := ScaleMaps(a); return err },
+		"TotalVariation":     func(a *Array) error { _, err := TotalVariation(a); return err },
+		"ChannelSum":         func(a *Array) error { _, err := ChannelSum(a); return err },
+		"ChannelAbsMax":      func(a *Array) error { _, err := ChannelAbsMax(a); return err },
+		"ChannelMax":         func(a *Array) error { _, err := ChannelMax(a); return err },
+		"StackArrays":        func(a *Array) error { _, err := StackArrays(good, a); return err },
+		"NewKernelsResult":   func(a *Array) error { _, err := NewKernelsResult("features.0", a, nil); return err },
+		"SelectChannels":     func(a *Array) error { _, err := SelectChannels(a, "features.0", FeatureOptions{}); return err },
+		"NewFeatureMapsResult": func(a *Array) error {
+			_, err := NewFeatureMapsResult(g.layers[:1], []*Array{a}, FeatureOptions{})
+			return err
+		},
+	}
+	for name, call := range calls {
+		for bad, a := range badArrays() {
+			t.Run(name+"/"+bad, func(t *testing.T) {
+				err := func() (err error) {
+					defer func() {
+						if r := recover(); r != nil {
+							err = fmt.Errorf("PANIC: %v", r)
+						}
+					}()
+					return call(a)
+				}()
+				if err == nil {
+					t.Fatalf("no error")
+				}
+				if strings.HasPrefix(err.Error(), "PANIC") {
+					t.Fatal(err)
+				}
+			})
+		}
+	}
+}
+
+// nonNilOnly treats a nil optional array as valid (no error expected).
+func nonNilOnly(a *Array, err error) error {
+	if a == nil && err == nil {
+		return fmt.Errorf("nil optional array accepted (fine)")
+	}
+	return err
+}
+
+func actMaxInit(ex *Explainer, a *Array) error {
+	if a == nil {
+		return fmt.Errorf("nil Init means random (fine)")
+	}
+	_, err := ex.ActMax(context.Background(), []Objective{{Layer: "fc", Channel: 0}}, ActMaxOptions{Init: a, Steps: 1})
+	return err
+}
+
+// BoxRegionFromMaps is a whole-image region for the tests.
+func BoxRegionFromMaps(h, w int) (Region, error) {
+	m := make([]bool, h*w)
+	m[0] = true
+	return Region{H: h, W: w, Mask: m}, nil
+}
+
+// An input too large for the engine is refused before anything is allocated.
+func TestRunRefusesHugeInput(t *testing.T) {
+	ex := gapExplainer(t, newGAPNet(4, 3, 1, false))
+	old := MaxInputPixels
+	MaxInputPixels = 1000
+	defer func() { MaxInputPixels = old }()
+	_, err := ex.Run(NewArray(2, 3, 32, 32), Request{})
+	if err == nil || !strings.Contains(err.Error(), "2×32×32 = 2048 pixels (batch × height × width), more than vizkit.MaxInputPixels=1000") {
+		t.Fatalf("error %v", err)
+	}
+}
