@@ -68,7 +68,7 @@ while [ $# -gt 0 ]; do
     --scorecam-b8) scorecam_b8=1; shift ;;
     --no-torch1) torch1=0; shift ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,44p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,45p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
