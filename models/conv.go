@@ -7,7 +7,6 @@ import (
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // GoMLX graph code reads best with the dot import.
-	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // ConvSpec describes a Conv2d module's geometry (PyTorch's arguments).
@@ -127,8 +126,7 @@ func convPatches(x, kernel *Node, spec ConvSpec, ho, wo int) *Node {
 			}
 		}
 	}
-	starts := Const(g, tensors.FromFlatDataAndDimensions(start, n*ho*wo, 2))
-	win := GatherSlices(rows, []int{0, 1}, starts, []int{kh, kw}, true) // [M, kh, kw, C]
+	win := gatherWindows(rows, start, [2]int{kh, kw}) // [M, kh, kw, C]
 	m := n * ho * wo
 	groups := spec.Groups
 	var y *Node

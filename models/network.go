@@ -13,6 +13,7 @@ package models
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 
@@ -160,13 +161,64 @@ const (
 	LoweringIm2Col
 	// LoweringNative uses graph.Convolve (the backend's own convolution; best on XLA).
 	LoweringNative
+	// LoweringWinograd is LoweringIm2Col except for 3×3 stride-1 padding-1
+	// dense convolutions, which use Winograd's F(2×2,3×3) (4 instead of 9
+	// multiply-adds per output and input channel; see conv3x3Winograd).
+	LoweringWinograd
+	// LoweringWinograd4 is LoweringWinograd with F(4×4,3×3) (2.25 multiply-adds;
+	// larger float32 rounding errors).
+	LoweringWinograd4
 )
 
+// String names the lowering.
+func (l Lowering) String() string {
+	switch l {
+	case LoweringAuto:
+		return "auto"
+	case LoweringIm2Col:
+		return "im2col"
+	case LoweringNative:
+		return "native"
+	case LoweringWinograd:
+		return "winograd"
+	case LoweringWinograd4:
+		return "winograd4"
+	}
+	return fmt.Sprintf("Lowering(%d)", int(l))
+}
+
+// ParseLowering parses a lowering name as String writes it ("auto",
+// "im2col", "native", "winograd", "winograd4").
+func ParseLowering(name string) (Lowering, error) {
+	for l := LoweringAuto; l <= LoweringWinograd4; l++ {
+		if strings.EqualFold(strings.TrimSpace(name), l.String()) {
+			return l, nil
+		}
+	}
+	return LoweringAuto, fmt.Errorf("unknown convolution lowering %q; valid: auto, im2col, native, winograd, winograd4", name)
+}
+
+// LoweringEnv is the environment variable that, when set to a lowering name,
+// replaces LoweringAuto's choice on the pure-Go backend (to run the same code
+// and tests with another lowering, e.g. CNNVIZ_LOWERING=winograd).
+const LoweringEnv = "CNNVIZ_LOWERING"
+
 // ResolveLowering picks the convolution lowering for a backend: Im2Col on the
-// pure-Go backend, Native elsewhere.
+// pure-Go backend (or the lowering named by $CNNVIZ_LOWERING there), Native
+// elsewhere. An explicit lowering is returned as is. It panics on an invalid
+// $CNNVIZ_LOWERING, naming the valid values.
 func ResolveLowering(l Lowering, backend compute.Backend) Lowering {
 	if l != LoweringAuto {
 		return l
+	}
+	if env := os.Getenv(LoweringEnv); env != "" && IsGoBackend(backend) {
+		el, err := ParseLowering(env)
+		if err != nil {
+			panic(fmt.Errorf("$%s: %w", LoweringEnv, err))
+		}
+		if el != LoweringAuto {
+			return el
+		}
 	}
 	if IsGoBackend(backend) {
 		return LoweringIm2Col

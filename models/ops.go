@@ -24,9 +24,12 @@ func Conv3x3(x, kernel, bias *Node, lowering Lowering) *Node {
 	n, h, w, c := dims[0], dims[1], dims[2], dims[3]
 	o := kernel.Shape().Dimensions[3]
 	var y *Node
-	if lowering == LoweringNative {
+	switch lowering {
+	case LoweringNative:
 		y = Convolve(x, kernel).PadSame().Done()
-	} else {
+	case LoweringWinograd, LoweringWinograd4:
+		y = conv3x3Winograd(x, kernel, winogradFor(lowering))
+	default:
 		k := Reshape(kernel, 9*c, o)
 		// Large batches go through in groups of images, so that no patch
 		// matrix exceeds im2colGroupBytes (for a batch of 16 at 224×224 the
@@ -70,9 +73,31 @@ func im2col3x3(x *Node) *Node {
 			}
 		}
 	}
-	starts := Const(g, tensors.FromFlatDataAndDimensions(start, n*h*w, 2))
-	windows := GatherSlices(rows, []int{0, 1}, starts, []int{3, 3}, true) // [NHW, 3, 3, C]
+	windows := gatherWindows(rows, start, [2]int{3, 3}) // [NHW, 3, 3, C]
 	return Reshape(windows, n*h*w, 9*c)
+}
+
+// gatherWindows copies the windows of size [kh,kw] of rows [R, W, C] that
+// start at the (row, column) pairs in start into [M, kh, kw, C] with one
+// GatherSlices. Where a window spans a whole axis of rows (R = kh or W = kw),
+// that axis is first padded by one zero at the end: GoMLX v0.28.16's gradient
+// of such a GatherSlices fails to build (a shape check in its ScatterSum),
+// which made the input gradient of a 3×3 convolution on a 1×1 map (one image),
+// or of any convolution whose single window covers its padded input, panic.
+func gatherWindows(rows *Node, start []int32, size [2]int) *Node {
+	d := rows.Shape().Dimensions
+	if d[0] == size[0] || d[1] == size[1] {
+		var e0, e1 int
+		if d[0] == size[0] {
+			e0 = 1
+		}
+		if d[1] == size[1] {
+			e1 = 1
+		}
+		rows = Pad(rows, ScalarZero(rows.Graph(), rows.DType()), compute.PadAxis{End: e0}, compute.PadAxis{End: e1}, compute.PadAxis{})
+	}
+	starts := Const(rows.Graph(), tensors.FromFlatDataAndDimensions(start, len(start)/2, 2))
+	return GatherSlices(rows, []int{0, 1}, starts, size[:], true)
 }
 
 // goSmallMatMulFlops is the product size (batch·M·N·K) below which the

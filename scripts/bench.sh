@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: cnnviz (Go backend) and PyTorch doing the same work
-# on the same machine, in one invocation. Full-size VGG11 (random init) at
-# 224x224, batch 1 and 8; rows:
+# on the same machine, in one invocation. Full-size networks (random init) at
+# 224x224, batch 1 and 8: VGG11, then each architecture of --archs that
+# models/zoo registers (default "vgg11 resnet50"; an unregistered one is
+# listed as skipped). Rows:
+#   sgemm        the machine's reference, once: a 2048^3 float32 product on
+#                the Go backend and in PyTorch; peak = the faster of the two
 #   forward      logits
 #   gradcam      Grad-CAM map at input resolution, features.20, top-1 class;
 #                compared with pytorch-grad-cam's GradCAM call (reimplemented:
@@ -19,8 +23,8 @@
 # go/best compares with the faster of the two (the conservative ratio).
 #
 # Usage: scripts/bench.sh [--quick] [--reps N] [--rounds N] [--rows "forward gradcam ..."]
-#                         [--batches "1 8"] [--no-scorecam] [--scorecam-b8]
-#                         [--no-torch1] [--out DIR]
+#                         [--batches "1 8"] [--archs "vgg11 resnet50"] [--no-scorecam]
+#                         [--scorecam-b8] [--no-torch1] [--out DIR]
 #   --quick      rows forward gradcam saliency, batch 1, 3 repetitions
 #   --reps N     timed repetitions per process (default 5; Score-CAM: 1)
 #   --rounds N   run each row's processes N times, alternating sides, and keep
@@ -28,11 +32,17 @@
 #                process down, so on a shared machine the best round is the
 #                closest to the unloaded figure, for both sides alike (default 1)
 #   --no-torch1  skip the 1-thread PyTorch runs (always skipped for Score-CAM)
-# Output: machine description, then one table line per row (stable format):
-#   row batch go_s torch_s torch1_s go/torch go/best go_first_s torch_first_s go_peak_MB torch_peak_MB
+#   --archs A    architectures (torchvision names) after the sgemm row
+# Output: machine description, the sgemm peak, then one table line per row (stable format):
+#   arch row batch go_s torch_s torch1_s go/torch go/best go_first_s torch_first_s go_peak_MB torch_peak_MB go_%pk torch_%pk
 # medians in seconds (torch1_s "-" when not run); ratios < 1 mean Go is
-# faster; first_s and peak_MB come from each side's best round. Raw outputs go
-# to DIR (default out/bench/<date>): go.txt is benchstat-compatible.
+# faster; first_s and peak_MB come from each side's best round. go_%pk and
+# torch_%pk are each side's effective rate as a share of the machine's peak
+# (the faster sgemm): rate = k · F · batch / time with F the architecture's
+# forward FLOP per image (2 × multiply-adds: vgg11 15.2 G, resnet50 8.2 G)
+# and k the forward passes the method needs at the least (forward, gradcam 1;
+# saliency, guided 2; scorecam 513), torch at its best thread count. Raw
+# outputs go to DIR (default out/bench/<date>): go.txt is benchstat-compatible.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
@@ -41,6 +51,7 @@ reps=5
 rounds=1
 rows="forward gradcam saliency guided scorecam"
 batches="1 8"
+archs="vgg11 resnet50"
 scorecam=1
 scorecam_b8=0
 torch1=1
@@ -52,11 +63,12 @@ while [ $# -gt 0 ]; do
     --rounds) rounds="$2"; shift 2 ;;
     --rows) rows="$2"; shift 2 ;;
     --batches) batches="$2"; shift 2 ;;
+    --archs) archs="$2"; shift 2 ;;
     --no-scorecam) scorecam=0; shift ;;
     --scorecam-b8) scorecam_b8=1; shift ;;
     --no-torch1) torch1=0; shift ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,45p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -78,22 +90,23 @@ echo "settings    reps=$reps rounds=$rounds"
 echo "== building the Go benchmark binary"
 go test -c -o "$out/vizkit.test" ./vizkit
 
-# go_row ROW BATCH REPS: one Go process; prints "median first peak".
+# go_row ROW BATCH REPS: one Go process ($arch); prints "median first peak",
+# or nothing when the benchmark skipped (architecture not registered).
 go_row() {
-  local f="$out/go_$1_b$2.txt"
-  "$out/vizkit.test" -test.run '^$' -test.bench "^BenchmarkPerf/$1/b$2\$" -test.benchtime "${3}x" \
+  local f="$out/go_${arch}_$1_b$2.txt"
+  CNNVIZ_BENCH_ARCH="$arch" "$out/vizkit.test" -test.run '^$' -test.bench "^BenchmarkPerf\$/^$1\$/^b$2\$" -test.benchtime "${3}x" \
     -test.count 1 >"$f" 2>&1 || { cat "$f" >&2; return 1; }
-  grep '^Benchmark' "$f" >>"$out/go.txt"
-  grep '^BenchmarkPerf' "$f" | tail -1 |
-    awk '{for (i = 1; i < NF; i++) m[$(i+1)] = $i; printf "%s %s %s\n", m["median-s"], m["first-s"], m["peak-MB"]}'
+  grep '^BenchmarkPerf/.*ns/op' "$f" | sed "s/^BenchmarkPerf/BenchmarkPerf_$arch/" >>"$out/go.txt" || true
+  grep '^BenchmarkPerf/.*ns/op' "$f" | tail -1 |
+    awk '{for (i = 1; i < NF; i++) m[$(i+1)] = $i; printf "%s %s %s %s\n", m["median-s"], m["first-s"], m["peak-MB"], m["gflops"]}'
 }
 
-# torch_row ROW BATCH REPS THREADS: one PyTorch process; prints "median first peak".
+# torch_row ROW BATCH REPS THREADS: one PyTorch process ($arch); prints "median first peak gflops".
 torch_row() {
-  local f="$out/torch_$1_b$2_t$4.txt"
-  $PY scripts/bench_torch.py --row "$1" --batch "$2" --reps "$3" --threads "$4" >"$f" 2>&1 || { cat "$f" >&2; return 1; }
+  local f="$out/torch_${arch}_$1_b$2_t$4.txt"
+  $PY scripts/bench_torch.py --arch "$arch" --row "$1" --batch "$2" --reps "$3" --threads "$4" >"$f" 2>&1 || { cat "$f" >&2; return 1; }
   cat "$f" >>"$out/torch.txt"
-  sed -n 's/.*median_s=\([^ ]*\).*first_s=\([^ ]*\).*peak_rss_mb=\([^ ]*\).*/\1 \2 \3/p' "$f"
+  sed -n 's/.*median_s=\([^ ]*\).*first_s=\([^ ]*\).*peak_rss_mb=\([^ ]*\)\( gflops=\([^ ]*\)\)\{0,1\}$/\1 \2 \3 \5/p' "$f"
 }
 
 # best A B: of two "median first peak" triples, the one with the lower median (A may be empty).
@@ -102,15 +115,41 @@ best() {
   awk -v a="$1" -v b="$2" 'BEGIN { split(a, A, " "); split(b, B, " "); print (B[1] + 0 < A[1] + 0) ? b : a }'
 }
 
+# Forward GFLOP per image (2 x multiply-adds) and forward passes per method.
+fwd_gflop() { case "$1" in vgg11) echo 15.2 ;; vgg13) echo 22.6 ;; vgg16) echo 30.9 ;; vgg19) echo 39.3 ;;
+  resnet18) echo 3.6 ;; resnet34) echo 7.3 ;; resnet50) echo 8.2 ;; resnet101) echo 15.7 ;; alexnet) echo 1.4 ;; *) echo 0 ;; esac; }
+passes() { case "$1" in saliency|guided) echo 2 ;; scorecam) echo 513 ;; *) echo 1 ;; esac; }
+
+echo "== peak: 2048^3 float32 product (sgemm)"
+arch=none
+gs=$(go_row sgemm 1 "$reps")
+ts=$(torch_row sgemm 1 "$reps" "$threads")
+ts1=""
+[ "$threads" -gt 1 ] && ts1=$(torch_row sgemm 1 "$reps" 1)
+peak=$(awk -v g="$gs" -v t="$ts" -v t1="$ts1" 'BEGIN { split(g, G, " "); split(t, T, " "); split(t1, T1, " ");
+  p = G[4] + 0; if (T[4] + 0 > p) p = T[4] + 0; if (T1[4] + 0 > p) p = T1[4] + 0; print p }')
+printf 'sgemm       go %.1f GFLOP/s (%.3f s)   torch %.1f GFLOP/s (%s threads), %s GFLOP/s (1 thread)   peak %.1f GFLOP/s\n' \
+  "$(cut -d' ' -f4 <<<"$gs")" "$(cut -d' ' -f1 <<<"$gs")" "$(cut -d' ' -f4 <<<"$ts")" "$threads" "$(cut -d' ' -f4 <<<"$ts1")" "$peak" | tee "$out/peak.txt"
+
 table="$out/table.txt"
-printf '%-20s %5s %8s %8s %8s %8s %7s %10s %13s %10s %13s\n' row batch go_s torch_s torch1_s go/torch go/best go_first_s torch_first_s go_peak_MB torch_peak_MB | tee "$table"
+printf '%-9s %-20s %5s %8s %8s %8s %8s %7s %10s %13s %10s %13s %6s %9s\n' arch row batch go_s torch_s torch1_s go/torch go/best go_first_s torch_first_s go_peak_MB torch_peak_MB go_%pk torch_%pk | tee "$table"
 line() { # name batch go(median first peak) torch(median first peak) torch1-median-or-empty
-  awk -v n="$1" -v b="$2" -v g="$3" -v t="$4" -v t1="$5" 'BEGIN {
+  local gf; gf=$(awk -v f="$(fwd_gflop "$arch")" -v k="$(passes "$row")" -v b="$2" 'BEGIN { print f * k * b }')
+  awk -v a="$arch" -v n="$1" -v b="$2" -v g="$3" -v t="$4" -v t1="$5" -v gf="$gf" -v pk="$peak" 'BEGIN {
     split(g, G, " "); split(t, T, " "); best = T[1]; one = "-";
     if (t1 != "") { one = sprintf("%.3f", t1); if (t1 + 0 < best) best = t1 + 0 }
-    printf "%-20s %5s %8.3f %8.3f %8s %8.2f %7.2f %10.2f %13.2f %10.0f %13.0f\n", n, b, G[1], T[1], one, G[1] / T[1], G[1] / best, G[2], T[2], G[3], T[3] }' | tee -a "$table"
+    gp = "-"; tp = "-";
+    if (gf > 0 && pk > 0) { gp = sprintf("%.0f%%", 100 * gf / G[1] / pk); tp = sprintf("%.0f%%", 100 * gf / best / pk) }
+    printf "%-9s %-20s %5s %8.3f %8.3f %8s %8.2f %7.2f %10.2f %13.2f %10.0f %13.0f %6s %9s\n", a, n, b, G[1], T[1], one, G[1] / T[1], G[1] / best, G[2], T[2], G[3], T[3], gp, tp }' | tee -a "$table"
 }
 
+for arch in $archs; do
+CNNVIZ_BENCH_ARCH="$arch" "$out/vizkit.test" -test.run '^TestBenchArch$' -test.v >"$out/arch_$arch.txt" 2>&1 ||
+  { cat "$out/arch_$arch.txt" >&2; exit 1; }
+if grep -q -- '--- SKIP' "$out/arch_$arch.txt"; then
+  printf '%-9s skipped: %s\n' "$arch" "$(grep -o 'architecture .* is not registered[^)]*)' "$out/arch_$arch.txt" | head -1)" | tee -a "$table"
+  continue
+fi
 for row in $rows; do
   for b in $batches; do
     r=$reps
@@ -140,6 +179,7 @@ for row in $rows; do
     done
     unset T T1
   done
+done
 done
 echo "load avg    $(cut -d' ' -f1-3 /proc/loadavg) (end)"
 echo "raw outputs in $out (go.txt is benchstat input)"

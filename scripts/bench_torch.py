@@ -1,13 +1,17 @@
 #!/usr/bin/python3
 """PyTorch side of cnnviz's benchmarks (scripts/bench.sh runs it beside the Go
 benchmarks, vizkit/perf_bench_test.go): torchvision's VGG11 (random init,
-eval mode), 224x224 standard-normal input, on the CPU with
-torch.set_num_threads(--threads, default: all cores).
+eval mode; --arch, default vgg11, any torchvision constructor), 224x224
+standard-normal input, on the CPU with torch.set_num_threads(--threads,
+default: all cores). The CAM layer is features[20] for VGG and layer4 for
+ResNet (the same modules as vizkit's DefaultCAMLayer).
 
 Usage: /usr/bin/python3 scripts/bench_torch.py --row ROW [--batch B] [--reps R]
                                                [--threads T] [--device cpu|cuda] [--json]
 
 Rows (one per process, so that the peak RSS is the row's own):
+  sgemm        the machine's reference: torch.mm of two 2048x2048 float32
+               matrices (17.2 GFLOP); no network is built.
   forward      logits (torch.no_grad)
   gradcam      pytorch-grad-cam's GradCAM(model, [features[20]]) call,
                reimplemented (the library is not installed here): forward with
@@ -55,7 +59,7 @@ import numpy as np
 import torch
 import torchvision
 
-ROWS = ("forward", "gradcam", "gradcam_bare", "saliency", "guided", "scorecam")
+ROWS = ("sgemm", "forward", "gradcam", "gradcam_bare", "saliency", "guided", "scorecam")
 
 
 def scale_cam_image(cam, target_size=None):
@@ -125,9 +129,27 @@ def replace_relus(module):
             replace_relus(child)
 
 
+def cam_module(model):
+    """The CAM target module: features[20] for VGG, layer4 for ResNet, else the last
+    module with a 4-D output (as vizkit's DefaultCAMLayer)."""
+    if hasattr(model, "features") and len(model.features) > 20:
+        return model.features[20]
+    if hasattr(model, "layer4"):
+        return model.layer4
+    if hasattr(model, "features"):
+        return model.features
+    raise SystemExit("no CAM module known for this architecture")
+
+
 def make_row(row, model, x):
     size = (x.shape[3], x.shape[2])
-    feat = model.features[20]
+    if row == "sgemm":
+        a = torch.randn(2048, 2048)
+
+        def fn():
+            return torch.mm(a, a)
+        return fn
+    feat = cam_module(model)
 
     def freeze(flag):
         for p in model.parameters():
@@ -220,6 +242,7 @@ def make_row(row, model, x):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--row", required=True, choices=ROWS)
+    ap.add_argument("--arch", default="vgg11", help="torchvision architecture (default vgg11)")
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
@@ -230,7 +253,10 @@ def main():
         raise SystemExit("--batch, --reps and --threads must be ≥ 1")
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    model = torchvision.models.vgg11().eval().to(a.device)  # torchvision's in-place ReLUs kept, as users run it.
+    model = None
+    if a.row != "sgemm":
+        # torchvision's in-place ReLUs kept, as users run it.
+        model = getattr(torchvision.models, a.arch)().eval().to(a.device)
     x = torch.randn(a.batch, 3, 224, 224).to(a.device)
     fn = make_row(a.row, model, x)
     sync = torch.cuda.synchronize if a.device.startswith("cuda") else (lambda: None)
@@ -245,6 +271,10 @@ def main():
         sync()
         ts.append(time.perf_counter() - t0)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6  # kB → MB (10^6 bytes).
+    if a.row == "sgemm":
+        res_extra = f" gflops={2 * 2048 ** 3 / statistics.median(ts) / 1e9:.1f}"
+    else:
+        res_extra = ""
     res = {"side": "torch", "row": a.row, "batch": a.batch, "median_s": statistics.median(ts), "min_s": min(ts),
            "first_s": first, "reps": a.reps, "threads": torch.get_num_threads(), "peak_rss_mb": round(rss),
            "torch": torch.__version__}
@@ -252,7 +282,7 @@ def main():
         print(json.dumps(res))
     else:
         print(f"torch {a.row} b={a.batch} median_s={res['median_s']:.4f} min_s={res['min_s']:.4f} "
-              f"first_s={first:.4f} reps={a.reps} threads={res['threads']} peak_rss_mb={res['peak_rss_mb']}", flush=True)
+              f"first_s={first:.4f} reps={a.reps} threads={res['threads']} peak_rss_mb={res['peak_rss_mb']}{res_extra}", flush=True)
 
 
 if __name__ == "__main__":

@@ -30,8 +30,9 @@ func compareRuns(t *testing.T, a, b *Explainer, what string) {
 	assertClose(t, what+" input grad", rb.InputGrad, ra.InputGrad, 1e-4)
 }
 
-// The native convolution (what XLA uses) and the im2col lowering (the Go
-// backend's default) give the same results, gradients included.
+// The native convolution (what XLA uses), the Winograd lowerings and the
+// im2col lowering (the Go backend's default) give the same results, gradients
+// included.
 func TestLoweringsAgree(t *testing.T) {
 	m := loadGoldenModel(t, "tinyvgg11_bn.safetensors")
 	defer m.Close()
@@ -46,6 +47,14 @@ func TestLoweringsAgree(t *testing.T) {
 	}
 	defer native.Close()
 	compareRuns(t, im2col, native, "native vs im2col")
+	for _, l := range []models.Lowering{models.LoweringWinograd, models.LoweringWinograd4} {
+		other, err := NewExplainer(m, Options{Lowering: l})
+		if err != nil {
+			t.Fatal(err)
+		}
+		compareRuns(t, im2col, other, l.String()+" vs im2col")
+		other.Close()
+	}
 }
 
 // TestXLAAgreesWithGo runs where an XLA PJRT plugin is installed (set

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 
 	"github.com/cnnviz/cnnviz/models"
@@ -43,6 +44,9 @@ func init() {
 		{Name: "scorecam", Title: "Score-CAM", NeedsGrads: false, DefaultBatchSize: 16,
 			Reference:    "Wang et al. 2020; score_cam.py: w = softmax_c(score(x ⊙ norm(upsample(A_c))))",
 			BatchWeights: scoreCAMWeights},
+		{Name: "fasterscorecam", Title: "Faster Score-CAM (approximate)", NeedsGrads: false, DefaultBatchSize: 16,
+			Reference:    "tf-keras-vis ScoreCAM(max_N): Score-CAM on the ⌈C/8⌉ channels of largest variance; the others weigh 0",
+			BatchWeights: func(r *CAMRun) (*Array, error) { return scoreCAMWeightsTop(r, fasterScoreCAMChannels) }},
 		{Name: "ablationcam", Title: "Ablation-CAM", NeedsGrads: false, DefaultBatchSize: 32,
 			Reference:    "Desai & Ramaswamy 2020; ablation_cam.py: w_c = (y − y_{A_c=0}) / y",
 			BatchWeights: ablationCAMWeights},
@@ -160,7 +164,42 @@ func layerCAMElems(a, g []float32, c, h, w int) []float32 {
 // inputs of all examples are evaluated in batches of Options.BatchSize, one
 // target class per row; the last batch is padded so that one executable
 // serves every batch.
-func scoreCAMWeights(r *CAMRun) (*Array, error) {
+func scoreCAMWeights(r *CAMRun) (*Array, error) { return scoreCAMWeightsTop(r, nil) }
+
+// fasterScoreCAMChannels is the number of channels Faster Score-CAM
+// evaluates out of c: ⌈c/8⌉ (64 of VGG's 512).
+func fasterScoreCAMChannels(c int) int { return (c + 7) / 8 }
+
+// topVarianceChannels returns a mask of the k channels of a (C,hw) whose
+// maps have the largest variance over the hw positions (ties: lower index).
+func topVarianceChannels(a []float32, c, hw, k int) []bool {
+	v := make([]float64, c)
+	for ch := 0; ch < c; ch++ {
+		var s, s2 float64
+		for _, x := range a[ch*hw : (ch+1)*hw] {
+			s += float64(x)
+			s2 += float64(x) * float64(x)
+		}
+		m := s / float64(hw)
+		v[ch] = s2/float64(hw) - m*m
+	}
+	idx := make([]int, c)
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(i, j int) bool { return v[idx[i]] > v[idx[j]] })
+	keep := make([]bool, c)
+	for _, i := range idx[:min(k, c)] {
+		keep[i] = true
+	}
+	return keep
+}
+
+// scoreCAMWeightsTop is scoreCAMWeights over all channels (top nil) or, for
+// Faster Score-CAM (tf-keras-vis's max_N), over the top(C) channels of
+// largest activation variance per example: only those are evaluated, the
+// softmax runs over their scores, and every other channel weighs 0.
+func scoreCAMWeightsTop(r *CAMRun, top func(c int) int) (*Array, error) {
 	acts := r.Result.Acts[r.Layer]
 	n, c, h, w := acts.Shape[0], acts.Shape[1], acts.Shape[2], acts.Shape[3]
 	x := r.Input
@@ -169,10 +208,34 @@ func scoreCAMWeights(r *CAMRun) (*Array, error) {
 	type job struct{ example, channel int }
 	var jobs []job
 	source := make([][]int, n) // source[i][c]: the channel whose score channel c of example i reuses.
+	keep := make([][]bool, n)  // keep[i][c]: channel c of example i is scored (all, unless top is set).
 	for i := 0; i < n; i++ {
-		source[i] = distinctMaps(acts.Index(i).Data, c, h*w)
+		ai := acts.Index(i).Data
+		if top != nil {
+			keep[i] = topVarianceChannels(ai, c, h*w, top(c))
+			// Distinct maps among the kept channels only.
+			source[i] = make([]int, c)
+			for k := range source[i] {
+				source[i][k] = k
+			}
+			var kept []int
+			for k, ok := range keep[i] {
+				if ok {
+					kept = append(kept, k)
+				}
+			}
+			sub := make([]float32, 0, len(kept)*h*w)
+			for _, k := range kept {
+				sub = append(sub, ai[k*h*w:(k+1)*h*w]...)
+			}
+			for j, src := range distinctMaps(sub, len(kept), h*w) {
+				source[i][kept[j]] = kept[src]
+			}
+		} else {
+			source[i] = distinctMaps(ai, c, h*w)
+		}
 		for k, src := range source[i] {
-			if src == k {
+			if src == k && (keep[i] == nil || keep[i][k]) {
 				jobs = append(jobs, job{i, k})
 			}
 		}
@@ -230,10 +293,27 @@ func scoreCAMWeights(r *CAMRun) (*Array, error) {
 		for k, src := range source[i] {
 			scores[i][k] = scores[i][src]
 		}
-		softmaxInto(out.Index(i).Data, scores[i])
+		if keep[i] == nil {
+			softmaxInto(out.Index(i).Data, scores[i])
+			continue
+		}
+		var ks []int
+		var sc []float64
+		for k, ok := range keep[i] {
+			if ok {
+				ks = append(ks, k)
+				sc = append(sc, scores[i][k])
+			}
+		}
+		wk := make([]float32, len(ks))
+		softmaxInto(wk, sc)
+		for j, k := range ks {
+			out.Index(i).Data[k] = wk[j]
+		}
 	}
-	if dups := n*c - len(jobs); dups > 0 {
-		if err := r.Step(dups); err != nil { // Reused scores count as done.
+	if rest := n*c - len(jobs); rest > 0 {
+		// Reused scores, and channels Faster Score-CAM skips, count as done.
+		if err := r.Step(rest); err != nil {
 			return nil, err
 		}
 	}

@@ -11,13 +11,22 @@ import (
 	"time"
 
 	"github.com/cnnviz/cnnviz/models"
-	"github.com/cnnviz/cnnviz/models/vgg"
+	"github.com/cnnviz/cnnviz/models/zoo"
+	"github.com/cnnviz/cnnviz/vizkit/backend"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // The side-by-side benchmark rows (scripts/bench.sh runs each in its own
-// process, next to the same work in PyTorch, scripts/bench_torch.py): full-size
-// VGG11 (random init, seed 1) at 224×224, standard-normal input, batch 1 and 8.
+// process, next to the same work in PyTorch, scripts/bench_torch.py): a
+// full-size network of the model zoo (random init, seed 1; $CNNVIZ_BENCH_ARCH,
+// default vgg11 — the benchmark is skipped when the architecture is not
+// registered) at 224×224, standard-normal input, batch 1 and 8. The CAM rows
+// use the architecture's default CAM layer (VGG11: features.20).
 //
+//	sgemm     the machine's reference: one 2048×2048 by 2048×2048 float32
+//	          product on the backend (17.2 GFLOP); reports "gflops" beside the
+//	          times (b1 only; no network is built)
 //	forward   logits only
 //	gradcam   Explainer.CAM, method gradcam, features.20, top-1 class: the map
 //	          at input resolution (N,224,224)
@@ -36,6 +45,7 @@ import (
 //
 //	go test ./vizkit -run '^$' -bench 'Perf/gradcam/b1$' -benchtime 5x
 func BenchmarkPerf(b *testing.B) {
+	b.Run("sgemm/b1", benchSGEMM)
 	for _, row := range perfRows {
 		for _, n := range []int{1, 8} {
 			b.Run(fmt.Sprintf("%s/b%d", row.name, n), func(b *testing.B) { runPerfRow(b, row, n) })
@@ -76,7 +86,11 @@ var perfRows = []perfRow{
 			return err
 		},
 		warm: func(ex *Explainer, x *Array) error {
-			res, err := ex.Run(x, Request{Taps: []string{"features.20"}, Target: Predicted()})
+			layer, err := DefaultCAMLayer(ex.Net())
+			if err != nil {
+				return err
+			}
+			res, err := ex.Run(x, Request{Taps: []string{layer}, Target: Predicted()})
 			if err != nil {
 				return err
 			}
@@ -85,13 +99,82 @@ var perfRows = []perfRow{
 		}},
 }
 
-// perfModel is one full-size VGG11 shared by the benchmarks of a process.
-var perfModel = sync.OnceValues(func() (*vgg.Model, error) {
+// perfArch is the benchmarked architecture: $CNNVIZ_BENCH_ARCH, default vgg11.
+func perfArch() string {
+	if a := os.Getenv("CNNVIZ_BENCH_ARCH"); a != "" {
+		return a
+	}
+	return "vgg11"
+}
+
+// perfModel is one full-size network of perfArch shared by the benchmarks of
+// a process (nil, nil when the architecture is not registered in models/zoo).
+var perfModel = sync.OnceValues(func() (models.Network, error) {
+	if _, err := zoo.Lookup(perfArch()); err != nil {
+		return nil, nil
+	}
 	t0 := time.Now()
-	m, err := vgg.NewRandom("vgg11", 1000, 1, 1)
+	m, err := zoo.Random(perfArch(), zoo.Options{Seed: 1})
 	perfBuildSeconds = time.Since(t0).Seconds()
 	return m, err
 })
+
+// perfNet returns perfModel or skips the benchmark when the architecture is
+// not registered (so that scripts/bench.sh can list it as skipped).
+func perfNet(b *testing.B) models.Network {
+	m, err := perfModel()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if m == nil {
+		b.Skipf("architecture %q is not registered in models/zoo (registered: %v)", perfArch(), zoo.Archs())
+	}
+	return m
+}
+
+// benchSGEMM times one 2048³ float32 matrix product on the backend: the
+// reference peak that scripts/bench.sh reports every row's rate against.
+func benchSGEMM(b *testing.B) {
+	const n = 2048
+	be, err := backend.Shared("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := randomArray(3, n, n)
+	x := tensors.FromFlatDataAndDimensions(a.Data, n, n)
+	exec, err := graph.NewExec(be, func(x, y *graph.Node) *graph.Node { return graph.Dot(x, y).Product() })
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer exec.Finalize()
+	t0 := time.Now()
+	exec.MustExec(x, x)[0].FinalizeAll()
+	first := time.Since(t0).Seconds()
+	times := make([]float64, 0, b.N)
+	cpu0 := cpuSeconds()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		exec.MustExec(x, x)[0].FinalizeAll()
+		times = append(times, time.Since(t0).Seconds())
+	}
+	b.StopTimer()
+	med := median(times)
+	b.ReportMetric(med, "median-s")
+	b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N), "cpu-s")
+	b.ReportMetric(first, "first-s")
+	b.ReportMetric(2*n*n*n/med/1e9, "gflops")
+	b.ReportMetric(float64(peakRSS())/1e6, "peak-MB")
+}
+
+func median(times []float64) float64 {
+	slices.Sort(times)
+	med := times[len(times)/2]
+	if len(times)%2 == 0 {
+		med = (times[len(times)/2-1] + times[len(times)/2]) / 2
+	}
+	return med
+}
 
 var perfBuildSeconds float64
 
@@ -110,10 +193,7 @@ var (
 )
 
 func runPerfRow(b *testing.B, row perfRow, n int) {
-	m, err := perfModel()
-	if err != nil {
-		b.Fatal(err)
-	}
+	m := perfNet(b)
 	key := fmt.Sprintf("%s/%d", row.name, n)
 	perfMu.Lock()
 	st := perfStates[key]
@@ -149,12 +229,7 @@ func runPerfRow(b *testing.B, row perfRow, n int) {
 	}
 	b.StopTimer()
 	cpu := (cpuSeconds() - cpu0) / float64(b.N)
-	slices.Sort(times)
-	med := times[len(times)/2]
-	if len(times)%2 == 0 {
-		med = (times[len(times)/2-1] + times[len(times)/2]) / 2
-	}
-	b.ReportMetric(med, "median-s")
+	b.ReportMetric(median(times), "median-s")
 	b.ReportMetric(cpu, "cpu-s")
 	b.ReportMetric(st.first, "first-s")
 	b.ReportMetric(perfBuildSeconds, "build-s")
@@ -203,10 +278,7 @@ func BenchmarkPerfTmpFeatures(b *testing.B) {
 //
 //	go test ./vizkit -run '^$' -bench GradCAM100VGG11 -benchtime 1x
 func BenchmarkGradCAM100VGG11(b *testing.B) {
-	m, err := perfModel()
-	if err != nil {
-		b.Fatal(err)
-	}
+	m := perfNet(b)
 	ex, err := NewExplainer(m, Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -238,5 +310,19 @@ func BenchmarkGradCAM100VGG11(b *testing.B) {
 	}
 	if n := ex.NumExecutables(); n != 1 {
 		b.Errorf("%d executables cached for one request kind", n)
+	}
+}
+
+// TestBenchArch checks the benchmarked architecture ($CNNVIZ_BENCH_ARCH,
+// default vgg11) before scripts/bench.sh spends minutes on it: skipped when
+// models/zoo does not register it, failed when its entry cannot build a
+// random network.
+func TestBenchArch(t *testing.T) {
+	a, err := zoo.Lookup(perfArch())
+	if err != nil {
+		t.Skipf("architecture %q is not registered in models/zoo (registered: %v)", perfArch(), zoo.Archs())
+	}
+	if a.Random == nil {
+		t.Errorf("zoo entry %q has no Random builder: the benchmarks cannot build it", a.Name)
 	}
 }
