@@ -177,6 +177,9 @@ func (mf *modelFlags) load(ctx context.Context, log io.Writer) (models.Network, 
 }
 
 func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if wantsDataset(args) { // several images, folders, globs, --list, --shard: dataset.go
+		return runDataset(ctx, args, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var mf modelFlags
