@@ -563,9 +563,6 @@ func (r *dsRun) writeImage(li loadedImage, x *vizkit.Array, i int, fwd *vizkit.R
 	if err := c.SavePNG("input", c.Image); err != nil {
 		return row, &fatalError{err}
 	}
-	if err := saveThumb(filepath.Join(tmp, "thumb_input.png"), c.Image); err != nil {
-		return row, &fatalError{err}
-	}
 	rep := c.Report
 	rep.Heading(1, "cnnviz report")
 	if r.random {
@@ -580,6 +577,9 @@ func (r *dsRun) writeImage(li loadedImage, x *vizkit.Array, i int, fwd *vizkit.R
 		}
 	}
 	rep.Figure([]render.FigureItem{{Image: img, Caption: "input", WidthPx: 224}}, render.FigureOptions{})
+	if err := saveThumb(filepath.Join(tmp, "thumb_input.png"), img); err != nil {
+		return row, &fatalError{err}
+	}
 	var trows [][]string
 	for k, cp := range row.TopK {
 		trows = append(trows, []string{strconv.Itoa(k + 1), cp.Label, fmt.Sprintf("%.4g", logits.Data[cp.Class]), fmt.Sprintf("%.2f%%", 100*cp.Prob)})
@@ -757,15 +757,13 @@ func newNames(before, after []string) []string {
 	return out
 }
 
-// saveThumb writes img scaled to dsThumbPx wide as PNG.
+// saveThumb writes img as PNG scaled to dsThumbPx high (never enlarged;
+// at most 4·dsThumbPx wide, so multi-panel pictures stay legible).
 func saveThumb(path string, img image.Image) error {
 	rgb := imageio.ToRGB(img)
 	b := rgb.Bounds()
-	w := dsThumbPx
-	h := max(1, b.Dy()*w/max(1, b.Dx()))
-	if b.Dx() <= w {
-		w, h = b.Dx(), b.Dy()
-	}
+	scale := min(1, float64(dsThumbPx)/float64(max(1, b.Dy())), float64(4*dsThumbPx)/float64(max(1, b.Dx())))
+	w, h := max(1, int(float64(b.Dx())*scale+0.5)), max(1, int(float64(b.Dy())*scale+0.5))
 	small, err := imageio.Resize(rgb, w, h, imageio.Bilinear)
 	if err != nil {
 		return err

@@ -77,7 +77,7 @@ h1{font-weight:600;font-size:22px}h2{font-weight:600;font-size:17px;margin-top:2
 table{border-collapse:collapse}td,th{border-bottom:1px solid #e4e4e4;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f4f4f4}.num{text-align:right;font-variant-numeric:tabular-nums}
 .warn{background:#fff3cd;border:1px solid #e0c060;padding:6px 10px;border-radius:4px}
-.grid td{padding:6px}.grid img{display:block;border:1px solid #ddd;width:112px;height:112px;object-fit:cover}
+.grid td{padding:6px}.grid img{display:block;border:1px solid #ddd;height:112px;width:auto;max-width:448px}
 .cap{font-size:12px;color:#555;max-width:140px}.topk{font-size:12px;margin:0;padding-left:16px}
 .nav a,.nav b{margin-right:8px}
 </style>
