@@ -330,6 +330,8 @@ type dsRun struct {
 	log                        io.Writer
 	model, backendName, config string
 	label                      func(int) string
+	// completed counts the images finished in this run.
+	completed int
 }
 
 // fingerprint identifies the settings that change an image's outputs.
@@ -499,8 +501,9 @@ func (r *dsRun) processBatch(batch []loadedImage) ([]summaryRow, []skippedFile, 
 			continue
 		}
 		rows = append(rows, row)
+		r.completed++
 		if dsTestHookAfterImage != nil {
-			dsTestHookAfterImage(len(rows))
+			dsTestHookAfterImage(r.completed)
 		}
 	}
 	return rows, skipped, nil
@@ -607,6 +610,14 @@ func (r *dsRun) writeImage(li loadedImage, x *vizkit.Array, i int, fwd *vizkit.R
 				if err := r.metrics(&mr, input, res, i, it, region); err != nil {
 					return row, fmt.Errorf("method %s metrics: %w", m.Name, err)
 				}
+				var mrows [][]string
+				for _, f := range metricFields {
+					if v := f.get(&mr); v != nil {
+						mrows = append(mrows, []string{f.title, fmt.Sprintf("%.4g", *v)})
+					}
+				}
+				rep.Paragraph(fmt.Sprintf("Faithfulness of this map for %s (softmax probability; see docs/datasets.md):", r.label(target)))
+				rep.Table([]string{"metric", "value"}, mrows)
 			}
 		} else {
 			t := time.Now()

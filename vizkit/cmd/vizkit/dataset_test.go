@@ -218,6 +218,9 @@ func TestDataset(t *testing.T) {
 			!(strings.Contains(want.Skipped[0].Reason, "jpeg") || strings.Contains(want.Skipped[0].Reason, "truncated")) || !strings.Contains(want.Skipped[1].Reason, "unknown image format") {
 			t.Fatalf("skipped %+v", want.Skipped)
 		}
+		if !strings.Contains(log, "] 7/7 images (100%)") || !strings.Contains(log, "img/s") || !strings.Contains(log, "left, 2 skipped") {
+			t.Errorf("no progress bar in the log:\n%s", log)
+		}
 		if !strings.Contains(log, "dog.jpg given more than once") {
 			t.Errorf("duplicate not reported:\n%s", log)
 		}
