@@ -118,11 +118,8 @@ type dsOptions struct {
 	metricSteps int
 }
 
-func runDataset(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o dsOptions
-	o.mf.register(fs)
+// register defines the data-set flags (besides the model flags).
+func (o *dsOptions) register(fs *flag.FlagSet) {
 	fs.Var(&o.images, "image", "input: an image file, a folder (searched recursively for .png/.jpg/.jpeg/.gif/.webp/.bmp; hidden entries skipped) or a glob such as 'photos/*.jpg' (quote it); repeat for more")
 	fs.StringVar(&o.list, "list", "", "a list of inputs: one path per line, or CSV lines path[,class][,x0 y0 x1 y1] (class: target class index; box: the object's box in pixels of the original image, x1/y1 exclusive); relative paths are relative to the list's folder; see docs/datasets.md")
 	fs.IntVar(&o.class, "class", -1, "target class for every image without a class in --list (default: each image's top-1 prediction)")
@@ -132,12 +129,42 @@ func runDataset(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.BoolVar(&o.npy, "npy", false, "also write raw float32 arrays as .npy for every image")
 	fs.BoolVar(&o.eigen, "eigen-smooth", false, "CAM methods: pytorch-grad-cam's eigen_smooth")
 	fs.BoolVar(&o.aug, "aug-smooth", false, "CAM methods: pytorch-grad-cam's aug_smooth (6× slower)")
-	fs.IntVar(&o.batch, "batch-size", 8, "images per engine batch (1–1024): memory grows linearly with it (about 0.15 GB per image for VGG11 Grad-CAM on the Go backend); on a GPU (--backend xla:cuda) raise it until the device memory is used, e.g. 64–256")
+	fs.IntVar(&o.batch, "batch-size", 8, "images per engine batch (1–1024): memory grows linearly with it (about 0.1 GB per image for VGG11 Grad-CAM on the Go backend); on a GPU (--backend xla:cuda) raise it until the device memory is used, e.g. 64–256")
 	fs.BoolVar(&o.metrics, "metrics", false, "compute faithfulness metrics per CAM method and image: deletion and insertion AUC, confidence change, ROAD (and with --list boxes, pointing game and energy in the box); costs about 100 extra network evaluations per image and method")
 	fs.IntVar(&o.metricSteps, "metric-steps", 32, "--metrics: deletion/insertion steps")
-	fs.Var(&o.shard, "shard", "i/n: process only shard i of n (0 ≤ i < n): the images whose relative path hashes (FNV-1a 64) to i mod n; for Kubernetes Indexed Jobs and Slurm arrays (merge the shards with `vizkit merge`)")
+	fs.Var(&o.shard, "shard", "i/n: process only shard i of n (0 ≤ i < n): the images whose relative path hashes (FNV-1a 64) to i mod n; for Kubernetes Indexed Jobs and Slurm arrays (merge the shards with: vizkit merge OUT SHARD_DIR...)")
 	fs.IntVar(&o.pageSize, "page-size", dsDefaultPage, "images per gallery page")
 	fs.IntVar(&o.topK, "top-k", 5, "classes listed per image in the gallery and summary.json")
+}
+
+// datasetOnlyFlags are the flags that only a data-set run has.
+var datasetOnlyFlags = []string{"list", "batch-size", "metrics", "metric-steps", "shard", "page-size", "top-k"}
+
+// explainUsage prints explain's flags and, after them, the data-set flags,
+// for `vizkit explain -h`.
+func explainUsage(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprintln(w, "usage: vizkit explain [flags]   (one image: --image FILE or --input-npy FILE)")
+	fs.PrintDefaults()
+	fmt.Fprintln(w, "\nA data set (--image repeated, a folder, a glob or --list; docs/datasets.md) also takes:")
+	ds := flag.NewFlagSet("explain", flag.ContinueOnError)
+	ds.SetOutput(w)
+	var o dsOptions
+	o.register(ds)
+	all := flag.NewFlagSet("explain", flag.ContinueOnError)
+	all.SetOutput(w)
+	for _, n := range datasetOnlyFlags {
+		all.Var(ds.Lookup(n).Value, n, ds.Lookup(n).Usage)
+	}
+	all.PrintDefaults()
+	fmt.Fprintln(w, "and there --methods defaults to gradcam. Combine shards with: vizkit merge OUT SHARD_DIR...")
+}
+
+func runDataset(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o dsOptions
+	o.mf.register(fs)
+	o.register(fs)
 	fs.String("input-npy", "", "not supported with several images")
 	if err := fs.Parse(args); err != nil {
 		return err

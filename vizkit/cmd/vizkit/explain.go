@@ -182,6 +182,7 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { explainUsage(fs, stderr) }
 	var mf modelFlags
 	mf.register(fs)
 	imagePath := fs.String("image", "", "input image (PNG, JPEG, GIF, WebP, BMP); preprocessed as torchvision's Resize(256)+CenterCrop(224)+Normalize(ImageNet)")
