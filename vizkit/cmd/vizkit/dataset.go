@@ -19,6 +19,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -311,6 +312,12 @@ func runDataset(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			rows[row.Rel] = row
 		}
 		prog.add(len(res.loaded)+len(res.skipped), len(skipped))
+		// Collect the batch's memory and return it to the OS before the next
+		// batch (a full GC per batch: milliseconds against seconds of work).
+		// The live heap between batches is then flat (about 25 MB plus the
+		// rows); without it the peak RSS crept up with the run's length.
+		res = batchResult{}
+		debug.FreeOSMemory()
 	}
 	if err := ctx.Err(); err != nil {
 		return err
