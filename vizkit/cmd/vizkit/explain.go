@@ -192,8 +192,12 @@ func (mf *modelFlags) load(ctx context.Context, log io.Writer) (models.Network, 
 }
 
 func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if wantsDataset(args) { // several images, folders, globs, --list, --shard: dataset.go
+		return runDataset(ctx, args, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { explainUsage(fs, stderr) }
 	var mf modelFlags
 	mf.register(fs)
 	imagePath := fs.String("image", "", "input image (PNG, JPEG, GIF, WebP, BMP); preprocessed as torchvision's Resize(256)+CenterCrop(224)+Normalize(ImageNet)")

@@ -5,6 +5,8 @@
 //	               [--class N] [--layer features.19] [--methods features,kernels,gradcam,saliency]
 //	               --out DIR [--npy] [--random-init SEED] [--backend go|xla:cpu|xla:cuda]
 //	vizkit layers  --model vgg11 (--weights FILE|hub:REPO | --random-init SEED)
+//	vizkit explain ... --image DIR|GLOB [--image ...] [--list FILE] [--shard i/n] [--metrics] --out DIR   (a data set; docs/datasets.md)
+//	vizkit merge OUT SHARD_DIR...
 //	vizkit methods
 //	vizkit models
 //	vizkit install-xla [cpu|cuda]
@@ -24,7 +26,9 @@ func usage() {
 	fmt.Fprint(os.Stderr, `vizkit: see inside convolutional networks.
 
 Commands:
-  explain      run visualizations on an image and write PNGs, index.html and .npy files
+  explain      run visualizations on an image (or a data set: repeated --image, folders, globs,
+               --list) and write PNGs, index.html and .npy files (plus a gallery and summary.csv)
+  merge        combine the --out folders of sharded data-set runs (vizkit merge OUT SHARD_DIR...)
   layers       print a model's layer table (name, kind, output channels, parameters)
   methods      list the visualization methods
   models       list the architectures and where their pretrained weights come from
@@ -45,6 +49,8 @@ func main() {
 	switch os.Args[1] {
 	case "explain":
 		err = runExplain(ctx, os.Args[2:], os.Stdout, os.Stderr)
+	case "merge":
+		err = runMerge(os.Args[2:], os.Stdout, os.Stderr)
 	case "layers":
 		err = runLayers(ctx, os.Args[2:], os.Stdout)
 	case "methods":

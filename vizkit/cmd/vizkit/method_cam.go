@@ -46,12 +46,19 @@ func runCAM(c *runCtx, m *vizkit.CAMMethod) error {
 	if err != nil {
 		return err
 	}
+	return writeCAM(c, m, res, 0)
+}
+
+// writeCAM writes example i of res (a batch's result; c describes that
+// example) as runCAM does for a single image: cam_<method>_<layers>.png, the
+// .npy files with --npy and a report section.
+func writeCAM(c *runCtx, m *vizkit.CAMMethod, res *vizkit.CAMResult, i int) error {
 	style := vizkit.CAMStyle{}
-	overlay, err := res.Overlay(0, c.Image, style)
+	overlay, err := res.Overlay(i, c.Image, style)
 	if err != nil {
 		return err
 	}
-	colored, err := res.Heatmap(0, style)
+	colored, err := res.Heatmap(i, style)
 	if err != nil {
 		return err
 	}
@@ -63,11 +70,11 @@ func runCAM(c *runCtx, m *vizkit.CAMMethod) error {
 	if err := c.SavePNG(stem, overlay); err != nil {
 		return err
 	}
-	if err := c.SaveNPY(stem, res.Map.Index(0)); err != nil {
+	if err := c.SaveNPY(stem, res.Map.Index(i)); err != nil {
 		return err
 	}
 	for _, l := range vizkit.SortedKeys(res.Low) {
-		if err := c.SaveNPY(fmt.Sprintf("camlow_%s_%s", m.Name, l), res.Low[l].Index(0)); err != nil {
+		if err := c.SaveNPY(fmt.Sprintf("camlow_%s_%s", m.Name, l), res.Low[l].Index(i)); err != nil {
 			return err
 		}
 	}
@@ -84,10 +91,10 @@ func runCAM(c *runCtx, m *vizkit.CAMMethod) error {
 		r.Paragraph(n)
 		fmt.Fprintf(c.Log, "vizkit: %s: %s\n", m.Name, n)
 	}
-	if res.Flat[0] {
+	if res.Flat[i] {
 		r.Warning(fmt.Sprintf("%s is constant (all zero) for this input and layer: no positive evidence for %s (common with random weights or dead ReLUs).", m.Title, c.Label(c.Class)))
 	}
-	r.Paragraph(fmt.Sprintf("Where the evidence for %s (score %.4g) lies, according to %s (%s).", c.Label(res.Classes[0]), res.Scores[0], m.Title, m.Reference))
+	r.Paragraph(fmt.Sprintf("Where the evidence for %s (score %.4g) lies, according to %s (%s).", c.Label(res.Classes[i]), res.Scores[i], m.Title, m.Reference))
 	r.Figure([]render.FigureItem{
 		{Image: overlay, Caption: "overlay (JET, α 0.5)", WidthPx: 224},
 		{Image: colored, Caption: "map", WidthPx: 224},
