@@ -332,15 +332,6 @@ func runCLI(t *testing.T, args ...string) (string, int, int64) {
 	return stderr.String(), code, rss
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 func lastLine(s string) string {
 	s = strings.TrimSpace(s)
 	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
