@@ -707,6 +707,8 @@ type DeepDreamResult struct {
 	// InitialScore and Score are the objective on the original and dreamed image.
 	InitialScore, Score float32
 	Norm                Normalization
+	// Original is the image the dream started from (1,3,H,W, normalised).
+	Original *Array
 }
 
 // DeepDream amplifies what a layer sees in an image (Mordvintsev et al.):
@@ -848,7 +850,7 @@ func (e *Explainer) DeepDream(ctx context.Context, x *Array, opts DeepDreamOptio
 	if err != nil {
 		return nil, err
 	}
-	out := &DeepDreamResult{Layer: opts.Layer, Objective: obj, Input: cur, Pixels: NewArray(cur.Shape...),
+	out := &DeepDreamResult{Layer: opts.Layer, Objective: obj, Input: cur, Original: x, Pixels: NewArray(cur.Shape...),
 		InitialScore: first.Scores[0], Score: last.Scores[0], Norm: norm}
 	hw := H * W
 	for j, v := range cur.Data {

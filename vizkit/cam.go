@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"sort"
 	"strings"
 	"sync"
@@ -199,6 +200,10 @@ type CAMResult struct {
 	Flat []bool
 	// Notes are remarks for the user (ignored options, degenerate cases).
 	Notes []string
+	// Images are the input pictures that HTML overlays the maps on (one per
+	// example, or one for all; nil draws the maps alone). The façade
+	// (vizkit.GradCAM …) sets them; Explainer.CAM leaves them nil.
+	Images []image.Image
 }
 
 // DefaultCAMLayer returns the layer CAM methods use when none is given: the

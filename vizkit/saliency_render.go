@@ -699,3 +699,16 @@ func (r *DeepDreamResult) Panel(original *Array) (*image.RGBA, error) {
 	}
 	return gradTilesPanel(fmt.Sprintf("DeepDream on %s (%s)", r.Layer, r.Objective), ts)
 }
+
+// HTML shows the original image and the dream side by side (vizkit.HTMLer).
+func (r *DeepDreamResult) HTML() (string, error) {
+	if r == nil {
+		return "", errors.New("vizkit: empty DeepDreamResult")
+	}
+	p, err := r.Panel(r.Original)
+	if err != nil {
+		return "", err
+	}
+	h := render.NewHTML().Image(p, "", 0)
+	return h.String(), h.Err()
+}
