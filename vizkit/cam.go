@@ -709,9 +709,9 @@ func channelSum(dst, e []float32, c, hw int) {
 	}
 }
 
-// TopK returns the k largest entries of a logits row as (class, value) pairs,
+// TopClasses returns the k largest entries of a logits row as (class, value) pairs,
 // largest first.
-func TopK(logits []float32, k int) []ClassScore {
+func TopClasses(logits []float32, k int) []ClassScore {
 	idx := make([]int, len(logits))
 	for i := range idx {
 		idx[i] = i
