@@ -45,7 +45,8 @@ type Model struct {
 	// models unless ClassNames says otherwise, else "class i".
 	Labels []string
 
-	owned bool // Close closes Net.
+	owned     bool // Close closes Net.
+	announced bool // Open showed the random-weights warning in the cell
 }
 
 // Open opens a model for the façade. spec is
@@ -92,6 +93,7 @@ func Open(spec string, opts ...Option) (*Model, error) {
 	m.owned = true
 	if info.Random && !s.quiet && notebook != nil {
 		notebook.Display(m.banner(true).String())
+		m.announced = true
 	}
 	return m, nil
 }
@@ -200,6 +202,13 @@ func (m *Model) HTML() (string, error) {
 		return "", errors.New("vizkit: nil Model")
 	}
 	h := m.banner(false)
+	if m.announced { // the warning is already in the cell: only the reason
+		h = render.NewHTML()
+		if m.Info.Reason != "" {
+			h.Paragraph("Why random weights: " + m.Info.Reason + ". Run once where the pretrained weights can be downloaded " +
+				"to see what a trained network has learned (they are then cached).")
+		}
+	}
 	p := m.Preprocess
 	pre := "no resize"
 	if p.ResizeShort > 0 {

@@ -261,3 +261,47 @@ func checkHTMLNoImage(t *testing.T, h vizkit.HTMLer, wants ...string) {
 		}
 	}
 }
+
+// The tables and comparisons the notebooks show, on the lab network.
+func TestFacadeTablesOnTheLabNetwork(t *testing.T) {
+	m, s, img := labModel(t)
+	kn, err := vizkit.KernelNorms(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kn.Rows) != 5 || kn.Rows[0][0] != "features.0" {
+		t.Fatalf("kernel norms rows %v", kn.Rows)
+	}
+	rf, err := vizkit.ReceptiveFields(m, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// smallcnn: 3×3 convs, two 2×2 max-pools: the first ReLU sees 3×3 px.
+	if rf.Rows[0][4] != "3×3 px" || len(rf.Figure) != len(rf.Rows) {
+		t.Fatalf("receptive fields %v", rf.Rows)
+	}
+	sp, err := vizkit.Sparsity(m, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkHTMLNoImage(t, sp, "values = 0", "features.1")
+	steps, err := vizkit.GradCAMSteps(m, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkHTML(t, "GradCAMSteps", steps, "weight w_c", s.Class())
+	cmp, err := vizkit.CompareCAM(m, img, append(vizkit.Methods("gradcam", "cam", "nosuchcam"), vizkit.AtLayers("features.4", "features.4,features.11")...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cmp.Results) != 4 || len(cmp.Failed) != 1 || !strings.Contains(cmp.Failed[0], "nosuchcam") {
+		t.Fatalf("comparison: %d results, failed %v", len(cmp.Results), cmp.Failed)
+	}
+	checkHTML(t, "CompareCAM", cmp, "Not shown — nosuchcam")
+	if cmp.Labels[3] != "features.4+features.11" {
+		t.Fatalf("labels %q", cmp.Labels)
+	}
+	if _, err := vizkit.CompareCAM(m, img, vizkit.Methods("nosuchcam")...); err == nil {
+		t.Fatal("a comparison of failures succeeded")
+	}
+}
