@@ -202,12 +202,8 @@ func (m *Model) HTML() (string, error) {
 		return "", errors.New("vizkit: nil Model")
 	}
 	h := m.banner(false)
-	if m.announced { // the warning is already in the cell: only the reason
+	if m.announced { // Open already showed the warning and its reason in this cell
 		h = render.NewHTML()
-		if m.Info.Reason != "" {
-			h.Paragraph("Why random weights: " + m.Info.Reason + ". Run once where the pretrained weights can be downloaded " +
-				"to see what a trained network has learned (they are then cached).")
-		}
 	}
 	p := m.Preprocess
 	pre := "no resize"
