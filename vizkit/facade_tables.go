@@ -353,6 +353,10 @@ func CompareCAM(m *Model, img *Image, variants ...CAMVariant) (*CAMComparison, e
 		return nil, errors.New("vizkit.CompareCAM: no variants")
 	}
 	out := &CAMComparison{}
+	sameMethod := true
+	for _, v := range variants {
+		sameMethod = sameMethod && v.Method == variants[0].Method
+	}
 	s := &settings{}
 	prog := s.progressFor(fmt.Sprintf("%d class activation maps", len(variants)))
 	for i, v := range variants {
@@ -370,9 +374,9 @@ func CompareCAM(m *Model, img *Image, variants ...CAMVariant) (*CAMComparison, e
 		}
 		label := v.Label
 		if label == "" {
-			label = r.Title
-			if len(variants) > 1 && variants[0].Method == v.Method {
-				label = m.Label(r.Classes[0])
+			label = r.Title // methods side by side
+			if sameMethod && len(variants) > 1 && r.Classes[0] >= 0 {
+				label = m.Label(r.Classes[0]) // one method: the variants differ by target
 			}
 		}
 		out.Results = append(out.Results, r)
@@ -384,8 +388,9 @@ func CompareCAM(m *Model, img *Image, variants ...CAMVariant) (*CAMComparison, e
 	return out, nil
 }
 
-// HTML draws the input and each overlay in a grid, with the low-resolution
-// maps under them when the variants differ by layer, then the notes and the
+// HTML draws the input and each overlay in a grid (6 columns), with the
+// low-resolution maps under them when one method runs at several layers
+// (then one row), then the notes and the
 // variants that failed (vizkit.HTMLer).
 func (c *CAMComparison) HTML() (string, error) {
 	if c == nil || len(c.Results) == 0 {
@@ -397,7 +402,7 @@ func (c *CAMComparison) HTML() (string, error) {
 	}
 	tiles := []image.Image{base[0]}
 	captions := []string{"input"}
-	layersDiffer := false
+	layersDiffer, sameMethod := false, true
 	for i, r := range c.Results {
 		ov, err := r.Overlay(0, base[0], c.Style)
 		if err != nil {
@@ -406,7 +411,11 @@ func (c *CAMComparison) HTML() (string, error) {
 		tiles = append(tiles, ov)
 		captions = append(captions, c.Labels[i])
 		layersDiffer = layersDiffer || strings.Join(r.Layers, ",") != strings.Join(c.Results[0].Layers, ",")
+		sameMethod = sameMethod && r.Method == c.Results[0].Method
 	}
+	// One method at several layers: each layer's own low-resolution map under
+	// its overlay.
+	layersDiffer = layersDiffer && sameMethod
 	cols := min(len(tiles), 6)
 	if layersDiffer {
 		cols = len(tiles)

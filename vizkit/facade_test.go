@@ -309,3 +309,23 @@ func TestFacadeTablesOnTheLabNetwork(t *testing.T) {
 		t.Fatal("a comparison of failures succeeded")
 	}
 }
+
+// Captions say what differs: the method when methods differ, the class when
+// one method explains several classes.
+func TestCompareCAMLabels(t *testing.T) {
+	m, _, img := labModel(t)
+	cmp, err := vizkit.CompareCAM(m, img, vizkit.With(vizkit.Methods("gradcam", "layercam"), vizkit.AtLayer("features.11"))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cmp.Labels[0] != "Grad-CAM" || cmp.Labels[1] != "LayerCAM" {
+		t.Fatalf("method labels %q", cmp.Labels)
+	}
+	cmp, err = vizkit.CompareCAM(m, img, vizkit.ForClasses(0, 3)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cmp.Labels[0] != shapes.Classes[0] || cmp.Labels[1] != shapes.Classes[3] {
+		t.Fatalf("class labels %q", cmp.Labels)
+	}
+}
