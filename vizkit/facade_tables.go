@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
 	"math"
 	"sort"
 	"strings"
@@ -144,7 +145,7 @@ func ReceptiveFields(m *Model, img *Image) (*TableResult, error) {
 			fmt.Sprintf("%d px", jump), fmt.Sprintf("%d×%d px", rf, rf), fmt.Sprintf("%.1f%%", 100*area)})
 		cx, cy := b.Dx()/2, b.Dy()/2
 		box := image.Rect(max(0, cx-rf/2), max(0, cy-rf/2), min(b.Dx(), cx-rf/2+rf), min(b.Dy(), cy-rf/2+rf))
-		pic, err := render.DrawBox(crop, box, render.BoxColor, 2)
+		pic, err := render.DrawBox(crop, box, color.RGBA{R: 255, G: 40, B: 40, A: 255}, 2)
 		if err != nil {
 			return nil, err
 		}
