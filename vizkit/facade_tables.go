@@ -457,7 +457,10 @@ func (c *CAMComparison) HTML() (string, error) {
 	h := render.NewHTML().Image(grid, "", 0)
 	for _, r := range c.Results {
 		for _, n := range r.Notes {
-			h.Paragraph(r.Title + ": " + n)
+			if !strings.HasPrefix(n, r.Title+":") {
+				n = r.Title + ": " + n
+			}
+			h.Paragraph(n)
 		}
 	}
 	for _, f := range c.Failed {
