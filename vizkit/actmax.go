@@ -284,14 +284,14 @@ func (e *Explainer) objectiveRequest(objs []Objective) (Request, RunOptions, err
 	var t Target
 	if o.Kind == ObjectiveNeuron && layer.Spatial {
 		y, x := o.Y, o.X
-		t = Target{Kind: TargetFunc, Layer: o.Layer, Name: fmt.Sprintf("actmax: masked neuron (%d,%d) of %s", y, x, o.Layer),
+		t = Target{Kind: TargetFunc, Layer: o.Layer, Name: fmt.Sprintf("actmax: masked neuron (%d,%d) of %s", y, x, o.Layer), named: true,
 			Func: func(act *graph.Node) *graph.Node {
 				d := act.Shape().Dimensions
 				v := graph.Slice(act, graph.AxisRange(), graph.AxisRange(), graph.AxisRange(y, y+1), graph.AxisRange(x, x+1))
 				return graph.ReduceSum(graph.Reshape(v, d[0], d[1]), 1)
 			}}
 	} else {
-		t = Target{Kind: TargetFunc, Layer: o.Layer, Name: "actmax: masked channel mean of " + o.Layer,
+		t = Target{Kind: TargetFunc, Layer: o.Layer, Name: "actmax: masked channel mean of " + o.Layer, named: true,
 			Func: func(act *graph.Node) *graph.Node {
 				if act.Rank() == 4 {
 					return graph.ReduceSum(graph.ReduceMean(act, 2, 3), 1)
@@ -710,6 +710,8 @@ type DeepDreamResult struct {
 	// InitialScore and Score are the objective on the original and dreamed image.
 	InitialScore, Score float32
 	Norm                Normalization
+	// Original is the image the dream started from (1,3,H,W, normalised).
+	Original *Array
 }
 
 // DeepDream amplifies what a layer sees in an image (Mordvintsev et al.):
@@ -738,12 +740,12 @@ func (e *Explainer) DeepDream(ctx context.Context, x *Array, opts DeepDreamOptio
 	var t Target
 	switch obj {
 	case "l2":
-		t = Target{Kind: TargetFunc, Layer: opts.Layer, Name: "deepdream l2 of " + opts.Layer, Func: func(a *graph.Node) *graph.Node {
+		t = Target{Kind: TargetFunc, Layer: opts.Layer, Name: "deepdream l2 of " + opts.Layer, named: true, Func: func(a *graph.Node) *graph.Node {
 			axes := []int{1, 2, 3}[:a.Rank()-1]
 			return graph.ReduceMean(graph.Square(a), axes...)
 		}}
 	case "mean":
-		t = Target{Kind: TargetFunc, Layer: opts.Layer, Name: "deepdream mean of " + opts.Layer, Func: func(a *graph.Node) *graph.Node {
+		t = Target{Kind: TargetFunc, Layer: opts.Layer, Name: "deepdream mean of " + opts.Layer, named: true, Func: func(a *graph.Node) *graph.Node {
 			axes := []int{1, 2, 3}[:a.Rank()-1]
 			return graph.ReduceMean(a, axes...)
 		}}
@@ -851,7 +853,7 @@ func (e *Explainer) DeepDream(ctx context.Context, x *Array, opts DeepDreamOptio
 	if err != nil {
 		return nil, err
 	}
-	out := &DeepDreamResult{Layer: opts.Layer, Objective: obj, Input: cur, Pixels: NewArray(cur.Shape...),
+	out := &DeepDreamResult{Layer: opts.Layer, Objective: obj, Input: cur, Original: x, Pixels: NewArray(cur.Shape...),
 		InitialScore: first.Scores[0], Score: last.Scores[0], Norm: norm}
 	hw := H * W
 	for j, v := range cur.Data {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"sort"
 	"strings"
 	"sync"
@@ -199,6 +200,10 @@ type CAMResult struct {
 	Flat []bool
 	// Notes are remarks for the user (ignored options, degenerate cases).
 	Notes []string
+	// Images are the input pictures that HTML overlays the maps on (one per
+	// example, or one for all; nil draws the maps alone). The façade
+	// (vizkit.GradCAM …) sets them; Explainer.CAM leaves them nil.
+	Images []image.Image
 }
 
 // DefaultCAMLayer returns the layer CAM methods use when none is given: the
@@ -715,9 +720,9 @@ func channelSum(dst, e []float32, c, hw int) {
 	}
 }
 
-// TopK returns the k largest entries of a logits row as (class, value) pairs,
+// TopClasses returns the k largest entries of a logits row as (class, value) pairs,
 // largest first.
-func TopK(logits []float32, k int) []ClassScore {
+func TopClasses(logits []float32, k int) []ClassScore {
 	idx := make([]int, len(logits))
 	for i := range idx {
 		idx[i] = i

@@ -119,17 +119,42 @@ func (r *CAMResult) Caption() string {
 	return s
 }
 
-// HTML renders the result as a self-contained HTML fragment (for a GoNB cell:
-// gonbui.DisplayHTML(res.HTML(style, img))): a heading, the target, notes, a
-// warning for flat maps, and per example the overlay on bases[i] (or on
-// bases[0] when only one is given; no overlay without bases), the map and a
-// colour bar.
-func (r *CAMResult) HTML(style CAMStyle, bases ...image.Image) string {
+// HTML renders the result with the default CAMStyle as a self-contained HTML
+// fragment, overlaying the maps on r.Images when set (nb.Show(res) in a GoNB
+// cell); see View for another style or other pictures.
+func (r *CAMResult) HTML() (string, error) { return r.View(CAMStyle{}).HTML() }
+
+// CAMView is a CAMResult drawn with a style on base pictures; it displays
+// with nb.Show like every result (vizkit.HTMLer).
+type CAMView struct {
+	Result *CAMResult
+	Style  CAMStyle
+	// Bases are the pictures the maps are overlaid on: one per example, or one
+	// for all; none draws the maps alone.
+	Bases []image.Image
+}
+
+// View returns r drawn with style on bases (default: r.Images).
+func (r *CAMResult) View(style CAMStyle, bases ...image.Image) *CAMView {
+	if len(bases) == 0 && r != nil {
+		bases = r.Images
+	}
+	return &CAMView{Result: r, Style: style, Bases: bases}
+}
+
+// HTML renders the view as a self-contained HTML fragment: a heading, the
+// target, notes, a warning for flat maps, and per example the overlay on
+// Bases[i] (or Bases[0] when only one is given; no overlay without bases),
+// the map and a colour bar. An invalid style is an error.
+func (v *CAMView) HTML() (string, error) {
+	r, style, bases := v.Result, v.Style, v.Bases
+	if r == nil {
+		return "", fmt.Errorf("vizkit: empty CAM result")
+	}
 	h := render.NewHTML()
 	cm, _, width, err := style.resolve()
 	if err != nil {
-		h.Warning(err.Error())
-		return h.String()
+		return "", err
 	}
 	h.Heading(3, strings.Replace(r.Caption(), " · ", " — ", 1))
 	for _, n := range r.Notes {
@@ -174,7 +199,7 @@ func (r *CAMResult) HTML(style CAMStyle, bases ...image.Image) string {
 		}
 		h.Figure(items, render.FigureOptions{Title: fmt.Sprintf("example %d: %s", i, target)})
 	}
-	return h.String()
+	return h.String(), h.Err()
 }
 
 // CompareCAMs lays out example i of several CAM results side by side for one

@@ -524,7 +524,18 @@ func TestCAMRendering(t *testing.T) {
 	if _, err := r.Overlay(1, base, CAMStyle{}); err == nil || !strings.Contains(err.Error(), "out of range") {
 		t.Fatalf("example 1: %v", err)
 	}
-	html := r.HTML(CAMStyle{}, base)
+	html, err := r.View(CAMStyle{}, base).HTML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.View(CAMStyle{HeatWeight: 2}, base).HTML(); err == nil {
+		t.Fatal("a view with HeatWeight 2 rendered")
+	}
+	var _ HTMLer = r
+	r.Images = []image.Image{base}
+	if def, err := r.HTML(); err != nil || def != html {
+		t.Fatalf("HTML() with Images set differs from View(CAMStyle{}, base): %v", err)
+	}
 	for _, s := range []string{"Grad-CAM", "features.20 (chosen automatically)", "data:image/png;base64,", "class 3"} {
 		if !strings.Contains(html, s) {
 			t.Fatalf("HTML lacks %q", s)

@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/vizkit/backend"
@@ -60,8 +61,11 @@ type Target struct {
 	// filter's mean activation for activation maximisation). The network then
 	// runs only as far as needed, and Result.Logits is nil.
 	Layer string
-	// Name identifies Func (it keys the executable cache and labels pictures);
-	// required with TargetFunc.
+	// Name labels Func in captions; required with TargetFunc. It does not
+	// identify Func: the executable cache keys a user's Func by the function
+	// value itself, so two different functions (or two closures of one
+	// function literal) never share a compiled graph, whatever their names.
+	// Reuse one Target value to reuse its compiled graph.
 	Name string
 
 	channel      int    // ChannelMean's channel + 1, validated against the layer.
@@ -69,6 +73,10 @@ type Target struct {
 	exactOutputs bool   // outputs must equal the network's output width.
 	invalid      string // Why the target cannot be used (reported by Run).
 	setClasses   []int  // ClassSetTarget's classes.
+	// named is set by cnnviz's own constructors whose Name encodes every
+	// value Func captures; the cache then keys Func by Name, so equal
+	// targets built in separate calls share one compiled graph.
+	named bool
 }
 
 // Class targets the logits of the given class(es) (see Target.Classes).
@@ -80,7 +88,7 @@ func Predicted() Target { return Target{Kind: TargetLogit} }
 // ChannelMean targets the mean activation of one channel of a layer
 // (FlashTorch's filter objective), per example.
 func ChannelMean(layer string, channel int) Target {
-	return Target{Kind: TargetFunc, Layer: layer, Name: fmt.Sprintf("mean of %s channel %d", layer, channel),
+	return Target{Kind: TargetFunc, Layer: layer, Name: fmt.Sprintf("mean of %s channel %d", layer, channel), named: true,
 		Func: func(act *graph.Node) *graph.Node {
 			if act.Rank() == 2 {
 				return graph.Squeeze(graph.Slice(act, graph.AxisRange(), graph.AxisRange(channel, channel+1)), 1)
@@ -410,8 +418,25 @@ func (e *Explainer) validate(x *Array, req *Request, ro RunOptions) ([]int32, er
 func (req *Request) key(haveClasses bool) string {
 	t := req.Target
 	return fmt.Sprintf("taps=%s|grads=%s|gin=%v|kind=%d|fn=%s@%s|classes=%v|relu=%d|start=%s%v|scale=%s",
-		strings.Join(req.Taps, ","), strings.Join(req.GradTaps, ","), req.GradInput, t.Kind, t.Name, t.Layer,
+		strings.Join(req.Taps, ","), strings.Join(req.GradTaps, ","), req.GradInput, t.Kind, t.funcKey(), t.Layer,
 		haveClasses, req.ReLU, req.StartAfter, req.StartInput, req.ScaleLayer)
+}
+
+// funcKey identifies a TargetFunc's Func in the executable cache: by Name for
+// cnnviz's own constructors (whose names encode everything Func captures),
+// otherwise by the function value — the address of its closure record, which
+// differs between two functions and between two closures of one literal. The
+// cached executable's graph function holds the Target, so the closure stays
+// alive as long as its entry and its address cannot be reused by another one.
+func (t Target) funcKey() string {
+	if t.Kind != TargetFunc || t.Func == nil {
+		return ""
+	}
+	if t.named {
+		return "name:" + t.Name
+	}
+	f := t.Func
+	return fmt.Sprintf("func:%p", *(*unsafe.Pointer)(unsafe.Pointer(&f)))
 }
 
 // Run executes a request on x: NCHW images (N,3,H,W), normalised as the network

@@ -134,10 +134,10 @@ type KernelsResult struct {
 	Options KernelOptions
 }
 
-// Kernels returns the weights of the convolution layer named layer, with
+// KernelsOf returns the weights of the convolution layer named layer, with
 // opts for drawing them. A layer that is not a Conv2d gives an error listing
 // the network's convolution layers.
-func Kernels(net models.Network, layer string, opts KernelOptions) (*KernelsResult, error) {
+func KernelsOf(net models.Network, layer string, opts KernelOptions) (*KernelsResult, error) {
 	if net == nil {
 		return nil, errors.New("vizkit.Kernels: network is nil")
 	}

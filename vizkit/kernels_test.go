@@ -41,7 +41,7 @@ func TestKernelsGolden(t *testing.T) {
 						continue
 					}
 					convs++
-					k, err := Kernels(m, l.Name, KernelOptions{})
+					k, err := KernelsOf(m, l.Name, KernelOptions{})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -119,7 +119,7 @@ func TestKernelsErrors(t *testing.T) {
 		{"features.3", KernelOptions{Norm: Norm(7)}, []string{"unknown normalisation"}},
 		{"features.3", KernelOptions{View: KernelView(42)}, []string{"unknown view"}},
 	} {
-		_, err := Kernels(m, tc.layer, tc.opts)
+		_, err := KernelsOf(m, tc.layer, tc.opts)
 		if err == nil {
 			t.Fatalf("Kernels(%s, %+v): no error", tc.layer, tc.opts)
 		}
@@ -129,7 +129,7 @@ func TestKernelsErrors(t *testing.T) {
 			}
 		}
 	}
-	if _, err := Kernels(nil, "features.0", KernelOptions{}); err == nil {
+	if _, err := KernelsOf(nil, "features.0", KernelOptions{}); err == nil {
 		t.Fatal("nil network: no error")
 	}
 	if _, err := NewKernelsResult("x", &Array{Shape: []int{2, 3}, Data: make([]float32, 6)}, nil); err == nil {

@@ -71,7 +71,7 @@ type SaliencyOptions struct {
 
 // Saliency is the gradient of a target with respect to the input, for a batch.
 // All arrays are NCHW (N,3,H,W) or (N,H,W) for per-pixel maps.
-type Saliency struct {
+type SaliencyResult struct {
 	// Method is "gradient", "guided" or "deconv"; Title its display name.
 	Method, Title string
 	// ReLU is the backward rule used.
@@ -102,7 +102,7 @@ var reluMethods = map[models.ReLURule][2]string{
 // positive; with models.ReLUDeconv only where the incoming gradient is positive.
 // (FlashTorch's own guided rule multiplies by the ReLU's output value instead of
 // its indicator; cnnviz follows Springenberg et al. and pytorch-grad-cam.)
-func (e *Explainer) Saliency(x *Array, opts SaliencyOptions) (*Saliency, error) {
+func (e *Explainer) Saliency(x *Array, opts SaliencyOptions) (*SaliencyResult, error) {
 	names, ok := reluMethods[opts.ReLU]
 	if !ok {
 		return nil, fmt.Errorf("unknown ReLU rule %d (want models.ReLUStandard, ReLUGuided or ReLUDeconv)", opts.ReLU)
@@ -121,21 +121,21 @@ func (e *Explainer) Saliency(x *Array, opts SaliencyOptions) (*Saliency, error) 
 	if err := res.InputGrad.CheckFinite(names[1]); err != nil {
 		return nil, err
 	}
-	return &Saliency{Method: names[0], Title: names[1], ReLU: opts.ReLU, Target: opts.Target,
+	return &SaliencyResult{Method: names[0], Title: names[1], ReLU: opts.ReLU, Target: opts.Target,
 		Classes: res.Classes, Scores: res.Scores, Input: x.Clone(), Grad: res.InputGrad, Norm: norm}, nil
 }
 
 // AbsMax is Simonyan et al.'s saliency map: max over RGB of |gradient|, (N,H,W).
-func (s *Saliency) AbsMax() (*Array, error) { return channelReduce(s.Grad, true) }
+func (s *SaliencyResult) AbsMax() (*Array, error) { return channelReduce(s.Grad, true) }
 
 // Max is FlashTorch's max gradient (calculate_gradients(take_max=True)): the
 // signed maximum over RGB, (N,H,W). Draw it through StandardizeAndClip as
 // FlashTorch does.
-func (s *Saliency) Max() (*Array, error) { return channelReduce(s.Grad, false) }
+func (s *SaliencyResult) Max() (*Array, error) { return channelReduce(s.Grad, false) }
 
 // GradTimesInput is gradient × input (Captum's InputXGradient) on the
 // normalised input, (N,3,H,W).
-func (s *Saliency) GradTimesInput() (*Array, error) {
+func (s *SaliencyResult) GradTimesInput() (*Array, error) {
 	if s.Grad == nil || s.Input == nil || !sameDims(s.Grad.Shape, s.Input.Shape) || len(s.Grad.Data) != len(s.Input.Data) {
 		return nil, errors.New("GradTimesInput: Saliency.Grad and Saliency.Input must both be set with the same shape")
 	}
@@ -284,7 +284,7 @@ type GuidedGradCAMOptions struct {
 // cam_mask · guided gradients).
 type GuidedGradCAMResult struct {
 	// Guided is the guided backprop gradient; CAM the class activation map.
-	Guided *Saliency
+	Guided *SaliencyResult
 	CAM    *CAMResult
 	// Map is Guided.Grad · CAM.Map, the map broadcast over RGB, (N,3,H,W).
 	Map *Array

@@ -207,7 +207,7 @@ func magnitudeBar(cmap render.Colormap, r render.Range, label string) image.Imag
 // ---------------------------------------------------------------------------
 // Saliency
 
-func (s *Saliency) tiles(i int) ([]gradTile, []image.Image, error) {
+func (s *SaliencyResult) tiles(i int) ([]gradTile, []image.Image, error) {
 	if s == nil || s.Grad == nil || s.Input == nil {
 		return nil, nil, errors.New("vizkit: empty Saliency")
 	}
@@ -282,7 +282,7 @@ func (s *Saliency) tiles(i int) ([]gradTile, []image.Image, error) {
 
 // Panel draws example i: the input, the RGB gradient, FlashTorch's max
 // gradient, Simonyan's map, gradient × input and an overlay.
-func (s *Saliency) Panel(i int) (*image.RGBA, error) {
+func (s *SaliencyResult) Panel(i int) (*image.RGBA, error) {
 	ts, _, err := s.tiles(i)
 	if err != nil {
 		return nil, err
@@ -291,7 +291,7 @@ func (s *Saliency) Panel(i int) (*image.RGBA, error) {
 }
 
 // AppendHTML adds a section per example to h.
-func (s *Saliency) AppendHTML(h *render.HTML) error {
+func (s *SaliencyResult) AppendHTML(h *render.HTML) error {
 	if s == nil || s.Grad == nil {
 		return errors.New("vizkit: empty Saliency")
 	}
@@ -309,7 +309,7 @@ func (s *Saliency) AppendHTML(h *render.HTML) error {
 }
 
 // HTML renders the result as a self-contained fragment.
-func (s *Saliency) HTML() (string, error) { return fragmentOf(s.AppendHTML) }
+func (s *SaliencyResult) HTML() (string, error) { return fragmentOf(s.AppendHTML) }
 
 // ---------------------------------------------------------------------------
 // Guided Grad-CAM
@@ -698,4 +698,17 @@ func (r *DeepDreamResult) Panel(original *Array) (*image.RGBA, error) {
 		ts = append([]gradTile{{o, fmt.Sprintf("input: %.3g", r.InitialScore)}}, ts...)
 	}
 	return gradTilesPanel(fmt.Sprintf("DeepDream on %s (%s)", r.Layer, r.Objective), ts)
+}
+
+// HTML shows the original image and the dream side by side (vizkit.HTMLer).
+func (r *DeepDreamResult) HTML() (string, error) {
+	if r == nil {
+		return "", errors.New("vizkit: empty DeepDreamResult")
+	}
+	p, err := r.Panel(r.Original)
+	if err != nil {
+		return "", err
+	}
+	h := render.NewHTML().Image(p, "", 0)
+	return h.String(), h.Err()
 }

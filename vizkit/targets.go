@@ -24,7 +24,7 @@ func BinaryTarget(positive bool) Target {
 	if !positive {
 		name, sign = "negative class (−logit)", -1
 	}
-	return Target{Kind: TargetFunc, Name: name, outputs: 1, Func: func(out *graph.Node) *graph.Node {
+	return Target{Kind: TargetFunc, named: true, Name: name, outputs: 1, Func: func(out *graph.Node) *graph.Node {
 		return graph.MulScalar(graph.Squeeze(graph.Slice(out, graph.AxisRange(), graph.AxisRange(0, 1)), 1), sign)
 	}}
 }
@@ -53,7 +53,7 @@ func RegressionTarget(output int, mode RegressionMode) Target {
 	case RegressionDecrease:
 		sign, what = -1, "decrease"
 	}
-	return Target{Kind: TargetFunc, Name: fmt.Sprintf("regression output %d (%s)", output, what), outputs: output + 1,
+	return Target{Kind: TargetFunc, named: true, Name: fmt.Sprintf("regression output %d (%s)", output, what), outputs: output + 1,
 		Func: func(out *graph.Node) *graph.Node {
 			return graph.MulScalar(graph.Squeeze(graph.Slice(out, graph.AxisRange(), graph.AxisRange(output, output+1)), 1), sign)
 		}}
@@ -72,7 +72,7 @@ func SimilarityTarget(ref []float32) Target {
 		norm += float64(v) * float64(v)
 	}
 	norm = math.Sqrt(norm)
-	t := Target{Kind: TargetFunc, Name: fmt.Sprintf("cosine similarity to a reference embedding (D=%d, #%x)", len(r), h.Sum64()), outputs: len(r),
+	t := Target{Kind: TargetFunc, named: true, Name: fmt.Sprintf("cosine similarity to a reference embedding (D=%d, #%x)", len(r), h.Sum64()), outputs: len(r),
 		Func: func(out *graph.Node) *graph.Node {
 			g := out.Graph()
 			rn := graph.Reshape(graph.Const(g, r), 1, len(r))
@@ -97,7 +97,7 @@ func ClassSetTarget(classes ...int) Target {
 		names[i] = fmt.Sprint(c)
 		mx = max(mx, c+1)
 	}
-	t := Target{Kind: TargetFunc, Name: "sum of the logits of classes " + strings.Join(names, ","), outputs: mx, setClasses: cs,
+	t := Target{Kind: TargetFunc, named: true, Name: "sum of the logits of classes " + strings.Join(names, ","), outputs: mx, setClasses: cs,
 		Func: func(out *graph.Node) *graph.Node {
 			var s *graph.Node
 			for _, c := range cs {

@@ -90,7 +90,7 @@ func TestEngineMethods(t *testing.T) {
 	if _, err := ex.FeatureMaps(x1, []string{"layer1", "layer3.1.conv2", "/maxpool/MaxPool_output_0"}, vizkit.FeatureOptions{}); err != nil {
 		t.Errorf("FeatureMaps: %v", err)
 	}
-	if k, err := vizkit.Kernels(m, "conv1", vizkit.KernelOptions{}); err != nil {
+	if k, err := vizkit.KernelsOf(m, "conv1", vizkit.KernelOptions{}); err != nil {
 		t.Errorf("Kernels: %v", err)
 	} else if _, err := k.Tiles(); err != nil {
 		t.Errorf("Kernel tiles: %v", err)

@@ -6,7 +6,9 @@ import (
 	"testing"
 
 	"github.com/cnnviz/cnnviz/models"
-	"github.com/cnnviz/cnnviz/vizkit"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // Linear weights large enough to be split into row chunks (a quarter-wide
@@ -117,30 +119,65 @@ func TestMergeLinearChunks(t *testing.T) {
 	if len(merged.ParamNames()) >= len(chunked.ParamNames()) {
 		t.Fatalf("merged %d params, chunked %d", len(merged.ParamNames()), len(chunked.ParamNames()))
 	}
-	x := &vizkit.Array{Shape: []int{2, 3, 32, 32}, Data: make([]float32, 2*3*32*32)}
-	for i := range x.Data {
-		x.Data[i] = float32(math.Sin(float64(i) * 0.37))
+	x := make([]float32, 2*3*32*32)
+	for i := range x {
+		x[i] = float32(math.Sin(float64(i) * 0.37))
 	}
-	var res [2]*vizkit.Result
+	var res [2][2][]float32 // logits, input gradient of class 4's logit
 	for i, m := range []*Model{chunked, merged} {
-		ex, err := vizkit.NewExplainer(m, vizkit.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res[i], err = ex.Run(x, vizkit.Request{GradInput: true, Target: vizkit.Class(4)}); err != nil {
-			t.Fatal(err)
-		}
-		ex.Close()
+		res[i] = logitsAndInputGrad(t, m, x, []int{2, 3, 32, 32}, 4)
 	}
-	for _, pair := range [][2]*vizkit.Array{{res[0].Logits, res[1].Logits}, {res[0].InputGrad, res[1].InputGrad}} {
+	for k := range res[0] {
+		a, b := res[0][k], res[1][k]
 		scale := 0.0
-		for _, v := range pair[1].Data {
+		for _, v := range b {
 			scale = math.Max(scale, math.Abs(float64(v)))
 		}
-		for i := range pair[1].Data {
-			if d := math.Abs(float64(pair[0].Data[i] - pair[1].Data[i])); d > 1e-4*scale+1e-7 {
-				t.Fatalf("chunked vs merged differ at %d: %g vs %g", i, pair[0].Data[i], pair[1].Data[i])
+		for i := range b {
+			if d := math.Abs(float64(a[i] - b[i])); d > 1e-4*scale+1e-7 {
+				t.Fatalf("chunked vs merged differ at %d: %g vs %g", i, a[i], b[i])
 			}
 		}
 	}
+}
+
+// logitsAndInputGrad runs m on x (NCHW dims) on the pure-Go backend and
+// returns the logits and the gradient of class k's summed logit w.r.t. x
+// (the package cannot use vizkit's engine in its own tests: vizkit's façade
+// imports the model registry, which imports this package).
+func logitsAndInputGrad(t *testing.T, m *Model, x []float32, dims []int, k int) [2][]float32 {
+	t.Helper()
+	b, err := compute.NewWithConfig("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	params, err := m.Params(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec, err := graph.NewExec(b, func(inputs []*graph.Node) []*graph.Node {
+		xn := inputs[0]
+		logits := models.Forward(m, xn, inputs[1:])
+		score := graph.ReduceAllSum(graph.Slice(logits, graph.AxisRange(), graph.AxisRange(k, k+1)))
+		return []*graph.Node{logits, graph.Gradient(score, xn)[0]}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exec.Finalize()
+	args := []any{tensors.FromFlatDataAndDimensions(x, dims...)}
+	for _, p := range params {
+		args = append(args, p)
+	}
+	outs, err := exec.Exec(args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res [2][]float32
+	for i := range res {
+		if res[i], err = tensors.CopyFlatData[float32](outs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return res
 }

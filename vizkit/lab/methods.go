@@ -46,7 +46,7 @@ func Methods() []Method {
 				return r.Map, nil
 			}})
 	}
-	saliency := func(relu models.ReLURule, reduce func(s *vizkit.Saliency) (*vizkit.Array, error)) func(context.Context, *vizkit.Explainer, *vizkit.Array) (*vizkit.Array, error) {
+	saliency := func(relu models.ReLURule, reduce func(s *vizkit.SaliencyResult) (*vizkit.Array, error)) func(context.Context, *vizkit.Explainer, *vizkit.Array) (*vizkit.Array, error) {
 		return func(_ context.Context, ex *vizkit.Explainer, x *vizkit.Array) (*vizkit.Array, error) {
 			s, err := ex.Saliency(x, vizkit.SaliencyOptions{ReLU: relu})
 			if err != nil {
@@ -58,10 +58,10 @@ func Methods() []Method {
 	out = append(out,
 		Method{Name: "saliency", Title: "Saliency (vanilla gradient)", Family: "gradient",
 			Note: "max over RGB of |∂logit/∂x| (Simonyan et al. 2014), Explainer.Run with GradInput",
-			Maps: saliency(models.ReLUStandard, (*vizkit.Saliency).AbsMax)},
+			Maps: saliency(models.ReLUStandard, (*vizkit.SaliencyResult).AbsMax)},
 		Method{Name: "gradxinput", Title: "Gradient × input", Family: "gradient",
 			Note: "|Σ_RGB x·∂logit/∂x| on the normalised input",
-			Maps: saliency(models.ReLUStandard, func(s *vizkit.Saliency) (*vizkit.Array, error) {
+			Maps: saliency(models.ReLUStandard, func(s *vizkit.SaliencyResult) (*vizkit.Array, error) {
 				gx, err := s.GradTimesInput()
 				if err != nil {
 					return nil, err
@@ -70,7 +70,7 @@ func Methods() []Method {
 			})},
 		Method{Name: "guidedbackprop", Title: "Guided backpropagation", Family: "gradient",
 			Note: "max over RGB of |guided gradient|",
-			Maps: saliency(models.ReLUGuided, (*vizkit.Saliency).AbsMax)},
+			Maps: saliency(models.ReLUGuided, (*vizkit.SaliencyResult).AbsMax)},
 		Method{Name: "smoothgrad", Title: "SmoothGrad", Family: "gradient",
 			Note: "max over RGB of |mean gradient| over 25 noisy copies (σ 15 % of the input range), seed 1",
 			Maps: func(ctx context.Context, ex *vizkit.Explainer, x *vizkit.Array) (*vizkit.Array, error) {

@@ -145,7 +145,7 @@ func batchLen(b *shapes.Batch) int {
 // (vizkit.Kernels): after training they show the colour-opponent edge and
 // corner detectors the network learnt.
 func (l *Lab) FirstLayerKernels() (*image.RGBA, error) {
-	k, err := vizkit.Kernels(l.Model, "features.0", vizkit.KernelOptions{Scale: 16, Cols: 8, Diverging: true,
+	k, err := vizkit.KernelsOf(l.Model, "features.0", vizkit.KernelOptions{Scale: 16, Cols: 8, Diverging: true,
 		Title: "features.0 kernels (RGB, grey = 0)"})
 	if err != nil {
 		return nil, err

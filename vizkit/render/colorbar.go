@@ -44,7 +44,7 @@ func Colorbar(cmap Colormap, r Range, width, height int, label string) (*image.R
 		return nil, fmt.Errorf("render.Colorbar: height %d too small, need at least %d", height, height-barH+minBar)
 	}
 	lo, hi := FormatValue(r.Min), FormatValue(r.Max)
-	need := 2*margin + small.width(lo) + small.width(hi) + small.advance
+	need := 2*margin + small.width(lo) + small.width(hi) + small.em()
 	if width < need || width < 2*margin+4 {
 		return nil, fmt.Errorf("render.Colorbar: width %d too small for labels %q and %q, need at least %d", width, lo, hi, max(need, 2*margin+4))
 	}
@@ -83,7 +83,7 @@ func Colorbar(cmap Colormap, r Range, width, height int, label string) (*image.R
 	mid := FormatValue((r.Min + r.Max) / 2)
 	xm := x0 + (x1-x0)/2
 	mx := xm - small.width(mid)/2
-	if r.Max > r.Min && mx >= x0+small.width(lo)+small.advance && mx+small.width(mid)+small.advance <= x1-small.width(hi) {
+	if r.Max > r.Min && mx >= x0+small.width(lo)+small.em() && mx+small.width(mid)+small.em() <= x1-small.width(hi) {
 		tick(xm)
 		small.draw(dst, mid, mx, ty, ink)
 	}

@@ -83,6 +83,15 @@ func Grid(tiles []image.Image, opts GridOptions) (*image.RGBA, error) {
 	// Cell sizes: colW[c] (tile or caption width), tileH[r] (tile area) and capH[r]
 	// (caption line or 0). Uniform unless Compact.
 	const captionGap = 2
+	// Caption and title sizes follow the tiles' width (see captionPx).
+	widest := 0
+	for _, t := range tiles {
+		if t != nil {
+			widest = max(widest, min(t.Bounds().Dx(), MaxPixels/scale)*scale)
+		}
+	}
+	small := faceAt(false, captionPx(widest))
+	title := faceAt(true, captionPx(widest)+3)
 	colW := make([]int, cols)
 	tileH := make([]int, rows)
 	capH := make([]int, rows)
@@ -97,7 +106,7 @@ func Grid(tiles []image.Image, opts GridOptions) (*image.RGBA, error) {
 			tileH[r] = max(tileH[r], b.Dy()*scale)
 		}
 		if i < len(opts.Captions) && opts.Captions[i] != "" {
-			colW[c] = max(colW[c], min(small.width(sanitize(opts.Captions[i])), maxCap*small.advance))
+			colW[c] = max(colW[c], min(small.width(small.sanitizeFor(opts.Captions[i])), maxCap*small.em()))
 			capH[r] = captionGap + small.height
 		}
 	}
@@ -137,7 +146,7 @@ func Grid(tiles []image.Image, opts GridOptions) (*image.RGBA, error) {
 	titleText := ""
 	const titleGap = 4
 	if opts.Title != "" {
-		titleText = title.fit(opts.Title, 100*title.advance)
+		titleText = title.fit(opts.Title, 100*title.em())
 		width = max(width, title.width(titleText)+2*max(pad, 2))
 		top += title.height + titleGap
 	}

@@ -552,12 +552,15 @@ func TestGridCaptionsAndTitle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Cell width = max(4, 2 chars · 7 px) = 14; cell height = 4 + 2 + 13 = 19.
-	if img.Bounds() != image.Rect(0, 0, 2+14+2+14+2, 2+19+2) {
-		t.Fatalf("bounds %v", img.Bounds())
+	// Small tiles get the smallest caption size (11 px).
+	capFace := faceAt(false, captionPx(4))
+	cw, chh := max(4, capFace.width("ab")), 4+2+capFace.height
+	if img.Bounds() != image.Rect(0, 0, 2+cw+2+cw+2, 2+chh+2) {
+		t.Fatalf("bounds %v, want cells %d×%d", img.Bounds(), cw, chh)
 	}
-	// Tile 0 centred: x = 2 + (14−4)/2 = 7.
-	if pixel(img, 7, 2) != rgba(255, 0, 0) || pixel(img, 6, 2) != bg {
+	// Tile 0 centred in its cell.
+	tx := 2 + (cw-4)/2
+	if pixel(img, tx, 2) != rgba(255, 0, 0) || pixel(img, tx-1, 2) != bg {
 		t.Errorf("captioned tile not centred")
 	}
 	ink := func(x0, y0, x1, y1 int) int {
@@ -571,25 +574,29 @@ func TestGridCaptionsAndTitle(t *testing.T) {
 		}
 		return n
 	}
-	if n := ink(2, 8, 16, 21); n == 0 {
+	if n := ink(2, 8, 2+cw, 2+chh); n == 0 {
 		t.Errorf("caption 'ab' drew nothing")
 	}
-	if n := ink(18, 8, 32, 21); n != 0 {
+	if n := ink(4+cw, 8, 4+2*cw, 2+chh); n != 0 {
 		t.Errorf("empty caption drew %d pixels", n)
 	}
-	// A long caption is truncated to the 16-character cap (cell width 112) and never
+	// A long caption is cut with an ellipsis to the 16-character cap and never
 	// widens the cell beyond it.
 	img, _ = Grid(tiles[:1], GridOptions{Captions: []string{strings.Repeat("x", 40)}})
-	if img.Bounds().Dx() != 16*7 {
-		t.Errorf("long caption width %d, want 112", img.Bounds().Dx())
+	if img.Bounds().Dx() != 16*capFace.em() {
+		t.Errorf("long caption width %d, want %d", img.Bounds().Dx(), 16*capFace.em())
 	}
-	// Title adds a 16 px line + 4 px gap and widens the image to fit (Pad 0 → 2 px margins).
+	if s := capFace.fit(strings.Repeat("x", 40), 16*capFace.em()); !strings.HasSuffix(s, "…") || capFace.width(s) > 16*capFace.em() {
+		t.Errorf("fitted caption %q (%d px)", s, capFace.width(s))
+	}
+	// Title adds a line and a 4 px gap and widens the image to fit (Pad 0 → 2 px margins).
 	img, _ = Grid(tiles[:1], GridOptions{Title: "Layer conv1"})
-	if img.Bounds() != image.Rect(0, 0, 11*8+4, 16+4+4) {
-		t.Errorf("title bounds %v", img.Bounds())
+	tf := faceAt(true, captionPx(4)+3)
+	if want := image.Rect(0, 0, tf.width("Layer conv1")+4, tf.height+4+4); img.Bounds() != want {
+		t.Errorf("title bounds %v, want %v", img.Bounds(), want)
 	}
-	// Tile centred horizontally under the wider title: x = (92−4)/2 = 44.
-	if pixel(img, 44, 20) != rgba(255, 0, 0) {
+	// Tile centred horizontally under the wider title.
+	if pixel(img, (img.Bounds().Dx()-4)/2, tf.height+4) != rgba(255, 0, 0) {
 		t.Errorf("tile not centred under title")
 	}
 	// Dark background → white text by default.

@@ -580,7 +580,7 @@ func (r *dsRun) writeImage(li loadedImage, x *vizkit.Array, i int, fwd *vizkit.R
 	row := summaryRow{Path: it.Path, Rel: it.Rel, Width: li.w, Height: li.h,
 		Pred: fwd.Classes[i], PredLabel: r.label(fwd.Classes[i]), PredScore: probs[fwd.Classes[i]],
 		Target: target, TargetLabel: r.label(target), TargetScore: probs[target], Box: it.Box, ForwardMs: fwdMs}
-	for _, cs := range vizkit.TopK(logits.Data, r.o.topK) {
+	for _, cs := range vizkit.TopClasses(logits.Data, r.o.topK) {
 		row.TopK = append(row.TopK, classProb{Class: cs.Class, Label: r.label(cs.Class), Prob: probs[cs.Class]})
 	}
 	var region *vizkit.Region

@@ -384,7 +384,7 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		net.Arch(), len(net.Layers()), humanCount(models.NumParams(net)), sourceOr(net, mf), b.Name(), inputDesc))
 	probs := softmax(logits.Data)
 	var rows [][]string
-	for i, cs := range vizkit.TopK(logits.Data, 5) {
+	for i, cs := range vizkit.TopClasses(logits.Data, 5) {
 		rows = append(rows, []string{strconv.Itoa(i + 1), c.Label(cs.Class), fmt.Sprintf("%.4g", cs.Score), fmt.Sprintf("%.2f%%", 100*probs[cs.Class])})
 	}
 	r.Figure([]render.FigureItem{{Image: c.Image, Caption: "input", WidthPx: 224}}, render.FigureOptions{})

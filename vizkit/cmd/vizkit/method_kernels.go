@@ -87,7 +87,7 @@ func runKernels(c *runCtx) error {
 			// Deeper kernels: signed values matter, so show them on a diverging scale.
 			opts.Diverging = true
 		}
-		res, err := vizkit.Kernels(c.Net, l, opts)
+		res, err := vizkit.KernelsOf(c.Net, l, opts)
 		if err != nil {
 			return err
 		}

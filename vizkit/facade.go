@@ -1,0 +1,720 @@
+package vizkit
+
+// The notebook façade: one call per visualisation, for GoNB cells and scripts.
+//
+//	m := must.M1(vizkit.Open("vgg11"))
+//	img := must.M1(vizkit.LoadImage("../testdata/images/chelsea.jpg"))
+//	nb.Show(must.M1(vizkit.GradCAM(m, img)))
+//
+// Every result displays with nb.Show (package vizkit/nb). The functions below
+// are thin: they preprocess the image the way the model expects, call the
+// Explainer, and attach the picture the result is drawn on.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html"
+	"image"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/cnnviz/cnnviz/models"
+	"github.com/cnnviz/cnnviz/models/zoo"
+	"github.com/cnnviz/cnnviz/vizkit/imageio"
+	"github.com/cnnviz/cnnviz/vizkit/render"
+)
+
+// Model is an opened network with its Explainer and preprocessing: what every
+// façade function takes. Close it when done (a GoNB cell ends its program, so
+// closing is optional there).
+type Model struct {
+	// Net is the network; Ex explains it (its compiled graphs are cached for
+	// the Model's lifetime, so repeated calls in one cell compile once).
+	Net models.Network
+	Ex  *Explainer
+	// Info says where the weights came from (Info.Random, Info.Reason).
+	Info zoo.Info
+	// Preprocess turns a decoded image into the network's input; for
+	// torchvision's ImageNet models imageio.DefaultImageNet (Resize(256),
+	// CenterCrop(224), ImageNet mean/std).
+	Preprocess imageio.Preprocess
+	// Labels names the classes (len NumClasses): ImageNet's for 1000-class
+	// models unless ClassNames says otherwise, else "class i".
+	Labels []string
+
+	owned     bool // Close closes Net.
+	announced bool // Open showed the random-weights warning in the cell
+}
+
+// Open opens a model for the façade. spec is
+//
+//	an architecture name  "vgg11", "resnet50", … (zoo.Archs): the pretrained ImageNet weights when they
+//	                      are cached or downloadable, else random weights (Info.Random, Info.Reason)
+//	                      with a visible banner in a notebook
+//	"random"              random weights of Arch(…) (default vgg11), Seed(…)
+//	FILE.safetensors|.pth a torchvision-named weight file (the architecture is read from it)
+//	FILE.onnx             an ONNX graph (where a loader is registered)
+//	hub:ORG/REPO          a Hugging Face repository's weights
+//
+// Options: WithContext, Arch, Seed, Offline, Backend, Quiet, Preprocessing,
+// ClassNames. Downloads show a progress line in a notebook.
+func Open(spec string, opts ...Option) (*Model, error) {
+	s, err := collect("vizkit.Open", opts, "WithContext", "Arch", "Seed", "Offline", "Backend", "Quiet", "Preprocessing", "ClassNames")
+	if err != nil {
+		return nil, err
+	}
+	arch, wspec := s.arch, spec
+	if _, lerr := zoo.Lookup(spec); lerr == nil {
+		if arch != "" && arch != spec {
+			return nil, fmt.Errorf("vizkit.Open(%q): Arch(%q) names another architecture", spec, arch)
+		}
+		arch, wspec = spec, "auto"
+	} else if spec != "auto" && spec != "random" && !strings.HasPrefix(spec, "hub:") && !strings.Contains(spec, ".") {
+		return nil, fmt.Errorf("vizkit.Open(%q): not an architecture (%s), a weight file (.safetensors, .pth, .onnx), hub:ORG/REPO, \"auto\" or \"random\"",
+			spec, strings.Join(zoo.Archs(), ", "))
+	}
+	zo := zoo.Options{Seed: s.seed}
+	zo.Hub.Offline = s.offline
+	if notebook != nil {
+		zo.Hub.OnProgress = notebook.Download(fmt.Sprintf("downloading the weights of %s", spec))
+	}
+	net, info, err := zoo.Open(s.context(), wspec, arch, zo)
+	if err != nil {
+		return nil, fmt.Errorf("vizkit.Open(%q): %w", spec, err)
+	}
+	m, err := newModel(net, info, s)
+	if err != nil {
+		net.Close()
+		return nil, err
+	}
+	m.owned = true
+	if info.Random && !s.quiet && notebook != nil {
+		notebook.Display(m.banner(true).String())
+		m.announced = true
+	}
+	return m, nil
+}
+
+// FromNetwork wraps any network (a lab model, your own builder) for the
+// façade. The caller keeps ownership of net (Model.Close does not close it).
+// Options: Backend, Preprocessing (default imageio.DefaultImageNet), ClassNames.
+func FromNetwork(net models.Network, opts ...Option) (*Model, error) {
+	if net == nil {
+		return nil, errors.New("vizkit.FromNetwork: nil network")
+	}
+	s, err := collect("vizkit.FromNetwork", opts, "Backend", "Preprocessing", "ClassNames")
+	if err != nil {
+		return nil, err
+	}
+	return newModel(net, zoo.Info{Arch: net.Arch(), Source: "your network"}, s)
+}
+
+func newModel(net models.Network, info zoo.Info, s *settings) (*Model, error) {
+	ex, err := NewExplainer(net, Options{Backend: s.backend})
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{Net: net, Ex: ex, Info: info, Preprocess: imageio.DefaultImageNet()}
+	if s.preprocess != nil {
+		if err := s.preprocess.Validate(); err != nil {
+			ex.Close()
+			return nil, fmt.Errorf("Preprocessing: %w", err)
+		}
+		m.Preprocess = *s.preprocess
+	}
+	k := net.NumClasses()
+	switch {
+	case s.labels != nil:
+		if len(s.labels) != k {
+			ex.Close()
+			return nil, fmt.Errorf("ClassNames gives %d names for a model with %d classes", len(s.labels), k)
+		}
+		m.Labels = s.labels
+	case k == 1000:
+		m.Labels = imageio.ImageNetClasses()
+	default:
+		m.Labels = make([]string, k)
+		for i := range m.Labels {
+			m.Labels[i] = fmt.Sprintf("class %d", i)
+		}
+	}
+	return m, nil
+}
+
+// Close releases the compiled graphs and, for Open, the network.
+func (m *Model) Close() {
+	if m == nil {
+		return
+	}
+	m.Ex.Close()
+	if m.owned {
+		m.Net.Close()
+	}
+}
+
+// Label names class c ("tabby, tabby cat"), or "class c" when out of range.
+func (m *Model) Label(c int) string {
+	if c >= 0 && c < len(m.Labels) {
+		return m.Labels[c]
+	}
+	return fmt.Sprintf("class %d", c)
+}
+
+// Norm is the input normalisation of m's preprocessing.
+func (m *Model) Norm() Normalization {
+	p := m.Preprocess
+	std := p.Std
+	if std == ([3]float32{}) {
+		std = [3]float32{1, 1, 1}
+	}
+	return Normalization{Mean: p.Mean, Std: std}
+}
+
+// banner says which weights the model runs on; compact is the one-line
+// version Open shows in a notebook.
+func (m *Model) banner(compact bool) *render.HTML {
+	h := render.NewHTML()
+	if !m.Info.Random {
+		h.Paragraph(fmt.Sprintf("✔ %s, weights: %s.", m.Net.Arch(), m.Info.Source))
+		return h
+	}
+	msg := fmt.Sprintf("RANDOM WEIGHTS: %s was never trained here. Pictures show how each method works, "+
+		"not what a trained network has learned.", m.Net.Arch())
+	if !compact {
+		msg += " To see the real thing, run once where the pretrained weights can be downloaded " +
+			"(they are then cached: Hugging Face's ~/.cache/huggingface/hub or PyTorch's ~/.cache/torch/hub)."
+	}
+	h.Warning(msg)
+	if m.Info.Reason != "" {
+		h.Raw(`<details style="font-size:12px;color:#666;margin:-4px 0 8px"><summary>why</summary>` +
+			html.EscapeString(m.Info.Reason) + "</details>\n")
+	}
+	return h
+}
+
+// HTML shows the weights banner (pretrained or random, and why) and a
+// one-line summary of the model (vizkit.HTMLer).
+func (m *Model) HTML() (string, error) {
+	if m == nil || m.Net == nil {
+		return "", errors.New("vizkit: nil Model")
+	}
+	h := m.banner(false)
+	if m.announced { // Open already showed the warning and its reason in this cell
+		h = render.NewHTML()
+	}
+	p := m.Preprocess
+	pre := "no resize"
+	if p.ResizeShort > 0 {
+		pre = fmt.Sprintf("shorter side resized to %d", p.ResizeShort)
+	}
+	if p.CropH > 0 {
+		pre += fmt.Sprintf(", centre crop %d×%d", p.CropH, p.CropW)
+	}
+	params := 0
+	for _, l := range m.Net.Layers() {
+		if !strings.Contains(l.Name, ".") || l.Kind == models.Conv2d || l.Kind == models.Linear {
+			if l.Kind == models.Conv2d || l.Kind == models.Linear || l.Kind == models.BatchNorm2d {
+				params += l.Params
+			}
+		}
+	}
+	h.Paragraph(fmt.Sprintf("%s: %d classes, %d modules, %s parameters in its convolutions and linear layers; input: %s.",
+		m.Net.Arch(), m.Net.NumClasses(), len(m.Net.Layers()), humanCount(params), pre))
+	return h.String(), h.Err()
+}
+
+func humanCount(n int) string {
+	switch {
+	case n >= 1e6:
+		return fmt.Sprintf("%.1f M", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1f k", float64(n)/1e3)
+	}
+	return fmt.Sprint(n)
+}
+
+// Image is a decoded picture (EXIF orientation applied, RGB). The façade
+// preprocesses it for each model it is used with (Model.Preprocess).
+type Image struct {
+	// Name labels the picture in captions (the file's base name).
+	Name string
+	// Picture is the decoded image at its full size.
+	Picture *image.RGBA
+}
+
+// LoadImage decodes a JPEG, PNG, GIF, WebP or BMP file. A relative path that
+// does not exist from the working directory is also tried relative to the
+// notebook's folder ($GONB_DIR), so "../testdata/images/chelsea.jpg" works in
+// the notebooks of this repository however the kernel was started.
+func LoadImage(path string) (*Image, error) {
+	p := path
+	if _, err := os.Stat(p); err != nil && !filepath.IsAbs(p) {
+		if d := os.Getenv("GONB_DIR"); d != "" {
+			if _, err2 := os.Stat(filepath.Join(d, p)); err2 == nil {
+				p = filepath.Join(d, p)
+			}
+		}
+	}
+	img, err := imageio.Load(p)
+	if err != nil {
+		return nil, err
+	}
+	return &Image{Name: filepath.Base(path), Picture: img}, nil
+}
+
+// NewImage wraps a picture already in memory.
+func NewImage(name string, img image.Image) (*Image, error) {
+	if img == nil || img.Bounds().Empty() {
+		return nil, errors.New("vizkit.NewImage: empty image")
+	}
+	return &Image{Name: name, Picture: imageio.ToRGB(img)}, nil
+}
+
+// Input preprocesses img for m: the network input x (1,3,H,W), normalised, and
+// the resized and cropped picture it was computed from (W×H), for overlays.
+func (m *Model) Input(img *Image) (*Array, *image.RGBA, error) {
+	if img == nil || img.Picture == nil {
+		return nil, nil, errors.New("vizkit: nil image (use vizkit.LoadImage)")
+	}
+	in, err := m.Preprocess.Apply(img.Picture)
+	if err != nil {
+		return nil, nil, fmt.Errorf("preprocessing %s: %w", img.Name, err)
+	}
+	x := &Array{Shape: []int{1, in.C, in.H, in.W}, Data: in.Data}
+	if err := m.Net.CheckInput(x.Shape); err != nil {
+		return nil, nil, fmt.Errorf("%s after preprocessing: %w", img.Name, err)
+	}
+	return x, in.Image, nil
+}
+
+// ClassProb is one row of TopK.
+type ClassProb struct {
+	Class int
+	Label string
+	Logit float32
+	// Prob is the softmax probability over all classes.
+	Prob float64
+}
+
+// TopKResult is a picture's k most probable classes.
+type TopKResult struct {
+	Arch    string
+	Name    string
+	Picture image.Image // the preprocessed crop the network saw
+	Classes []ClassProb
+}
+
+// TopK runs img through m and returns its k most probable classes (softmax
+// of the logits), most probable first. Options: WithContext.
+func TopK(m *Model, img *Image, k int, opts ...Option) (*TopKResult, error) {
+	if _, err := collect("vizkit.TopK", opts, "WithContext"); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, errors.New("vizkit.TopK: nil model")
+	}
+	if k < 1 {
+		return nil, fmt.Errorf("vizkit.TopK: k must be at least 1, got %d", k)
+	}
+	x, crop, err := m.Input(img)
+	if err != nil {
+		return nil, err
+	}
+	res, err := m.Ex.Run(x, Request{})
+	if err != nil {
+		return nil, err
+	}
+	logits := res.Logits.Data
+	mx := math.Inf(-1)
+	for _, v := range logits {
+		mx = math.Max(mx, float64(v))
+	}
+	sum := 0.0
+	for _, v := range logits {
+		sum += math.Exp(float64(v) - mx)
+	}
+	out := &TopKResult{Arch: m.Net.Arch(), Name: img.Name, Picture: crop}
+	for _, cs := range TopClasses(logits, k) {
+		out.Classes = append(out.Classes, ClassProb{Class: cs.Class, Label: m.Label(cs.Class), Logit: cs.Score,
+			Prob: math.Exp(float64(cs.Score)-mx) / sum})
+	}
+	return out, nil
+}
+
+// HTML shows the picture and a table of the classes (vizkit.HTMLer).
+func (r *TopKResult) HTML() (string, error) {
+	if r == nil {
+		return "", errors.New("vizkit: nil TopKResult")
+	}
+	var rows [][]string
+	for i, c := range r.Classes {
+		rows = append(rows, []string{fmt.Sprint(i + 1), c.Label, fmt.Sprintf("%.3g", c.Logit), fmt.Sprintf("%.2f%%", 100*c.Prob)})
+	}
+	h := render.NewHTML()
+	b := r.Picture.Bounds()
+	h.Figure([]render.FigureItem{{Image: r.Picture, Caption: fmt.Sprintf("%s, %d×%d as %s sees it", r.Name, b.Dx(), b.Dy(), r.Arch),
+		WidthPx: max(224, b.Dx())}}, render.FigureOptions{})
+	h.Table([]string{"rank", "class", "logit", "probability"}, rows)
+	return h.String(), h.Err()
+}
+
+// GradCAM is CAM(m, img, "gradcam", opts...): where in the picture is the
+// evidence for the target (default: the top-1 class) at the last
+// convolutional block (or AtLayer).
+func GradCAM(m *Model, img *Image, opts ...Option) (*CAMResult, error) {
+	return camCall("vizkit.GradCAM", m, img, "gradcam", opts)
+}
+
+// ScoreCAM is CAM(m, img, "scorecam", opts...): one masked copy of the
+// picture through the network per channel of the layer (a progress bar in a
+// notebook).
+func ScoreCAM(m *Model, img *Image, opts ...Option) (*CAMResult, error) {
+	return camCall("vizkit.ScoreCAM", m, img, "scorecam", opts)
+}
+
+// CAM computes a class activation map of img with method (CAMMethodNames:
+// "gradcam", "hirescam", "gradcam++", "layercam", "scorecam", …). The result's
+// Map is (1,H,W) in [0,1] at the preprocessed picture's size, and it displays
+// as an overlay on that picture.
+//
+// Options: AtLayer (default DefaultCAMLayer), ForClass / ForTarget (default:
+// the top-1 class logit), EigenSmooth, AugSmooth, WithProgress, WithContext,
+// or a whole CAMOptions value.
+func CAM(m *Model, img *Image, method string, opts ...Option) (*CAMResult, error) {
+	return camCall("vizkit.CAM", m, img, method, opts)
+}
+
+func camCall(fn string, m *Model, img *Image, method string, opts []Option) (*CAMResult, error) {
+	s, err := collect(fn, opts, "WithContext", "WithProgress", "AtLayer", "ForClass", "ForTarget", "EigenSmooth", "AugSmooth", "CAMOptions")
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, fmt.Errorf("%s: nil model", fn)
+	}
+	x, crop, err := m.Input(img)
+	if err != nil {
+		return nil, err
+	}
+	o := s.cam
+	o.Method = method
+	if s.layers != nil {
+		o.Layers = s.layers
+	}
+	if s.target != nil {
+		o.Target = *s.target
+	}
+	o.EigenSmooth = o.EigenSmooth || s.eigen
+	o.AugSmooth = o.AugSmooth || s.aug
+	if o.Progress == nil {
+		if p := s.progressFor(fmt.Sprintf("%s of %s", method, img.Name)); p != nil {
+			o.Progress = func(c CAMProgress) { p(Progress{Task: c.Method + " at " + c.Layer, Done: c.Done, Total: c.Total}) }
+		}
+	}
+	res, err := m.Ex.CAMContext(s.context(), x, o)
+	if err != nil {
+		return nil, err
+	}
+	res.Images = []image.Image{crop}
+	return res, nil
+}
+
+// Saliency is the gradient of the target (default: the top-1 class logit)
+// with respect to the input pixels (Simonyan et al.), shown as the magnitude
+// map and the signed gradient. Options: Guided (guided backpropagation),
+// Deconv, ForClass / ForTarget, WithContext.
+func Saliency(m *Model, img *Image, opts ...Option) (*SaliencyResult, error) {
+	s, err := collect("vizkit.Saliency", opts, "WithContext", "ForClass", "ForTarget", "Guided", "Deconv")
+	if err != nil {
+		return nil, err
+	}
+	x, _, err := m.input(img)
+	if err != nil {
+		return nil, err
+	}
+	so := SaliencyOptions{ReLU: s.relu, Norm: m.Norm()}
+	if s.target != nil {
+		so.Target = *s.target
+	}
+	return m.Ex.Saliency(x, so)
+}
+
+// GuidedGradCAM multiplies guided backpropagation by the upsampled Grad-CAM
+// map. Options: AtLayer, ForClass / ForTarget, WithContext.
+func GuidedGradCAM(m *Model, img *Image, opts ...Option) (*GuidedGradCAMResult, error) {
+	s, err := collect("vizkit.GuidedGradCAM", opts, "WithContext", "AtLayer", "ForClass", "ForTarget")
+	if err != nil {
+		return nil, err
+	}
+	x, _, err := m.input(img)
+	if err != nil {
+		return nil, err
+	}
+	o := GuidedGradCAMOptions{Layers: s.layers, Norm: m.Norm()}
+	if s.target != nil {
+		o.Target = *s.target
+	}
+	return m.Ex.GuidedGradCAM(x, o)
+}
+
+// SmoothGrad averages the gradient over noisy copies of the picture
+// (Smilkov et al.). Options: Samples (default 24, 8 with CNNVIZ_FAST=1),
+// Guided, ForClass / ForTarget, WithProgress, WithContext, or a whole
+// SmoothGradOptions value.
+func SmoothGrad(m *Model, img *Image, opts ...Option) (*SmoothGradResult, error) {
+	s, err := collect("vizkit.SmoothGrad", opts, "WithContext", "WithProgress", "ForClass", "ForTarget", "Guided", "Deconv", "Samples", "SmoothGradOptions")
+	if err != nil {
+		return nil, err
+	}
+	x, _, err := m.input(img)
+	if err != nil {
+		return nil, err
+	}
+	o := s.smooth
+	if s.n > 0 {
+		o.Samples = s.n
+	} else if o.Samples == 0 {
+		o.Samples = quick(24, 8)
+	}
+	if s.reluSet {
+		o.ReLU = s.relu
+	}
+	if s.target != nil {
+		o.Target = *s.target
+	}
+	if o.Batch.Progress == nil {
+		o.Batch.Progress = s.countProgress(fmt.Sprintf("SmoothGrad: %d noisy copies", o.Samples))
+	}
+	return m.Ex.SmoothGrad(s.context(), x, o)
+}
+
+// IntegratedGradients integrates the gradient along the straight path from
+// a black picture to img (Sundararajan et al.); its HTML ends with the
+// completeness check. Options: Steps (default 32, 8 with CNNVIZ_FAST=1),
+// ForClass / ForTarget, WithProgress, WithContext, or a whole IGOptions value.
+func IntegratedGradients(m *Model, img *Image, opts ...Option) (*IGResult, error) {
+	s, err := collect("vizkit.IntegratedGradients", opts, "WithContext", "WithProgress", "ForClass", "ForTarget", "Steps", "IGOptions")
+	if err != nil {
+		return nil, err
+	}
+	x, _, err := m.input(img)
+	if err != nil {
+		return nil, err
+	}
+	o := s.ig
+	if s.n > 0 {
+		o.Steps = s.n
+	} else if o.Steps == 0 {
+		o.Steps = quick(32, 8)
+	}
+	if o.Norm == (Normalization{}) {
+		o.Norm = m.Norm()
+	}
+	if s.target != nil {
+		o.Target = *s.target
+	}
+	if o.Batch.Progress == nil {
+		o.Batch.Progress = s.countProgress(fmt.Sprintf("Integrated Gradients: %d points on the path", o.Steps))
+	}
+	return m.Ex.IntegratedGradients(s.context(), x, o)
+}
+
+// FeatureMaps shows the activations of one or more layers (comma-separated:
+// "features.1,features.9") for img: by default the 16 channels with the
+// largest mean activation per layer, with their mean over the picture.
+// Options: TopChannels(n), or a whole FeatureOptions value (its Image
+// defaults to the preprocessed picture).
+func FeatureMaps(m *Model, img *Image, layers string, opts ...Option) (*FeatureMapsResult, error) {
+	s, err := collect("vizkit.FeatureMaps", opts, "TopChannels", "FeatureOptions")
+	if err != nil {
+		return nil, err
+	}
+	x, crop, err := m.input(img)
+	if err != nil {
+		return nil, err
+	}
+	o := s.feature
+	if !s.has("FeatureOptions") {
+		o = FeatureOptions{Select: SelectTopMean, N: 16}
+	}
+	if s.n > 0 {
+		o.N = s.n
+		if o.Select == SelectFirst && o.Channels == nil {
+			o.Select = SelectTopMean
+		}
+	}
+	if o.Image == nil {
+		o.Image = crop
+	}
+	names := splitNames(layers)
+	if len(names) == 0 {
+		return nil, errors.New("vizkit.FeatureMaps: no layer named")
+	}
+	return m.Ex.FeatureMaps(x, names, o)
+}
+
+// Kernels shows the weights of a convolution layer ("features.0") as a grid
+// of tiles (colour tiles for a first layer). Options: a KernelOptions value
+// (views, sorting, normalisation).
+func Kernels(m *Model, layer string, opts ...Option) (*KernelsResult, error) {
+	s, err := collect("vizkit.Kernels", opts, "KernelOptions")
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, errors.New("vizkit.Kernels: nil model")
+	}
+	return KernelsOf(m.Net, layer, s.kernel)
+}
+
+// ActMax synthesises, for each channel of layer, a picture that maximises the
+// channel's mean activation (Lucid's Fourier parameterisation with jitter,
+// scaling and rotation, Adam), e.g. ActMax(m, "features.24", 45, 271).
+// Defaults: 128×128, 40 steps (10 with CNNVIZ_FAST=1); use ActMaxOf for
+// other objectives and options. A progress bar shows in a notebook.
+func ActMax(m *Model, layer string, channels ...int) (*ActMaxResult, error) {
+	if len(channels) == 0 {
+		return nil, fmt.Errorf("vizkit.ActMax: name at least one channel of %s", layer)
+	}
+	objs := make([]Objective, len(channels))
+	for i, c := range channels {
+		objs[i] = ChannelObjective(layer, c)
+	}
+	return ActMaxOf(m, objs)
+}
+
+// ActMaxOf is activation maximisation of any objectives (ChannelObjective,
+// NeuronObjective, ClassObjective), one picture each. Options: Steps, Size,
+// WithProgress, WithContext, or a whole ActMaxOptions value (its zero fields
+// take the façade's defaults: Fourier parameterisation, Adam, 128×128 — 160
+// for class objectives — jitter, scales 0.95–1.05, rotations ±5°; ±10° and
+// scales 0.9–1.1 for classes).
+func ActMaxOf(m *Model, objs []Objective, opts ...Option) (*ActMaxResult, error) {
+	s, err := collect("vizkit.ActMaxOf", opts, "WithContext", "WithProgress", "Steps", "Size", "ActMaxOptions")
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, errors.New("vizkit.ActMaxOf: nil model")
+	}
+	class := false
+	for _, o := range objs {
+		class = class || o.Kind == ObjectiveClass
+	}
+	o := s.actmax
+	if o.Param == "" {
+		o.Param = ParamFFT
+	}
+	if o.Optimizer == "" {
+		o.Optimizer = OptimizerAdam
+	}
+	if o.Steps == 0 {
+		o.Steps = quick(40, 10)
+	}
+	if s.n > 0 {
+		o.Steps = s.n
+	}
+	if o.Size == [2]int{} {
+		size := 128
+		if class {
+			size = quick(160, 128)
+		}
+		o.Size = [2]int{size, size}
+	}
+	if s.size > 0 {
+		o.Size = [2]int{s.size, s.size}
+	}
+	if o.Jitter == 0 && o.Scales == nil && o.Rotations == nil {
+		o.Jitter, o.Scales, o.Rotations = 4, []float64{0.95, 1, 1.05}, []float64{-5, 0, 5}
+		if class {
+			o.Jitter, o.Scales, o.Rotations = 8, []float64{0.9, 0.95, 1, 1.05, 1.1}, []float64{-10, -5, 0, 5, 10}
+		}
+	}
+	if o.Norm == (Normalization{}) {
+		o.Norm = m.Norm()
+	}
+	if o.Progress == nil {
+		if p := s.progressFor(fmt.Sprintf("activation maximisation of %d objective(s): steps", len(objs))); p != nil {
+			o.Progress = func(step, total int, _ []float32) { p(Progress{Done: step, Total: total}) }
+		}
+	}
+	return m.Ex.ActMax(s.context(), objs, o)
+}
+
+// DeepDream amplifies what layer sees in img (Mordvintsev et al.): gradient
+// ascent on its mean squared activation over octaves. Defaults: 3 octaves ×
+// 10 steps (2 × 4 with CNNVIZ_FAST=1), jitter 8. Options: Steps,
+// WithProgress, WithContext, or a whole DeepDreamOptions value.
+func DeepDream(m *Model, img *Image, layer string, opts ...Option) (*DeepDreamResult, error) {
+	s, err := collect("vizkit.DeepDream", opts, "WithContext", "WithProgress", "Steps", "DeepDreamOptions")
+	if err != nil {
+		return nil, err
+	}
+	x, _, err := m.input(img)
+	if err != nil {
+		return nil, err
+	}
+	o := s.dream
+	o.Layer = layer
+	if o.Octaves == 0 {
+		o.Octaves = quick(3, 2)
+	}
+	if o.Steps == 0 {
+		o.Steps = quick(10, 4)
+	}
+	if s.n > 0 {
+		o.Steps = s.n
+	}
+	if o.Jitter == 0 {
+		o.Jitter = 8
+	}
+	if o.Norm == (Normalization{}) {
+		o.Norm = m.Norm()
+	}
+	if o.Progress == nil {
+		if p := s.progressFor(fmt.Sprintf("DeepDream on %s: %d octaves × %d steps", layer, o.Octaves, o.Steps)); p != nil {
+			o.Progress = func(step, total int, _ float32) { p(Progress{Done: step, Total: total}) }
+		}
+	}
+	return m.Ex.DeepDream(s.context(), x, o)
+}
+
+func (m *Model) input(img *Image) (*Array, *image.RGBA, error) {
+	if m == nil {
+		return nil, nil, errors.New("vizkit: nil model (use vizkit.Open)")
+	}
+	return m.Input(img)
+}
+
+func splitNames(s string) []string {
+	var out []string
+	for _, n := range strings.Split(s, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Quick reports whether CNNVIZ_FAST=1 is set: the façade's iterative methods
+// (SmoothGrad, IntegratedGradients, ActMax, DeepDream) then default to fewer
+// iterations (documented per function). Explicit options always win.
+func Quick() bool { return os.Getenv("CNNVIZ_FAST") == "1" }
+
+func quick(normal, fast int) int {
+	if Quick() {
+		return fast
+	}
+	return normal
+}
+
+// contextOr returns ctx, or context.Background when nil.
+func contextOr(ctx context.Context) context.Context {
+	if ctx == nil {
+		return context.Background()
+	}
+	return ctx
+}
