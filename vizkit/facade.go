@@ -586,6 +586,31 @@ func ActMax(m *Model, layer string, channels ...int) (*ActMaxResult, error) {
 	return ActMaxOf(m, objs)
 }
 
+// GradientAscent is FlashTorch's GradientAscent.visualize as written in its
+// tutorial: for each channel of layer, pixel-space ascent from FlashTorch's
+// uniform noise with normalised-gradient steps of LR 1, no regularisation,
+// 224×224, 20 steps (CNNVIZ_FAST=1: 112×112, 8 steps), e.g.
+// GradientAscent(m, "features.24", 45, 271, 363, 489) on VGG16 (conv5_1).
+// A progress bar shows in a notebook.
+func GradientAscent(m *Model, layer string, channels ...int) (*ActMaxResult, error) {
+	if len(channels) == 0 {
+		return nil, fmt.Errorf("vizkit.GradientAscent: name at least one channel of %s", layer)
+	}
+	if m == nil {
+		return nil, errors.New("vizkit.GradientAscent: nil model")
+	}
+	objs := make([]Objective, len(channels))
+	for i, c := range channels {
+		objs[i] = ChannelObjective(layer, c)
+	}
+	size := quick(224, 112)
+	o := ActMaxOptions{Param: ParamPixel, Optimizer: OptimizerNormalized, LR: 1, Steps: quick(20, 8), Size: [2]int{size, size}, Norm: m.Norm()}
+	if p := (&settings{}).progressFor(fmt.Sprintf("FlashTorch gradient ascent on %s, %d filter(s): steps", layer, len(channels))); p != nil {
+		o.Progress = func(step, total int, _ []float32) { p(Progress{Done: step, Total: total}) }
+	}
+	return m.Ex.ActMax(context.Background(), objs, o)
+}
+
 // ActMaxOf is activation maximisation of any objectives (ChannelObjective,
 // NeuronObjective, ClassObjective), one picture each. Options: Steps, Size,
 // WithProgress, WithContext, or a whole ActMaxOptions value (its zero fields

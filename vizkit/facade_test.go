@@ -8,6 +8,7 @@ import (
 
 	"github.com/cnnviz/cnnviz/models/shapes"
 	"github.com/cnnviz/cnnviz/models/smallcnn"
+	"github.com/cnnviz/cnnviz/models/vgg"
 	"github.com/cnnviz/cnnviz/vizkit"
 	"github.com/cnnviz/cnnviz/vizkit/imageio"
 	"github.com/cnnviz/cnnviz/vizkit/render"
@@ -328,4 +329,48 @@ func TestCompareCAMLabels(t *testing.T) {
 	if cmp.Labels[0] != shapes.Classes[0] || cmp.Labels[1] != shapes.Classes[3] {
 		t.Fatalf("class labels %q", cmp.Labels)
 	}
+}
+
+// GradientAscent is FlashTorch's recipe: pixel parameterisation, normalised
+// steps, no regularisation; it must raise every requested filter's mean
+// activation well above its value on the initial noise.
+func TestGradientAscentFlashTorch(t *testing.T) {
+	t.Setenv("CNNVIZ_FAST", "1")
+	net, err := vgg.NewRandom("vgg11", 10, 8, 3) // A narrow VGG11, as the actmax tests use.
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := vizkit.FromNetwork(net)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(); net.Close() })
+	r, err := vizkit.GradientAscent(m, "features.8", 3, 17) // a conv layer, as FlashTorch's features[24]
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Param != vizkit.ParamPixel || r.Optimizer != vizkit.OptimizerNormalized {
+		t.Fatalf("param %s optimizer %s, want FlashTorch's pixel/normalised", r.Param, r.Optimizer)
+	}
+	if got := r.Input.Shape; len(got) != 4 || got[0] != 2 || got[2] != 112 || got[3] != 112 {
+		t.Fatalf("input shape %v, want (2,3,112,112) with CNNVIZ_FAST", got)
+	}
+	for i := range r.Scores {
+		if !(r.Scores[i] > r.InitialScores[i]+0.1*(1+abs32(r.InitialScores[i]))) {
+			t.Errorf("filter %d: activation %v → %v, not raised", i, r.InitialScores[i], r.Scores[i])
+		}
+	}
+	if _, err := vizkit.GradientAscent(m, "features.9"); err == nil {
+		t.Error("no channels accepted")
+	}
+	if _, err := vizkit.GradientAscent(m, "features.8", 999); err == nil {
+		t.Error("channel 999 of a 32-channel layer accepted")
+	}
+}
+
+func abs32(x float32) float32 {
+	if x < 0 {
+		return -x
+	}
+	return x
 }
