@@ -56,8 +56,15 @@ echo "== race detector (concurrency tests)"
 go test -race -gcflags=all=-d=checkptr=0 -count=1 -run 'TestCloseRacesWithCalls|TestPublicEntryPointsCheckArrays' ./vizkit
 
 if [ "$notebooks" = 1 ] && ls notebooks/*.ipynb >/dev/null 2>&1; then
-  echo "== notebooks (headless)"
-  scripts/run_notebooks.sh --headless
+  echo "== notebooks (headless, CNNVIZ_FAST=${CNNVIZ_FAST:-1}: fewer iterations, every cell)"
+  # One retry: GoMLX's pure-Go SIMD kernels have crashed a cell once
+  # (SIGSEGV in simdV2V1AddFloat32, not reproducible); a real failure fails
+  # twice and stops the run, a flaky one is reported here.
+  if ! CNNVIZ_FAST="${CNNVIZ_FAST:-1}" scripts/run_notebooks.sh --headless; then
+    echo "== notebooks failed once: running them again to tell a flaky crash from a failure"
+    CNNVIZ_FAST="${CNNVIZ_FAST:-1}" scripts/run_notebooks.sh --headless --no-setup
+    echo "WARNING: the notebooks passed only on the second run (see the first run's report above)"
+  fi
 fi
 
 echo "== go test"

@@ -606,9 +606,25 @@ func finishCAM(out *CAMResult) error {
 			return err
 		}
 		copy(m, scaled.Data)
-		out.Flat[i] = isConstant(m)
+		out.Flat[i] = flatten(m)
 	}
 	return nil
+}
+
+// flatten zeroes a map that is constant, or whose scaled maximum is below
+// 1e-3 — a raw map whose whole range was under ~1e-10, which min-max scaling
+// with pytorch-grad-cam's 1e-7 guard leaves as a near-black picture of
+// rounding noise — and reports whether it did.
+func flatten(m []float32) bool {
+	hi := float32(0)
+	for _, v := range m {
+		hi = max(hi, v)
+	}
+	if isConstant(m) || hi < 1e-3 {
+		clear(m)
+		return true
+	}
+	return false
 }
 
 func isConstant(m []float32) bool {
@@ -675,7 +691,7 @@ func (e *Explainer) camAugmented(ctx context.Context, x *Array, method *CAMMetho
 	}
 	out.Target = opts.Target
 	for i := range out.Flat {
-		out.Flat[i] = isConstant(out.Map.Index(i).Data)
+		out.Flat[i] = flatten(out.Map.Index(i).Data)
 	}
 	return out, nil
 }
