@@ -344,3 +344,38 @@ func (p *ParamStore) ModuleBias(m string) ([]float32, error) {
 	}
 	return nil, fmt.Errorf("module %q has no bias", m)
 }
+
+// Stored implements the parameter half of Network, ParamShaper and
+// BiasedNetwork (ParamNames, ParamShapes, Params, Weight, ModuleBias,
+// NumParams, Close) on a ParamStore: model families embed it.
+type Stored struct{ store *ParamStore }
+
+// StoredIn returns the embeddable methods of p.
+func StoredIn(p *ParamStore) Stored { return Stored{store: p} }
+
+// ParamNames names the graph parameters in Params order.
+func (s Stored) ParamNames() []string { return s.store.Names() }
+
+// ParamShapes returns the graph shapes of the parameters in ParamNames order.
+func (s Stored) ParamShapes() [][]int { return s.store.Shapes() }
+
+// Params binds the parameters to backend (once) and returns them.
+func (s Stored) Params(backend compute.Backend) ([]*tensors.Tensor, error) {
+	return s.store.Params(backend)
+}
+
+// Weight returns a copy of a conv ([O,I/groups,kh,kw]) or linear ([out,in])
+// module's weight in PyTorch layout, and its bias (nil when it has none).
+func (s Stored) Weight(layer string) (*weights.Tensor, []float32, error) {
+	return s.store.Weight(layer)
+}
+
+// ModuleBias returns a batch norm's effective bias β − μ·γ/√(σ²+ε), or a
+// convolution's or linear module's bias (FullGrad).
+func (s Stored) ModuleBias(module string) ([]float32, error) { return s.store.ModuleBias(module) }
+
+// NumParams is the total number of learned values (PyTorch's parameters()).
+func (s Stored) NumParams() int { return s.store.NumParams() }
+
+// Close releases the parameter buffers.
+func (s Stored) Close() { s.store.Close() }

@@ -7,9 +7,7 @@ import (
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/weights"
-	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // GoMLX graph code reads best with the dot import.
-	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // Container kinds (torchvision's module classes).
@@ -32,7 +30,7 @@ type Model struct {
 	// Source describes where the weights came from.
 	Source string
 
-	store  *models.ParamStore
+	models.Stored
 	layers []models.Layer
 }
 
@@ -80,7 +78,7 @@ func build(cfg Config, w *weights.Set) (*Model, error) {
 		return nil, err
 	}
 	st.Done()
-	net := &Model{Config: cfg, Source: w.Source, store: st}
+	net := &Model{Config: cfg, Source: w.Source, Stored: models.StoredIn(st)}
 	layers, err := models.TraceLayers(net, []int{1, 3, RefInputSize, RefInputSize}, st.Counts(), st.ConvIn())
 	if err != nil {
 		return nil, err
@@ -99,9 +97,6 @@ func (m *Model) Layers() []models.Layer { return m.layers }
 // NumClasses is the number of logits.
 func (m *Model) NumClasses() int { return m.Config.NumClasses }
 
-// NumParams is the number of learned values (PyTorch's parameters()).
-func (m *Model) NumParams() int { return m.store.NumParams() }
-
 // CheckInput validates an NCHW input shape: (N,3,H,W) with N ≥ 1 and H, W at
 // least Config.MinInputSize().
 func (m *Model) CheckInput(dims []int) error {
@@ -113,29 +108,6 @@ func (m *Model) CheckInput(dims []int) error {
 	}
 	return nil
 }
-
-// ParamNames names the graph parameters, in Params order (see models.ParamStore).
-func (m *Model) ParamNames() []string { return m.store.Names() }
-
-// ParamShapes returns the graph shapes of the parameters, in ParamNames order.
-func (m *Model) ParamShapes() [][]int { return m.store.Shapes() }
-
-// Params returns the parameters on backend's device (a model binds to one backend).
-func (m *Model) Params(backend compute.Backend) ([]*tensors.Tensor, error) {
-	return m.store.Params(backend)
-}
-
-// Weight returns a convolution's weight [O,I,kh,kw] (no bias) or the
-// classifier's [NumClasses,C] and bias, in PyTorch layout.
-func (m *Model) Weight(layer string) (*weights.Tensor, []float32, error) {
-	return m.store.Weight(layer)
-}
-
-// ModuleBias returns a BatchNorm2d module's effective bias β − μ·γ/√(σ²+ε).
-func (m *Model) ModuleBias(module string) ([]float32, error) { return m.store.ModuleBias(module) }
-
-// Close releases the parameter buffers.
-func (m *Model) Close() { m.store.Close() }
 
 // Build builds the network on x (channels-last [N,H,W,3], normalised) and
 // returns the logits [N,NumClasses], naming every module output through s

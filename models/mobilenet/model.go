@@ -7,9 +7,7 @@ import (
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/weights"
-	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // GoMLX graph code reads best with the dot import.
-	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // Container kinds (torchvision's module classes).
@@ -31,7 +29,7 @@ type Model struct {
 	// Source describes where the weights came from.
 	Source string
 
-	store  *models.ParamStore
+	models.Stored
 	layers []models.Layer
 }
 
@@ -74,7 +72,7 @@ func build(cfg Config, w *weights.Set) (*Model, error) {
 		return nil, err
 	}
 	st.Done()
-	net := &Model{Config: cfg, Source: w.Source, store: st}
+	net := &Model{Config: cfg, Source: w.Source, Stored: models.StoredIn(st)}
 	layers, err := models.TraceLayers(net, []int{1, 3, RefInputSize, RefInputSize}, st.Counts(), st.ConvIn())
 	if err != nil {
 		return nil, err
@@ -93,9 +91,6 @@ func (m *Model) Layers() []models.Layer { return m.layers }
 // NumClasses is the number of logits.
 func (m *Model) NumClasses() int { return m.Config.NumClasses }
 
-// NumParams is the number of learned values (PyTorch's parameters()).
-func (m *Model) NumParams() int { return m.store.NumParams() }
-
 // CheckInput validates an NCHW input shape: (N,3,H,W) with N ≥ 1, H, W ≥ 1.
 func (m *Model) CheckInput(dims []int) error {
 	if len(dims) != 4 || dims[0] < 1 || dims[1] != 3 || dims[2] < 1 || dims[3] < 1 {
@@ -103,29 +98,6 @@ func (m *Model) CheckInput(dims []int) error {
 	}
 	return nil
 }
-
-// ParamNames names the graph parameters, in Params order (see models.ParamStore).
-func (m *Model) ParamNames() []string { return m.store.Names() }
-
-// ParamShapes returns the graph shapes of the parameters, in ParamNames order.
-func (m *Model) ParamShapes() [][]int { return m.store.Shapes() }
-
-// Params returns the parameters on backend's device (a model binds to one backend).
-func (m *Model) Params(backend compute.Backend) ([]*tensors.Tensor, error) {
-	return m.store.Params(backend)
-}
-
-// Weight returns a convolution's weight [O,I/groups,kh,kw] (depthwise:
-// [C,1,3,3]; no bias) or classifier.1's [NumClasses,Last] and bias, in PyTorch layout.
-func (m *Model) Weight(layer string) (*weights.Tensor, []float32, error) {
-	return m.store.Weight(layer)
-}
-
-// ModuleBias returns a BatchNorm2d module's effective bias β − μ·γ/√(σ²+ε).
-func (m *Model) ModuleBias(module string) ([]float32, error) { return m.store.ModuleBias(module) }
-
-// Close releases the parameter buffers.
-func (m *Model) Close() { m.store.Close() }
 
 // convBNAct is a Conv2dNormActivation at path (conv .0, BN .1, ReLU6 .2).
 func convBNAct(s *models.Scope, path string, x *Node, spec models.ConvSpec) *Node {

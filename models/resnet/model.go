@@ -6,10 +6,8 @@ import (
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/weights"
-	"github.com/gomlx/compute"
 	_ "github.com/gomlx/compute/gobackend" // models.TraceLayers builds (never runs) the graph on the pure-Go backend.
 	. "github.com/gomlx/gomlx/core/graph"  //nolint:staticcheck // GoMLX graph code reads best with the dot import.
-	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // InputSize is the reference input size (torchvision's ImageNet models: 224).
@@ -24,7 +22,7 @@ type Model struct {
 	// Source describes where the weights came from.
 	Source string
 
-	store  *models.ParamStore
+	models.Stored
 	layers []models.Layer
 }
 
@@ -123,7 +121,7 @@ func build(cfg Config, w *weights.Set) (*Model, error) {
 		return nil, err
 	}
 	p.Done()
-	m := &Model{Config: cfg, Source: w.Source, store: p}
+	m := &Model{Config: cfg, Source: w.Source, Stored: models.StoredIn(p)}
 	layers, err := models.TraceLayers(m, []int{1, 3, InputSize, InputSize}, p.Counts(), p.ConvIn())
 	if err != nil {
 		return nil, err
@@ -165,34 +163,6 @@ func (m *Model) CheckInput(dims []int) error {
 	}
 	return nil
 }
-
-// ParamNames names the graph parameters in Params order.
-func (m *Model) ParamNames() []string { return m.store.Names() }
-
-// ParamShapes returns the graph shapes of the parameters in ParamNames order.
-func (m *Model) ParamShapes() [][]int { return m.store.Shapes() }
-
-// Params binds the parameters to backend (once) and returns them in
-// ParamNames order. The caller must not modify or finalize them.
-func (m *Model) Params(backend compute.Backend) ([]*tensors.Tensor, error) {
-	return m.store.Params(backend)
-}
-
-// Weight returns a copy of a convolution's ([O,I/groups,kh,kw]) or fc's
-// ([K,F]) weight in PyTorch layout, and its bias (nil for the convolutions).
-func (m *Model) Weight(layer string) (*weights.Tensor, []float32, error) {
-	return m.store.Weight(layer)
-}
-
-// ModuleBias returns a BatchNorm2d module's effective bias β − μ·γ/√(σ²+ε)
-// (pytorch-grad-cam's get_bias_data, for FullGrad), or fc's bias.
-func (m *Model) ModuleBias(module string) ([]float32, error) { return m.store.ModuleBias(module) }
-
-// NumParams is the total number of learned values (PyTorch's parameters()).
-func (m *Model) NumParams() int { return m.store.NumParams() }
-
-// Close releases the parameter buffers.
-func (m *Model) Close() { m.store.Close() }
 
 // Build builds the network on x (channels-last [N,H,W,3], already
 // normalised) with the parameters bound in s, naming every module output
