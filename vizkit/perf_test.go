@@ -204,7 +204,9 @@ func TestCloseReleasesMemory(t *testing.T) {
 	}
 	five := settledRSS()
 	t.Logf("RSS before %.1f MB, after 1 cycle %.1f MB, after 5 cycles %.1f MB", float64(base)/1e6, float64(one)/1e6, float64(five)/1e6)
-	if growth := float64(five-one) / float64(one); growth > 0.10 {
-		t.Fatalf("resident memory grew %.1f%% over 4 more open–use–close cycles (each allocates ≈ 30 MB of parameters)", 100*growth)
+	// A leak of the parameters alone would add ≈ 120 MB; allocator noise on a
+	// ~40 MB process is a few MB (once 3.8 MB, 10.5%, in a full package run).
+	if grew := float64(five) - float64(one); grew > max(0.10*float64(one), 16e6) {
+		t.Fatalf("resident memory grew %.1f MB (%.1f%%) over 4 more open–use–close cycles (each allocates ≈ 30 MB of parameters)", grew/1e6, 100*grew/float64(one))
 	}
 }
