@@ -100,7 +100,7 @@ func Conv2D(x, kernel, bias *Node, spec ConvSpec, lowering Lowering) *Node {
 		}
 	}
 	if bias != nil {
-		y = Add(y, Reshape(bias, 1, 1, 1, o))
+		y = Add(y, PerChannel(bias, y))
 	}
 	return y
 }

@@ -48,7 +48,7 @@ func Conv3x3(x, kernel, bias *Node, lowering Lowering) *Node {
 			y = Concatenate(parts, 0)
 		}
 	}
-	return Add(y, Reshape(bias, 1, 1, 1, o))
+	return Add(y, PerChannel(bias, y))
 }
 
 // im2colGroupBytes bounds the patch matrix of one im2col product (see Conv3x3).
@@ -307,4 +307,31 @@ func reshape2(data []float32, rows, cols int) [][]float32 {
 		out[r] = data[r*cols : (r+1)*cols]
 	}
 	return out
+}
+
+// PerChannel returns v ([C]) shaped to combine element-wise with x, whose
+// last axis has C entries ([N,H,W,C] or [N,C]).
+//
+// When C is not a multiple of 16, v is broadcast to x's full shape
+// explicitly. Reason: the pure-Go backend (github.com/gomlx/compute
+// v0.1.14) runs "tensor ⊕ vector along the last axis" with SIMD kernels that
+// load each row's last C mod 16 values with Go 1.27.4's
+// archsimd.LoadFloat32x16Part, which reads 64 bytes and masks afterwards:
+// on the last row that read goes past the end of the tensor and faults
+// (SIGSEGV) when the tensor ends at a page boundary — seen in training the
+// 8-channel lab network. Same-shape element-wise kernels only do such a read
+// once, inside the tensor's last 64-byte block, which never crosses a page.
+func PerChannel(v, x *Node) *Node {
+	dims := x.Shape().Dimensions
+	c := dims[len(dims)-1]
+	shape := make([]int, len(dims))
+	for i := range shape {
+		shape[i] = 1
+	}
+	shape[len(shape)-1] = c
+	r := Reshape(v, shape...)
+	if c%16 == 0 {
+		return r
+	}
+	return BroadcastToDims(r, dims...)
 }

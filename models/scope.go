@@ -164,13 +164,7 @@ func (s *Scope) Conv(path string, x *Node, spec ConvSpec) *Node {
 // Folding into an affine map (not into the preceding convolution) keeps the
 // convolution's output — a module users tap — exactly as PyTorch computes it.
 func (s *Scope) BatchNorm(path string, x *Node) *Node {
-	c := x.Shape().Dimensions[x.Rank()-1]
-	shape := make([]int, x.Rank())
-	for i := range shape {
-		shape[i] = 1
-	}
-	shape[len(shape)-1] = c
-	y := Add(Mul(x, Reshape(s.Param(path+".scale"), shape...)), Reshape(s.Param(path+".shift"), shape...))
+	y := Add(Mul(x, PerChannel(s.Param(path+".scale"), x)), PerChannel(s.Param(path+".shift"), x))
 	return s.Out(path, BatchNorm2d, y)
 }
 
@@ -199,7 +193,7 @@ func (s *Scope) Linear(path string, x *Node) *Node {
 		}
 	}
 	if b, ok := s.params[path+".bias"]; ok {
-		y = Add(y, Reshape(b, 1, b.Shape().Dimensions[0]))
+		y = Add(y, PerChannel(b, y))
 	}
 	return s.Out(path, Linear, y)
 }

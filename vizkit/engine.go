@@ -652,7 +652,7 @@ func (e *Explainer) graphFn(req Request, haveClasses bool) func(inputs []*graph.
 			if m.Path == req.ScaleLayer {
 				if h.Rank() == 4 {
 					c := h.Shape().Dimensions[3]
-					h = graph.Mul(h, graph.Reshape(scale, h.Shape().Dimensions[0], 1, 1, c))
+					h = graph.Mul(h, graph.BroadcastToDims(graph.Reshape(scale, h.Shape().Dimensions[0], 1, 1, c), h.Shape().Dimensions...))
 				} else {
 					h = graph.Mul(h, scale)
 				}

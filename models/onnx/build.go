@@ -725,7 +725,7 @@ func (b *builder) batchNorm(n *node, x *value) *value {
 	}
 	if len(d) == 4 {
 		h := b.nhwcNode(x)
-		return &value{n: Add(Mul(h, Reshape(scale, 1, 1, 1, c)), Reshape(shift, 1, 1, 1, c)), nhwc: true}
+		return &value{n: Add(Mul(h, models.PerChannel(scale, h)), models.PerChannel(shift, h)), nhwc: true}
 	}
 	shape := ones(len(d))
 	shape[1] = c

@@ -381,13 +381,13 @@ func trainForward(layers []models.Layer, x *graph.Node, p func(string) *graph.No
 			x = models.Conv3x3(x, p(l.Name+".weight"), p(l.Name+".bias"), lowering)
 			if bn {
 				mean := graph.ReduceMean(x, 0, 1, 2)
-				centred := graph.Sub(x, graph.Reshape(mean, 1, 1, 1, l.Out))
+				centred := graph.Sub(x, models.PerChannel(mean, x))
 				variance := graph.ReduceMean(graph.Square(centred), 0, 1, 2)
 				if stats != nil {
 					*stats = append(*stats, mean, variance)
 				}
 				scale := graph.Mul(p(l.Name+".bn_gamma"), graph.Inverse(graph.Sqrt(graph.AddScalar(variance, BatchNormEps))))
-				x = graph.Add(graph.Mul(centred, graph.Reshape(scale, 1, 1, 1, l.Out)), graph.Reshape(p(l.Name+".bn_beta"), 1, 1, 1, l.Out))
+				x = graph.Add(graph.Mul(centred, models.PerChannel(scale, centred)), models.PerChannel(p(l.Name+".bn_beta"), centred))
 			}
 		case models.ReLU:
 			x = models.ReLUWithRule(x, models.ReLUStandard)
@@ -396,7 +396,8 @@ func trainForward(layers []models.Layer, x *graph.Node, p func(string) *graph.No
 		case models.GlobalAvgPool:
 			x = graph.ReduceMean(x, 1, 2)
 		case models.Linear:
-			x = graph.Add(graph.Dot(x, p(l.Name+".weight")).Product(), graph.Reshape(p(l.Name+".bias"), 1, l.Out))
+			x = graph.Dot(x, p(l.Name+".weight")).Product()
+			x = graph.Add(x, models.PerChannel(p(l.Name+".bias"), x))
 		}
 	}
 	return x
