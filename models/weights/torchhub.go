@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // TorchHubOptions configures LoadTorchHub.
@@ -23,7 +25,8 @@ type TorchHubOptions struct {
 	Offline bool
 	// Progress, if non-nil, receives a one-line progress bar while downloading.
 	Progress io.Writer
-	// Client is the HTTP client (default http.DefaultClient).
+	// Client is the HTTP client (default: one with connect, TLS and
+	// response-header timeouts, no limit on the download itself).
 	Client *http.Client
 }
 
@@ -114,7 +117,7 @@ func download(ctx context.Context, rawURL, file string, o TorchHubOptions) error
 	}
 	c := o.Client
 	if c == nil {
-		c = http.DefaultClient
+		c = defaultClient
 	}
 	resp, err := c.Do(req)
 	if err != nil {
@@ -148,6 +151,16 @@ func download(ctx context.Context, rawURL, file string, o TorchHubOptions) error
 	}
 	return os.Rename(tmp.Name(), file)
 }
+
+// defaultClient bounds connecting, the TLS handshake and the wait for the
+// response headers (a black-holed network fails in about a minute instead of
+// hanging), but not the body: checkpoints are hundreds of megabytes.
+var defaultClient = &http.Client{Transport: &http.Transport{
+	Proxy:                 http.ProxyFromEnvironment,
+	DialContext:           (&net.Dialer{Timeout: 30 * time.Second}).DialContext,
+	TLSHandshakeTimeout:   30 * time.Second,
+	ResponseHeaderTimeout: 60 * time.Second,
+}}
 
 type progressWriter struct {
 	w           io.Writer
