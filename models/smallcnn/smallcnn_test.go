@@ -79,7 +79,7 @@ func TestGoldenPyTorch(t *testing.T) {
 	assertClose(t, "pool", res.Acts["pool"], loadNPY(t, "tiny_act_pool.npy"), 1e-5)
 	assertClose(t, "grad features.9", res.Grads["features.9"], loadNPY(t, "tiny_grad_features9.npy"), 1e-4)
 	assertClose(t, "grad input", res.InputGrad, loadNPY(t, "tiny_grad_input.npy"), 1e-4)
-	// Forward-only graphs (the engine sets NoGradThrough) compute the same values.
+	// Forward-only graphs (nothing differentiated: the scope builds forward-only forms) compute the same values.
 	fwd, err := ex.Run(x, vizkit.Request{Taps: []string{"features.9"}, Target: vizkit.Class(1, 3)})
 	if err != nil {
 		t.Fatal(err)
