@@ -76,6 +76,11 @@ func TraceLayers(net Network, dims []int, counts map[string]int, inFromWeight ma
 	if err != nil {
 		return nil, err
 	}
+	return LayersFromCalls(calls, counts, inFromWeight), nil
+}
+
+// LayersFromCalls is TraceLayers on the module outputs of a trace already made.
+func LayersFromCalls(calls []ModuleCall, counts map[string]int, inFromWeight map[string]int) []Layer {
 	last := map[string]int{}
 	n := map[string]int{}
 	for i, c := range calls {
@@ -101,5 +106,5 @@ func TraceLayers(net Network, dims []int, counts map[string]int, inFromWeight ma
 		}
 		out = append(out, l)
 	}
-	return out, nil
+	return out
 }

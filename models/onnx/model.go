@@ -184,11 +184,7 @@ func (m *Model) describe(calls []models.ModuleCall) error {
 			}
 		}
 	}
-	layers, err := models.TraceLayers(m, m.refDims, counts, inFrom)
-	if err != nil {
-		return err
-	}
-	m.layers = layers
+	m.layers = models.LayersFromCalls(calls, counts, inFrom) // The load's own trace: no second build.
 	var out *models.ModuleCall
 	for i := range calls {
 		if calls[i].Path == m.p.output {

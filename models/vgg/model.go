@@ -16,8 +16,8 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 )
 
-// BatchNormEps is the epsilon of torchvision's models.BatchNorm2d.
-const BatchNormEps = 1e-5
+// BatchNormEps is the epsilon of torchvision's BatchNorm2d (models.BatchNormEps).
+const BatchNormEps = models.BatchNormEps
 
 // Model is a VGG network with its parameters converted to the graph's layouts.
 // It is safe for concurrent use; Close releases the parameter buffers.

@@ -12,9 +12,11 @@ func init() {
 	RegisterFamily(&Family{
 		Name: "vgg",
 		Recognise: func(w *weights.Set) bool {
+			// features.N convs (not DenseNet's features.conv0 or MobileNet's
+			// features.0.0) and a classifier that starts with a Linear at
+			// classifier.0 (AlexNet's starts with a Dropout: classifier.1).
 			return w.Has("features.0.weight") && !w.Has("features.conv0.weight") && !w.Has("features.0.0.weight") &&
-				(w.Has("classifier.0.weight") || w.Has("classifier.6.weight") || w.Has("classifier.1.weight")) &&
-				!w.Has("classifier.1.weight") // AlexNet's classifier starts with Dropout.
+				!w.Has("classifier.1.weight") && (w.Has("classifier.0.weight") || w.Has("classifier.6.weight"))
 		},
 		Load: func(w *weights.Set, arch string) (models.Network, error) {
 			m, err := vgg.Load(w)
