@@ -249,6 +249,9 @@ func NewExplainer(net models.Network, opts Options) (*Explainer, error) {
 		layers: net.Layers(), execs: map[string]*graph.Exec{}}, nil
 }
 
+// Layers returns the network's layers, in execution order (do not modify).
+func (e *Explainer) Layers() []models.Layer { return e.layers }
+
 // Net returns the explained network.
 func (e *Explainer) Net() models.Network { return e.net }
 
