@@ -1,6 +1,7 @@
 package vizkit
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,8 @@ import (
 
 	"github.com/cnnviz/cnnviz/models/weights"
 	"github.com/cnnviz/cnnviz/models/zoo"
+	"github.com/cnnviz/cnnviz/vizkit/cam"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 )
 
 // TestCAMMatrixFamilies runs every CAM method × model family (narrowed
@@ -34,7 +37,7 @@ func TestCAMMatrixFamilies(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer net.Close()
-			ex, err := NewExplainer(net, Options{})
+			ex, err := NewExplainer(net, engine.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -45,11 +48,11 @@ func TestCAMMatrixFamilies(t *testing.T) {
 			}
 			x2 := randomArray(5, 2, 3, h, wd)
 			classes := []int{1, 4}
-			for _, name := range CAMMethodNames() {
-				for _, target := range []Target{Class(classes...), SoftmaxOf(classes...)} {
+			for _, name := range cam.Names() {
+				for _, target := range []Target{engine.Class(classes...), engine.SoftmaxOf(classes...)} {
 					what := fmt.Sprintf("%s %s %s", net.Arch(), name, target)
-					opts := CAMOptions{Method: name, Target: target, BatchSize: 64}
-					r2, err := ex.CAM(x2, opts)
+					opts := cam.Options{Method: name, Target: target, BatchSize: 64}
+					r2, err := cam.Compute(context.Background(), ex.Explainer, x2, opts)
 					if err != nil {
 						if name == "cam" && (strings.Contains(err.Error(), "global average pooling") || strings.Contains(err.Error(), "class logit")) {
 							continue // CAM needs a GAP + linear head and a logit target: a clear refusal.
@@ -64,7 +67,7 @@ func TestCAMMatrixFamilies(t *testing.T) {
 						x1 := &Array{Shape: []int{1, 3, h, wd}, Data: x2.Index(i).Data}
 						o1 := opts
 						o1.Target = Target{Kind: target.Kind, Classes: []int{classes[i]}}
-						r1, err := ex.CAM(x1, o1)
+						r1, err := cam.Compute(context.Background(), ex.Explainer, x1, o1)
 						if err != nil {
 							t.Fatalf("%s single %d: %v", what, i, err)
 						}

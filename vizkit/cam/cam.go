@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"image"
 	"maps"
 	"slices"
 	"strings"
@@ -267,10 +266,6 @@ type Result struct {
 	Flat []bool
 	// Notes are remarks for the user (ignored options, degenerate cases).
 	Notes []string
-	// Images are the input pictures that HTML overlays the maps on (one per
-	// example, or one for all; nil draws the maps alone). The façade
-	// (vizkit.GradCAM …) sets them; Explainer.CAM leaves them nil.
-	Images []image.Image
 }
 
 // DefaultLayer returns the layer CAM methods use when none is given: the

@@ -86,6 +86,17 @@ type Target struct {
 	named bool
 }
 
+// NamedFunc is a function target (Kind TargetFunc) on layer's output (the
+// network's output when layer is empty) whose name identifies it completely:
+// fn must depend on nothing that name does not encode, since the executable
+// cache then keys fn by name, and equal targets built in separate calls
+// share one compiled graph. For functions that capture other values, build
+// Target{Kind: TargetFunc, Func: fn} instead (keyed by the function's
+// identity).
+func NamedFunc(layer, name string, fn func(*graph.Node) *graph.Node) Target {
+	return Target{Kind: TargetFunc, Layer: layer, Name: name, named: name != "", Func: fn}
+}
+
 // Class targets the logits of the given class(es) (see Target.Classes).
 func Class(classes ...int) Target { return Target{Kind: TargetLogit, Classes: classes} }
 

@@ -121,4 +121,3 @@ func nearestIndex(d, in, out int) int {
 	}
 	return s
 }
-

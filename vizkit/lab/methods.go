@@ -7,6 +7,7 @@ import (
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/vizkit"
+	"github.com/cnnviz/cnnviz/vizkit/cam"
 )
 
 // Method is an attribution method compared by the metrics table: it maps a
@@ -25,21 +26,21 @@ type Method struct {
 }
 
 // Methods lists the methods the table compares, built at call time: every
-// CAM method registered in vizkit (vizkit.CAMMethodNames, so methods added to
+// CAM method registered in vizkit (cam.Names, so methods added to
 // the registry appear automatically, each on its default layer), then the
 // gradient methods, occlusion, and a uniformly random map as the chance
 // baseline.
 func Methods() []Method {
 	var out []Method
-	for _, name := range vizkit.CAMMethodNames() {
+	for _, name := range cam.Names() {
 		title := name
-		if m, err := vizkit.LookupCAMMethod(name); err == nil {
+		if m, err := cam.Lookup(name); err == nil {
 			title = m.Title
 		}
 		out = append(out, Method{Name: name, Title: title, Family: "CAM",
 			Note: "vizkit.Explainer.CAM with Method " + name + " on its default layer; map in [0,1]",
 			Maps: func(ctx context.Context, ex *vizkit.Explainer, x *vizkit.Array) (*vizkit.Array, error) {
-				r, err := ex.CAMContext(ctx, x, vizkit.CAMOptions{Method: name})
+				r, err := cam.Compute(ctx, ex.Explainer, x, cam.Options{Method: name})
 				if err != nil {
 					return nil, err
 				}
