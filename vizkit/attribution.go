@@ -3,6 +3,7 @@ package vizkit
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -129,8 +130,10 @@ type SmoothGradOptions struct {
 	// Sigma, if > 0, is an absolute noise σ (in normalised input units, as
 	// Captum's stdevs) and overrides NoiseLevel.
 	Sigma float64
-	// Seed seeds the Gaussian noise (PCG); runs with the same seed, input and
-	// options are identical.
+	// Seed seeds the Gaussian noise (PCG). Each example's noise depends only
+	// on Seed and the example's values, so runs with the same seed, input and
+	// options are identical, and an image gets the same map alone or at any
+	// position of any batch.
 	Seed uint64
 	// Noise, if set, gives the standard-normal draws Z explicitly (for tests and
 	// comparisons): shape (S,N,3,H,W), or (S,3,H,W) when N is 1. Sample s of
@@ -225,7 +228,15 @@ func (e *Explainer) SmoothGrad(ctx context.Context, x *Array, opts SmoothGradOpt
 		}
 		sigma[i] = level * (float64(hi) - float64(lo))
 	}
-	rng := rand.New(rand.NewPCG(opts.Seed, 0x736d6f6f7468))
+	rngs := make([]*rand.Rand, n)
+	for i := range rngs {
+		h := fnv.New64a()
+		for _, v := range x.Index(i).Data {
+			b := math.Float32bits(v)
+			h.Write([]byte{byte(b), byte(b >> 8), byte(b >> 16), byte(b >> 24)})
+		}
+		rngs[i] = rand.New(rand.NewPCG(opts.Seed, h.Sum64()))
+	}
 	sum := make([]float64, n*per)
 	sumSq := make([]float64, n*per)
 	exampleOf := func(r int) int { return r / samples }
@@ -247,7 +258,7 @@ func (e *Explainer) SmoothGrad(ctx context.Context, x *Array, opts SmoothGradOpt
 					if z != nil {
 						zz = float64(z[j])
 					} else {
-						zz = rng.NormFloat64()
+						zz = rngs[i].NormFloat64()
 					}
 					row[j] = float32(float64(v) + sigma[i]*zz)
 				}

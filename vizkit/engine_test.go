@@ -179,7 +179,7 @@ func TestBadRequestsHaveClearErrors(t *testing.T) {
 		{"too small", randomArray(1, 1, 3, 16, 16), engine.Request{}, "at least 32×32"},
 		{"rank", randomArray(1, 3, 32, 32), engine.Request{}, "(N,3,H,W)"},
 		{"func without name", x, engine.Request{Target: Target{Kind: engine.TargetFunc}}, "needs both Func and Name"},
-		{"scale without values", x, engine.Request{ScaleLayer: "features.19"}, "needs engine.RunOptions.Scale of shape (1,32)"},
+		{"scale without values", x, engine.Request{ScaleLayer: "features.19"}, "needs RunOptions.Scale of shape (1,32)"},
 		{"start after bad shape", x, engine.Request{StartAfter: "features.10"}, `StartAfter "features.10" must be that layer's output (N,C,H,W) with 16 channels`},
 	}
 	nan := randomArray(1, 1, 3, 32, 32)

@@ -175,7 +175,42 @@ func NewMethod(name string, s Settings) (Method, MethodInfo, error) {
 	if err != nil {
 		return nil, info, fmt.Errorf("method %s: %w", name, err)
 	}
-	return m, info, nil
+	if m == nil {
+		return nil, info, fmt.Errorf("method %s: New returned no method", name)
+	}
+	return titled{m, info}, info, nil
+}
+
+// titled fills in an Attribution's Method and Title from the registry and
+// checks it (CheckAttribution), so every registered method keeps the contract.
+type titled struct {
+	m    Method
+	info MethodInfo
+}
+
+func (t titled) Attribute(ctx context.Context, ex *Explainer, x *Array, tg Target) (*Attribution, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", t.info.Name, err)
+	}
+	a, err := t.m.Attribute(ctx, ex, x, tg)
+	if err != nil {
+		return nil, err
+	}
+	if a != nil {
+		if a.Method == "" {
+			a.Method = t.info.Name
+		}
+		if a.Title == "" {
+			a.Title = t.info.Title
+		}
+	}
+	if err := CheckAttribution(a, x); err != nil {
+		return nil, fmt.Errorf("%s: %w (please report: the method broke its contract)", t.info.Name, err)
+	}
+	return a, nil
 }
 
 // CheckAttribution validates what a Method returned for a batch x: Maps
@@ -183,6 +218,9 @@ func NewMethod(name string, s Settings) (Method, MethodInfo, error) {
 // length N. Callers that accept third-party methods (the CLI, the lab) use
 // it so a broken method fails with a clear error instead of drawing garbage.
 func CheckAttribution(a *Attribution, x *Array) error {
+	if x == nil {
+		return fmt.Errorf("attribution input is nil")
+	}
 	if a == nil || a.Maps == nil {
 		return fmt.Errorf("attribution method returned no maps")
 	}
