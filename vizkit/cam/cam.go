@@ -273,13 +273,13 @@ type Result struct {
 // global pooling), e.g. "features.20" (VGG11's last max-pool), as
 // pytorch-grad-cam recommends (model.features[-1]).
 //
-// A network may name its own default (a DefaultLayer() string method, as
+// A network may name its own default (a DefaultCAMLayer() string method, as
 // ONNX models do); otherwise the registry's default for the architecture
 // (models/zoo: "layer4" for ResNet, "features.norm5" for DenseNet,
 // "features.18" for MobileNet-V2, "features.12" for AlexNet) is used.
 func DefaultLayer(net models.Network) (string, error) {
-	if d, ok := net.(interface{ DefaultLayer() string }); ok && d.DefaultLayer() != "" {
-		return d.DefaultLayer(), nil
+	if d, ok := net.(interface{ DefaultCAMLayer() string }); ok && d.DefaultCAMLayer() != "" {
+		return d.DefaultCAMLayer(), nil
 	}
 	if l := models.CAMLayerOf(net.Arch()); l != "" {
 		return l, nil
