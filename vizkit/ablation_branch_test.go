@@ -1,6 +1,7 @@
 package vizkit
 
 import (
+	"context"
 	"math"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,8 @@ import (
 
 	"github.com/cnnviz/cnnviz/models/densenet"
 	"github.com/cnnviz/cnnviz/models/weights"
+	"github.com/cnnviz/cnnviz/vizkit/cam"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/npy"
 )
 
@@ -26,7 +29,7 @@ func TestAblationCAMOnBranches(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer net.Close()
-	ex, err := NewExplainer(net, Options{})
+	ex, err := NewExplainer(net, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,30 +41,30 @@ func TestAblationCAMOnBranches(t *testing.T) {
 	x := &Array{Shape: shape, Data: data}
 	const inside = "features.denseblock2.denselayer1.conv2" // Concatenated with its block's input: not a cut.
 	const cut = "features.transition2"                      // Everything after it reads only its output.
-	res, err := ex.Run(x, Request{Taps: []string{inside, cut}, Target: Class(3)})
+	res, err := ex.Run(x, engine.Request{Taps: []string{inside, cut}, Target: engine.Class(3)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = ex.Run(res.Acts[inside], Request{StartAfter: inside, StartInput: x.Shape, Target: Class(3)})
+	_, err = ex.Run(res.Acts[inside], engine.Request{StartAfter: inside, StartInput: x.Shape, Target: engine.Class(3)})
 	if err == nil || !strings.Contains(err.Error(), "cannot be started from this module's output alone") {
 		t.Fatalf("StartAfter inside a dense block: %v", err)
 	}
 	y := float64(res.Scores[0])
 	for _, layer := range []string{inside, cut} {
-		cam, err := ex.CAM(x, CAMOptions{Method: "ablationcam", Layers: []string{layer}, Target: Class(3), BatchSize: 8})
+		cr, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "ablationcam", Layers: []string{layer}, Target: engine.Class(3), BatchSize: 8})
 		if err != nil {
 			t.Fatalf("%s: %v", layer, err)
 		}
-		got := cam.Weights[layer]
+		got := cr.Weights[layer]
 		c := got.Shape[1]
 		// The definition, one channel at a time through ScaleLayer.
 		for _, k := range []int{0, c / 2, c - 1} {
-			scale := NewArray(1, c)
+			scale := engine.NewArray(1, c)
 			for j := range scale.Data {
 				scale.Data[j] = 1
 			}
 			scale.Data[k] = 0
-			rk, err := ex.RunWith(x, Request{ScaleLayer: layer, Target: Class(3)}, RunOptions{Scale: scale})
+			rk, err := ex.RunWith(x, engine.Request{ScaleLayer: layer, Target: engine.Class(3)}, engine.RunOptions{Scale: scale})
 			if err != nil {
 				t.Fatal(err)
 			}

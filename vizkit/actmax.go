@@ -7,7 +7,8 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"github.com/cnnviz/cnnviz/vizkit/render"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/heatmap"
 	"github.com/gomlx/gomlx/core/graph"
 )
 
@@ -33,7 +34,7 @@ const (
 	// ObjectiveNeuron is one unit: channel Channel at row Y, column X of a
 	// spatial layer's output (for a flat layer, feature Channel).
 	ObjectiveNeuron
-	// ObjectiveClass is the logit of class Class.
+	// ObjectiveClass is the logit of class engine.Class.
 	ObjectiveClass
 )
 
@@ -188,7 +189,7 @@ func (e *Explainer) actMaxConfig(opts ActMaxOptions) (actMaxConfig, error) {
 	if opts.Init != nil && len(opts.Init.Shape) == 4 && opts.Size == ([2]int{}) {
 		c.h, c.w = opts.Init.Shape[2], opts.Init.Shape[3]
 	}
-	if err := e.net.CheckInput([]int{1, 3, c.h, c.w}); err != nil {
+	if err := e.Net().CheckInput([]int{1, 3, c.h, c.w}); err != nil {
 		return c, fmt.Errorf("activation maximisation image size %dx%d: %w", c.h, c.w, err)
 	}
 	if c.steps == 0 {
@@ -263,43 +264,41 @@ func (e *Explainer) actMaxConfig(opts ActMaxOptions) (actMaxConfig, error) {
 // objectiveRequest builds the engine request for a chunk of objectives, which
 // must share kind and layer (and neuron position). Channel and neuron
 // objectives mask the layer's output with a per-example one-hot channel scale
-// (Request.ScaleLayer) and sum: one compiled graph serves every channel.
-func (e *Explainer) objectiveRequest(objs []Objective) (Request, RunOptions, error) {
+// (engine.Request.ScaleLayer) and sum: one compiled graph serves every channel.
+func (e *Explainer) objectiveRequest(objs []Objective) (engine.Request, engine.RunOptions, error) {
 	o := objs[0]
 	if o.Kind == ObjectiveClass {
 		cls := make([]int, len(objs))
 		for i, ob := range objs {
 			cls[i] = ob.Class
 		}
-		return Request{GradInput: true, Target: Class(cls...)}, RunOptions{}, nil
+		return engine.Request{GradInput: true, Target: engine.Class(cls...)}, engine.RunOptions{}, nil
 	}
 	layer, err := e.Layer(o.Layer)
 	if err != nil {
-		return Request{}, RunOptions{}, fmt.Errorf("activation maximisation: %w", err)
+		return engine.Request{}, engine.RunOptions{}, fmt.Errorf("activation maximisation: %w", err)
 	}
-	scale := NewArray(len(objs), layer.Out)
+	scale := engine.NewArray(len(objs), layer.Out)
 	for i, ob := range objs {
 		scale.Data[i*layer.Out+ob.Channel] = 1
 	}
 	var t Target
 	if o.Kind == ObjectiveNeuron && layer.Spatial {
 		y, x := o.Y, o.X
-		t = Target{Kind: TargetFunc, Layer: o.Layer, Name: fmt.Sprintf("actmax: masked neuron (%d,%d) of %s", y, x, o.Layer), named: true,
-			Func: func(act *graph.Node) *graph.Node {
-				d := act.Shape().Dimensions
-				v := graph.Slice(act, graph.AxisRange(), graph.AxisRange(), graph.AxisRange(y, y+1), graph.AxisRange(x, x+1))
-				return graph.ReduceSum(graph.Reshape(v, d[0], d[1]), 1)
-			}}
+		t = engine.NamedFunc(o.Layer, fmt.Sprintf("actmax: masked neuron (%d,%d) of %s", y, x, o.Layer), func(act *graph.Node) *graph.Node {
+			d := act.Shape().Dimensions
+			v := graph.Slice(act, graph.AxisRange(), graph.AxisRange(), graph.AxisRange(y, y+1), graph.AxisRange(x, x+1))
+			return graph.ReduceSum(graph.Reshape(v, d[0], d[1]), 1)
+		})
 	} else {
-		t = Target{Kind: TargetFunc, Layer: o.Layer, Name: "actmax: masked channel mean of " + o.Layer, named: true,
-			Func: func(act *graph.Node) *graph.Node {
-				if act.Rank() == 4 {
-					return graph.ReduceSum(graph.ReduceMean(act, 2, 3), 1)
-				}
-				return graph.ReduceSum(act, 1)
-			}}
+		t = engine.NamedFunc(o.Layer, "actmax: masked channel mean of "+o.Layer, func(act *graph.Node) *graph.Node {
+			if act.Rank() == 4 {
+				return graph.ReduceSum(graph.ReduceMean(act, 2, 3), 1)
+			}
+			return graph.ReduceSum(act, 1)
+		})
 	}
-	return Request{GradInput: true, Target: t, ScaleLayer: o.Layer}, RunOptions{Scale: scale}, nil
+	return engine.Request{GradInput: true, Target: t, ScaleLayer: o.Layer}, engine.RunOptions{Scale: scale}, nil
 }
 
 // checkObjectives validates objectives against the network; all must share
@@ -315,8 +314,8 @@ func (e *Explainer) checkObjectives(objs []Objective, h, w int) error {
 		}
 		switch ob.Kind {
 		case ObjectiveClass:
-			if ob.Class < 0 || ob.Class >= e.net.NumClasses() {
-				return fmt.Errorf("class index %d is out of range for model %s with %d classes (valid: 0..%d)", ob.Class, e.net.Arch(), e.net.NumClasses(), e.net.NumClasses()-1)
+			if ob.Class < 0 || ob.Class >= e.Net().NumClasses() {
+				return fmt.Errorf("class index %d is out of range for model %s with %d classes (valid: 0..%d)", ob.Class, e.Net().Arch(), e.Net().NumClasses(), e.Net().NumClasses()-1)
 			}
 		case ObjectiveChannel, ObjectiveNeuron:
 			l, err := e.Layer(ob.Layer)
@@ -333,7 +332,7 @@ func (e *Explainer) checkObjectives(objs []Objective, h, w int) error {
 	if o.Kind == ObjectiveNeuron {
 		l, _ := e.Layer(o.Layer)
 		if l.Spatial {
-			res, err := e.Run(NewArray(1, 3, h, w), Request{Taps: []string{o.Layer}, Target: ChannelMean(o.Layer, 0)})
+			res, err := e.Run(engine.NewArray(1, 3, h, w), engine.Request{Taps: []string{o.Layer}, Target: engine.ChannelMean(o.Layer, 0)})
 			if err != nil {
 				return err
 			}
@@ -381,7 +380,7 @@ func (e *Explainer) ActMax(ctx context.Context, objs []Objective, opts ActMaxOpt
 	}
 	per := 3 * cfg.h * cfg.w
 	res := &ActMaxResult{Objectives: append([]Objective(nil), objs...), Param: cfg.param, Optimizer: cfg.optimizer,
-		Input: NewArray(n, 3, cfg.h, cfg.w), Pixels: NewArray(n, 3, cfg.h, cfg.w),
+		Input: engine.NewArray(n, 3, cfg.h, cfg.w), Pixels: engine.NewArray(n, 3, cfg.h, cfg.w),
 		InitialScores: make([]float32, n), Scores: make([]float32, n), History: make([][]float32, cfg.steps), Norm: cfg.norm}
 	for s := range res.History {
 		res.History[s] = make([]float32, n)
@@ -471,7 +470,7 @@ func (e *Explainer) actMaxChunk(ctx context.Context, objs []Objective, off int, 
 		}
 	}
 	score := func() ([]float32, error) {
-		x := NewArray(b, 3, h, w)
+		x := engine.NewArray(b, 3, h, w)
 		for i, th := range thetas {
 			toInput(image(th), x.Index(i).Data)
 		}
@@ -503,7 +502,7 @@ func (e *Explainer) actMaxChunk(ctx context.Context, objs []Objective, off int, 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		x := NewArray(b, 3, h, w)
+		x := engine.NewArray(b, 3, h, w)
 		for i, th := range thetas {
 			imgs[i] = image(th)
 			warps[i] = nil
@@ -740,15 +739,15 @@ func (e *Explainer) DeepDream(ctx context.Context, x *Array, opts DeepDreamOptio
 	var t Target
 	switch obj {
 	case "l2":
-		t = Target{Kind: TargetFunc, Layer: opts.Layer, Name: "deepdream l2 of " + opts.Layer, named: true, Func: func(a *graph.Node) *graph.Node {
+		t = engine.NamedFunc(opts.Layer, "deepdream l2 of "+opts.Layer, func(a *graph.Node) *graph.Node {
 			axes := []int{1, 2, 3}[:a.Rank()-1]
 			return graph.ReduceMean(graph.Square(a), axes...)
-		}}
+		})
 	case "mean":
-		t = Target{Kind: TargetFunc, Layer: opts.Layer, Name: "deepdream mean of " + opts.Layer, named: true, Func: func(a *graph.Node) *graph.Node {
+		t = engine.NamedFunc(opts.Layer, "deepdream mean of "+opts.Layer, func(a *graph.Node) *graph.Node {
 			axes := []int{1, 2, 3}[:a.Rank()-1]
 			return graph.ReduceMean(a, axes...)
-		}}
+		})
 	default:
 		return nil, fmt.Errorf("unknown DeepDream objective %q (want \"l2\" or \"mean\")", opts.Objective)
 	}
@@ -778,12 +777,12 @@ func (e *Explainer) DeepDream(ctx context.Context, x *Array, opts DeepDreamOptio
 	for k := range sizes {
 		f := math.Pow(oscale, float64(octaves-1-k))
 		sizes[k] = [2]int{int(math.Round(float64(H) / f)), int(math.Round(float64(W) / f))}
-		if err := e.net.CheckInput([]int{1, 3, sizes[k][0], sizes[k][1]}); err != nil {
+		if err := e.Net().CheckInput([]int{1, 3, sizes[k][0], sizes[k][1]}); err != nil {
 			return nil, fmt.Errorf("DeepDream octave %d (%dx%d): %w; use fewer octaves", k, sizes[k][0], sizes[k][1], err)
 		}
 	}
-	req := Request{GradInput: true, Target: t}
-	first, err := e.Run(x, Request{Target: t})
+	req := engine.Request{GradInput: true, Target: t}
+	first, err := e.Run(x, engine.Request{Target: t})
 	if err != nil {
 		return nil, err
 	}
@@ -849,11 +848,11 @@ func (e *Explainer) DeepDream(ctx context.Context, x *Array, opts DeepDreamOptio
 			detail.Data[j] -= base.Data[j]
 		}
 	}
-	last, err := e.Run(cur, Request{Target: t})
+	last, err := e.Run(cur, engine.Request{Target: t})
 	if err != nil {
 		return nil, err
 	}
-	out := &DeepDreamResult{Layer: opts.Layer, Objective: obj, Input: cur, Original: x, Pixels: NewArray(cur.Shape...),
+	out := &DeepDreamResult{Layer: opts.Layer, Objective: obj, Input: cur, Original: x, Pixels: engine.NewArray(cur.Shape...),
 		InitialScore: first.Scores[0], Score: last.Scores[0], Norm: norm}
 	hw := H * W
 	for j, v := range cur.Data {
@@ -870,13 +869,13 @@ func resizeCHW(a *Array, h, w int) (*Array, error) {
 	if H == h && W == w {
 		return a.Clone(), nil
 	}
-	out := NewArray(n, c, h, w)
+	out := engine.NewArray(n, c, h, w)
 	for p := 0; p < n*c; p++ {
-		m, err := render.NewMap(H, W, a.Data[p*H*W:(p+1)*H*W])
+		m, err := heatmap.NewMap(H, W, a.Data[p*H*W:(p+1)*H*W])
 		if err != nil {
 			return nil, err
 		}
-		r, err := render.Resize(m, h, w, render.Bilinear, false)
+		r, err := heatmap.Resize(m, h, w, heatmap.Bilinear, false)
 		if err != nil {
 			return nil, err
 		}
@@ -891,7 +890,7 @@ func rollPlanes(a *Array, dy, dx int) *Array {
 		return a.Clone()
 	}
 	n, c, h, w := a.Shape[0], a.Shape[1], a.Shape[2], a.Shape[3]
-	out := NewArray(a.Shape...)
+	out := engine.NewArray(a.Shape...)
 	for p := 0; p < n*c; p++ {
 		src := a.Data[p*h*w : (p+1)*h*w]
 		dst := out.Data[p*h*w : (p+1)*h*w]

@@ -6,9 +6,11 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/imageio"
 )
 
@@ -141,14 +143,14 @@ func TestActMaxRaisesActivation(t *testing.T) {
 	const size, layer, relu = 48, "features.8", "features.9"
 	channels := []int{0, 1, 2, 3}
 	rng := rand.New(rand.NewPCG(9, 10))
-	noise := NewArray(1, 3, size, size)
+	noise := engine.NewArray(1, 3, size, size)
 	for i := range noise.Data {
 		c := i / (size * size)
 		noise.Data[i] = (float32(rng.Float64()) - imageio.ImageNetMean[c]) / imageio.ImageNetStd[c]
 	}
 	refs := append([]*Array{noise}, photoInputs(t, size)...)
 	fire := func(x *Array, c int) []float32 {
-		r, err := ex.Run(x, Request{Target: ChannelMean(relu, c)})
+		r, err := ex.Run(x, engine.Request{Target: engine.ChannelMean(relu, c)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -286,7 +288,7 @@ func TestActMaxNeuronAndClass(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lg, err := ex.Run(r.Input, Request{Target: Class(4)})
+	lg, err := ex.Run(r.Input, engine.Request{Target: engine.Class(4)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +317,7 @@ func TestActMaxErrors(t *testing.T) {
 		{[]Objective{ChannelObjective("features.3", 0)}, ActMaxOptions{Param: "wavelet"}, "unknown parameterisation"},
 		{[]Objective{ChannelObjective("features.3", 0)}, ActMaxOptions{Optimizer: "sgd"}, "unknown optimizer"},
 		{[]Objective{ChannelObjective("features.3", 0)}, ActMaxOptions{TV: math.NaN()}, "must be finite"},
-		{[]Objective{ChannelObjective("features.3", 0)}, ActMaxOptions{Init: NewArray(1, 3, 8, 8), Size: [2]int{32, 32}}, "Init must have shape"},
+		{[]Objective{ChannelObjective("features.3", 0)}, ActMaxOptions{Init: engine.NewArray(1, 3, 8, 8), Size: [2]int{32, 32}}, "Init must have shape"},
 	}
 	for _, c := range cases {
 		_, err := ex.ActMax(ctx, c.objs, c.opts)
@@ -348,7 +350,7 @@ func TestDeepDream(t *testing.T) {
 	if !(r.Score > 1.5*r.InitialScore) {
 		t.Fatalf("DeepDream objective %.4g → %.4g, want > 1.5×", r.InitialScore, r.Score)
 	}
-	if !sameDims(r.Input.Shape, photo.Shape) {
+	if !slices.Equal(r.Input.Shape, photo.Shape) {
 		t.Fatalf("dreamed shape %v, want %v", r.Input.Shape, photo.Shape)
 	}
 	for _, v := range r.Pixels.Data {

@@ -3,11 +3,14 @@ package vizkit
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 
 	"github.com/cnnviz/cnnviz/models"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 )
 
 // Sampling attributions: SmoothGrad (and SmoothGrad², VarGrad), Integrated
@@ -46,12 +49,12 @@ func (b BatchOptions) chunk() (int, error) {
 // resolveTarget returns t with explicit per-example classes (the top-1 of x
 // when t names none), and the clean-input result (forward only). Function
 // targets are returned unchanged.
-func (e *Explainer) resolveTarget(x *Array, t Target) (Target, *Result, error) {
-	res, err := e.Run(x, Request{Target: t})
+func (e *Explainer) resolveTarget(x *Array, t Target) (Target, *engine.Result, error) {
+	res, err := e.Run(x, engine.Request{Target: t})
 	if err != nil {
 		return t, nil, err
 	}
-	if t.Kind == TargetFunc {
+	if t.Kind == engine.TargetFunc {
 		return t, res, nil
 	}
 	t.Classes = append([]int(nil), res.Classes...)
@@ -61,7 +64,7 @@ func (e *Explainer) resolveTarget(x *Array, t Target) (Target, *Result, error) {
 // rowTarget returns the target for rows [r0,r1) where row r belongs to
 // example exampleOf(r).
 func rowTarget(t Target, r0, r1 int, exampleOf func(int) int) Target {
-	if t.Kind == TargetFunc || t.Classes == nil {
+	if t.Kind == engine.TargetFunc || t.Classes == nil {
 		return t
 	}
 	if len(t.Classes) == 1 {
@@ -77,8 +80,8 @@ func rowTarget(t Target, r0, r1 int, exampleOf func(int) int) Target {
 
 // runRows runs rows perturbed inputs in chunks: fill writes rows [r0,r1) into
 // dst ((r1−r0),3,H,W), and consume receives each chunk's result.
-func (e *Explainer) runRows(ctx context.Context, rows int, h, w int, b BatchOptions, req func(r0, r1 int) Request,
-	fill func(dst *Array, r0, r1 int), consume func(res *Result, r0, r1 int) error) error {
+func (e *Explainer) runRows(ctx context.Context, rows int, h, w int, b BatchOptions, req func(r0, r1 int) engine.Request,
+	fill func(dst *Array, r0, r1 int), consume func(res *engine.Result, r0, r1 int) error) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -91,7 +94,7 @@ func (e *Explainer) runRows(ctx context.Context, rows int, h, w int, b BatchOpti
 			return err
 		}
 		r1 := min(r0+chunk, rows)
-		batch := NewArray(r1-r0, 3, h, w)
+		batch := engine.NewArray(r1-r0, 3, h, w)
 		fill(batch, r0, r1)
 		res, err := e.Run(batch, req(r0, r1))
 		if err != nil {
@@ -127,8 +130,10 @@ type SmoothGradOptions struct {
 	// Sigma, if > 0, is an absolute noise σ (in normalised input units, as
 	// Captum's stdevs) and overrides NoiseLevel.
 	Sigma float64
-	// Seed seeds the Gaussian noise (PCG); runs with the same seed, input and
-	// options are identical.
+	// Seed seeds the Gaussian noise (PCG). Each example's noise depends only
+	// on Seed and the example's values, so runs with the same seed, input and
+	// options are identical, and an image gets the same map alone or at any
+	// position of any batch.
 	Seed uint64
 	// Noise, if set, gives the standard-normal draws Z explicitly (for tests and
 	// comparisons): shape (S,N,3,H,W), or (S,3,H,W) when N is 1. Sample s of
@@ -223,13 +228,21 @@ func (e *Explainer) SmoothGrad(ctx context.Context, x *Array, opts SmoothGradOpt
 		}
 		sigma[i] = level * (float64(hi) - float64(lo))
 	}
-	rng := rand.New(rand.NewPCG(opts.Seed, 0x736d6f6f7468))
+	rngs := make([]*rand.Rand, n)
+	for i := range rngs {
+		h := fnv.New64a()
+		for _, v := range x.Index(i).Data {
+			b := math.Float32bits(v)
+			h.Write([]byte{byte(b), byte(b >> 8), byte(b >> 16), byte(b >> 24)})
+		}
+		rngs[i] = rand.New(rand.NewPCG(opts.Seed, h.Sum64()))
+	}
 	sum := make([]float64, n*per)
 	sumSq := make([]float64, n*per)
 	exampleOf := func(r int) int { return r / samples }
 	err = e.runRows(ctx, n*samples, h, w, opts.Batch,
-		func(r0, r1 int) Request {
-			return Request{GradInput: true, ReLU: opts.ReLU, Target: rowTarget(target, r0, r1, exampleOf)}
+		func(r0, r1 int) engine.Request {
+			return engine.Request{GradInput: true, ReLU: opts.ReLU, Target: rowTarget(target, r0, r1, exampleOf)}
 		},
 		func(dst *Array, r0, r1 int) {
 			for r := r0; r < r1; r++ {
@@ -245,13 +258,13 @@ func (e *Explainer) SmoothGrad(ctx context.Context, x *Array, opts SmoothGradOpt
 					if z != nil {
 						zz = float64(z[j])
 					} else {
-						zz = rng.NormFloat64()
+						zz = rngs[i].NormFloat64()
 					}
 					row[j] = float32(float64(v) + sigma[i]*zz)
 				}
 			}
 		},
-		func(res *Result, r0, r1 int) error {
+		func(res *engine.Result, r0, r1 int) error {
 			if err := res.InputGrad.CheckFinite("SmoothGrad sample gradient"); err != nil {
 				return err
 			}
@@ -271,7 +284,7 @@ func (e *Explainer) SmoothGrad(ctx context.Context, x *Array, opts SmoothGradOpt
 		return nil, err
 	}
 	out := &SmoothGradResult{Target: opts.Target, Classes: clean.Classes, Scores: clean.Scores, ReLU: opts.ReLU,
-		Samples: samples, Sigma: sigma, Mean: NewArray(x.Shape...), MeanSquare: NewArray(x.Shape...), Var: NewArray(x.Shape...), Input: x.Clone()}
+		Samples: samples, Sigma: sigma, Mean: engine.NewArray(x.Shape...), MeanSquare: engine.NewArray(x.Shape...), Var: engine.NewArray(x.Shape...), Input: x.Clone()}
 	inv := 1 / float64(samples)
 	for j := range sum {
 		m, m2 := sum[j]*inv, sumSq[j]*inv
@@ -490,15 +503,15 @@ func (e *Explainer) IntegratedGradients(ctx context.Context, x *Array, opts IGOp
 	if err != nil {
 		return nil, err
 	}
-	base, err := e.Run(baseline, Request{Target: target})
+	base, err := e.Run(baseline, engine.Request{Target: target})
 	if err != nil {
 		return nil, fmt.Errorf("baseline: %w", err)
 	}
 	total := make([]float64, n*per)
 	exampleOf := func(r int) int { return r / steps }
 	err = e.runRows(ctx, n*steps, h, w, opts.Batch,
-		func(r0, r1 int) Request {
-			return Request{GradInput: true, Target: rowTarget(target, r0, r1, exampleOf)}
+		func(r0, r1 int) engine.Request {
+			return engine.Request{GradInput: true, Target: rowTarget(target, r0, r1, exampleOf)}
 		},
 		func(dst *Array, r0, r1 int) {
 			for r := r0; r < r1; r++ {
@@ -511,7 +524,7 @@ func (e *Explainer) IntegratedGradients(ctx context.Context, x *Array, opts IGOp
 				}
 			}
 		},
-		func(res *Result, r0, r1 int) error {
+		func(res *engine.Result, r0, r1 int) error {
 			if err := res.InputGrad.CheckFinite("integrated gradients path gradient"); err != nil {
 				return err
 			}
@@ -529,7 +542,7 @@ func (e *Explainer) IntegratedGradients(ctx context.Context, x *Array, opts IGOp
 		return nil, err
 	}
 	out := &IGResult{Target: opts.Target, Classes: clean.Classes, Scores: clean.Scores, BaselineScores: base.Scores,
-		Method: method, Steps: steps, BaselineName: name, Attr: NewArray(x.Shape...), Baseline: baseline, Input: x.Clone(),
+		Method: method, Steps: steps, BaselineName: name, Attr: engine.NewArray(x.Shape...), Baseline: baseline, Input: x.Clone(),
 		Delta: make([]float64, n)}
 	for i := 0; i < n; i++ {
 		s := 0.0
@@ -547,11 +560,11 @@ func igBaseline(x *Array, opts IGOptions) (*Array, string, error) {
 	n, h, w := x.Shape[0], x.Shape[2], x.Shape[3]
 	per := 3 * h * w
 	if b := opts.BaselineArray; b != nil {
-		out := NewArray(x.Shape...)
+		out := engine.NewArray(x.Shape...)
 		switch {
-		case sameDims(b.Shape, x.Shape) && len(b.Data) == len(x.Data):
+		case slices.Equal(b.Shape, x.Shape) && len(b.Data) == len(x.Data):
 			copy(out.Data, b.Data)
-		case len(b.Shape) == 4 && b.Shape[0] == 1 && sameDims(b.Shape[1:], x.Shape[1:]) && len(b.Data) == per:
+		case len(b.Shape) == 4 && b.Shape[0] == 1 && slices.Equal(b.Shape[1:], x.Shape[1:]) && len(b.Data) == per:
 			for i := 0; i < n; i++ {
 				copy(out.Index(i).Data, b.Data)
 			}
@@ -567,7 +580,7 @@ func igBaseline(x *Array, opts IGOptions) (*Array, string, error) {
 	if name == "" {
 		name = defaultIGBaseline
 	}
-	out := NewArray(x.Shape...)
+	out := engine.NewArray(x.Shape...)
 	switch name {
 	case IGBaselineZeros:
 	case IGBaselineBlack:
@@ -751,7 +764,7 @@ func (e *Explainer) Occlusion(ctx context.Context, x *Array, opts OcclusionOptio
 	}
 	exampleOf := func(r int) int { return r / nw }
 	err = e.runRows(ctx, n*nw, h, w, opts.Batch,
-		func(r0, r1 int) Request { return Request{Target: rowTarget(target, r0, r1, exampleOf)} },
+		func(r0, r1 int) engine.Request { return engine.Request{Target: rowTarget(target, r0, r1, exampleOf)} },
 		func(dst *Array, r0, r1 int) {
 			for r := r0; r < r1; r++ {
 				i, k := r/nw, r%nw
@@ -767,7 +780,7 @@ func (e *Explainer) Occlusion(ctx context.Context, x *Array, opts OcclusionOptio
 				}
 			}
 		},
-		func(res *Result, r0, r1 int) error {
+		func(res *engine.Result, r0, r1 int) error {
 			for r := r0; r < r1; r++ {
 				i, k := r/nw, r%nw
 				diff := float64(clean.Scores[i]) - float64(res.Scores[r-r0])
@@ -788,7 +801,7 @@ func (e *Explainer) Occlusion(ctx context.Context, x *Array, opts OcclusionOptio
 		return nil, err
 	}
 	out := &OcclusionResult{Target: opts.Target, Classes: clean.Classes, Scores: clean.Scores, Window: win, Stride: stride,
-		Baseline: opts.Baseline, Positions: pos, Attr: NewArray(x.Shape...), Map: NewArray(n, h, w), Input: x.Clone()}
+		Baseline: opts.Baseline, Positions: pos, Attr: engine.NewArray(x.Shape...), Map: engine.NewArray(n, h, w), Input: x.Clone()}
 	for i := 0; i < n; i++ {
 		m := out.Map.Index(i).Data
 		for p := range m {
@@ -812,7 +825,7 @@ func ChannelSum(a *Array) (*Array, error) {
 		return nil, fmt.Errorf("ChannelSum needs an (N,C,H,W) array, got shape %v", a.Shape)
 	}
 	n, c, hw := a.Shape[0], a.Shape[1], a.Shape[2]*a.Shape[3]
-	out := NewArray(n, a.Shape[2], a.Shape[3])
+	out := engine.NewArray(n, a.Shape[2], a.Shape[3])
 	for i := 0; i < n; i++ {
 		for ch := 0; ch < c; ch++ {
 			src := a.Data[(i*c+ch)*hw : (i*c+ch+1)*hw]

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/cnnviz/cnnviz/models"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 )
 
 // TestIGCompleteness: with 64 steps the completeness error of Integrated
@@ -119,7 +120,7 @@ func TestIGBaselines(t *testing.T) {
 		}
 	}
 	// A (1,3,H,W) baseline is shared by every example.
-	one := NewArray(1, 3, 32, 32)
+	one := engine.NewArray(1, 3, 32, 32)
 	for i := range one.Data {
 		one.Data[i] = 0.25
 	}
@@ -205,11 +206,11 @@ func TestOcclusionWholeImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	flat := NewArray(x.Shape...)
+	flat := engine.NewArray(x.Shape...)
 	for i := range flat.Data {
 		flat.Data[i] = 0.5
 	}
-	f, err := ex.Run(flat, Request{Target: target})
+	f, err := ex.Run(flat, engine.Request{Target: target})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,12 +236,12 @@ func TestAttributionErrors(t *testing.T) {
 		name, want string
 		run        func() error
 	}{
-		{"saliency bad shape", "(N,3,H,W)", func() error { _, err := ex.Saliency(NewArray(2, 32, 32), SaliencyOptions{}); return err }},
-		{"saliency class", "out of range", func() error { _, err := ex.Saliency(x, SaliencyOptions{Target: Class(10)}); return err }},
+		{"saliency bad shape", "(N,3,H,W)", func() error { _, err := ex.Saliency(engine.NewArray(2, 32, 32), SaliencyOptions{}); return err }},
+		{"saliency class", "out of range", func() error { _, err := ex.Saliency(x, SaliencyOptions{Target: engine.Class(10)}); return err }},
 		{"saliency relu", "ReLU rule", func() error { _, err := ex.Saliency(x, SaliencyOptions{ReLU: models.ReLURule(9)}); return err }},
 		{"smoothgrad nan", "non-finite", func() error { _, err := ex.SmoothGrad(ctx, nan, SmoothGradOptions{Samples: 2}); return err }},
 		{"smoothgrad noise", "Noise must have shape", func() error {
-			_, err := ex.SmoothGrad(ctx, x, SmoothGradOptions{Noise: NewArray(2, 3, 32, 32)})
+			_, err := ex.SmoothGrad(ctx, x, SmoothGradOptions{Noise: engine.NewArray(2, 3, 32, 32)})
 			return err
 		}},
 		{"smoothgrad level", "positive", func() error { _, err := ex.SmoothGrad(ctx, x, SmoothGradOptions{NoiseLevel: -1}); return err }},
@@ -251,12 +252,15 @@ func TestAttributionErrors(t *testing.T) {
 		{"ig method", "unknown integration method", func() error { _, err := ex.IntegratedGradients(ctx, x, IGOptions{Method: "simpson"}); return err }},
 		{"ig baseline", "unknown IG baseline", func() error { _, err := ex.IntegratedGradients(ctx, x, IGOptions{Baseline: "white"}); return err }},
 		{"ig baseline shape", "BaselineArray", func() error {
-			_, err := ex.IntegratedGradients(ctx, x, IGOptions{BaselineArray: NewArray(1, 3, 16, 16)})
+			_, err := ex.IntegratedGradients(ctx, x, IGOptions{BaselineArray: engine.NewArray(1, 3, 16, 16)})
 			return err
 		}},
-		{"ig class", "out of range", func() error { _, err := ex.IntegratedGradients(ctx, x, IGOptions{Target: Class(0, 12)}); return err }},
+		{"ig class", "out of range", func() error {
+			_, err := ex.IntegratedGradients(ctx, x, IGOptions{Target: engine.Class(0, 12)})
+			return err
+		}},
 		{"ig classes", "give 1 (for all) or 2", func() error {
-			_, err := ex.IntegratedGradients(ctx, x, IGOptions{Target: Class(1, 2, 3)})
+			_, err := ex.IntegratedGradients(ctx, x, IGOptions{Target: engine.Class(1, 2, 3)})
 			return err
 		}},
 		{"occlusion window", "does not fit", func() error {

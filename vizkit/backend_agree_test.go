@@ -7,13 +7,14 @@ import (
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/vizkit/backend"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 )
 
 // compareRuns runs the same request on two explainers and checks every output
 // agrees to 1e-4 relative.
 func compareRuns(t *testing.T, a, b *Explainer, what string) {
 	x := loadNPY(t, filepath.Join(goldenDir, "inputs", "input_b.npy"))
-	req := Request{Taps: []string{"features.3", "features.20", "classifier.1"}, GradTaps: []string{"features.19"}, GradInput: true, Target: Class(3)}
+	req := engine.Request{Taps: []string{"features.3", "features.20", "classifier.1"}, GradTaps: []string{"features.19"}, GradInput: true, Target: engine.Class(3)}
 	ra, err := a.Run(x, req)
 	if err != nil {
 		t.Fatal(err)
@@ -36,19 +37,19 @@ func compareRuns(t *testing.T, a, b *Explainer, what string) {
 func TestLoweringsAgree(t *testing.T) {
 	m := loadGoldenModel(t, "tinyvgg11_bn.safetensors")
 	defer m.Close()
-	im2col, err := NewExplainer(m, Options{Lowering: models.LoweringIm2Col})
+	im2col, err := NewExplainer(m, engine.Options{Lowering: models.LoweringIm2Col})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer im2col.Close()
-	native, err := NewExplainer(m, Options{Lowering: models.LoweringNative})
+	native, err := NewExplainer(m, engine.Options{Lowering: models.LoweringNative})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer native.Close()
 	compareRuns(t, im2col, native, "native vs im2col")
 	for _, l := range []models.Lowering{models.LoweringWinograd, models.LoweringWinograd4} {
-		other, err := NewExplainer(m, Options{Lowering: l})
+		other, err := NewExplainer(m, engine.Options{Lowering: l})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,12 +73,12 @@ func TestXLAAgreesWithGo(t *testing.T) {
 	defer goModel.Close()
 	xlaModel := loadGoldenModel(t, "tinyvgg11_bn.safetensors") // Parameters are bound to one backend.
 	defer xlaModel.Close()
-	g, err := NewExplainer(goModel, Options{Backend: "go"})
+	g, err := NewExplainer(goModel, engine.Options{Backend: "go"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	x, err := NewExplainer(xlaModel, Options{BackendInstance: xb})
+	x, err := NewExplainer(xlaModel, engine.Options{BackendInstance: xb})
 	if err != nil {
 		t.Fatal(err)
 	}

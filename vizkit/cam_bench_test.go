@@ -1,9 +1,12 @@
 package vizkit
 
 import (
+	"context"
 	"testing"
 
 	"github.com/cnnviz/cnnviz/models/vgg"
+	"github.com/cnnviz/cnnviz/vizkit/cam"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 )
 
 // Full-size VGG11 (random init) at 224×224, batch 1, default layer
@@ -13,13 +16,13 @@ import (
 //	go test ./vizkit -run XXX -bench 'CAM' -benchtime 1x
 //
 // scripts/bench_gradcam_torch.py times the same in PyTorch.
-func benchCAM(b *testing.B, opts CAMOptions) {
+func benchCAM(b *testing.B, opts cam.Options) {
 	m, err := vgg.NewRandom("vgg11", 1000, 1, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer m.Close()
-	ex, err := NewExplainer(m, Options{})
+	ex, err := NewExplainer(m, engine.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -28,19 +31,19 @@ func benchCAM(b *testing.B, opts CAMOptions) {
 	if opts.Method == "scorecam" {
 		// Compile both executables (activations; a batch of masked inputs)
 		// without paying for 512 masked forwards.
-		res, err := ex.Run(x, Request{Taps: []string{"features.20"}, Target: Predicted()})
+		res, err := ex.Run(x, engine.Request{Taps: []string{"features.20"}, Target: engine.Predicted()})
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := ex.Run(NewArray(16, 3, 224, 224), Request{Target: Class(res.Classes[0])}); err != nil {
+		if _, err := ex.Run(engine.NewArray(16, 3, 224, 224), engine.Request{Target: engine.Class(res.Classes[0])}); err != nil {
 			b.Fatal(err)
 		}
-	} else if _, err := ex.CAM(x, opts); err != nil {
+	} else if _, err := cam.Compute(context.Background(), ex.Explainer, x, opts); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		r, err := ex.CAM(x, opts)
+		r, err := cam.Compute(context.Background(), ex.Explainer, x, opts)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -52,8 +55,8 @@ func benchCAM(b *testing.B, opts CAMOptions) {
 
 // BenchmarkCAMGradCAMVGG11: one forward + backward to features.20, then the
 // CAM post-processing.
-func BenchmarkCAMGradCAMVGG11(b *testing.B) { benchCAM(b, CAMOptions{Method: "gradcam"}) }
+func BenchmarkCAMGradCAMVGG11(b *testing.B) { benchCAM(b, cam.Options{Method: "gradcam"}) }
 
 // BenchmarkCAMScoreCAMVGG11: one forward for the activations, then 512
 // masked forwards in batches of 16 (pytorch-grad-cam's default).
-func BenchmarkCAMScoreCAMVGG11(b *testing.B) { benchCAM(b, CAMOptions{Method: "scorecam"}) }
+func BenchmarkCAMScoreCAMVGG11(b *testing.B) { benchCAM(b, cam.Options{Method: "scorecam"}) }

@@ -1,6 +1,7 @@
 package vizkit
 
 import (
+	"context"
 	"image"
 	"image/color/palette"
 	"image/draw"
@@ -8,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/cnnviz/cnnviz/vizkit/cam"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/imageio"
 	"github.com/cnnviz/cnnviz/vizkit/render"
 )
@@ -35,11 +38,11 @@ func TestWriteCAMDocsImage(t *testing.T) {
 	var results []*CAMResult
 	for _, name := range []string{"gradcam", "hirescam", "gradcamelementwise", "gradcampp", "xgradcam", "layercam",
 		"eigencam", "eigengradcam", "scorecam", "ablationcam", "fullgrad"} {
-		r, err := ex.CAM(x, CAMOptions{Method: name, Target: Class(3)})
+		r, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: name, Target: engine.Class(3)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		results = append(results, r)
+		results = append(results, &CAMResult{Result: r})
 	}
 	grid, err := CompareCAMs(in.Image, results, 0, CAMStyle{Cols: 6, TilePx: 128})
 	if err != nil {

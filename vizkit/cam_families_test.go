@@ -1,6 +1,7 @@
 package vizkit
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -8,14 +9,19 @@ import (
 
 	"github.com/cnnviz/cnnviz/models/weights"
 	"github.com/cnnviz/cnnviz/models/zoo"
+	"github.com/cnnviz/cnnviz/vizkit/cam"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 )
 
-// TestCAMMatrixFamilies runs every CAM method × model family (narrowed
-// torchvision models with PyTorch fixtures) × batch {2 vs 1+1} × target kind
-// {logit, softmax} on a non-square input: right shapes, values in [0,1], no
-// NaN, each example of a batch equal to its single-image map, and a clear
-// error where a method cannot apply (CAM needs a global-pooling head).
-func TestCAMMatrixFamilies(t *testing.T) {
+// TestAttributionMatrixFamilies is the one method table: every registered
+// attribution method (engine.Methods: the CAM family and the gradient and
+// perturbation methods, through the one engine.Method contract) × model
+// family (narrowed torchvision models with PyTorch fixtures) × batch {2 vs
+// 1+1} × target kind {logit, softmax} on a non-square input: maps (N,H,W),
+// finite, CAM maps in [0,1], each example of a batch equal to its
+// single-image map, and a clear error where a method cannot apply (CAM needs
+// a global-pooling head and a class logit).
+func TestAttributionMatrixFamilies(t *testing.T) {
 	if testing.Short() {
 		t.Skip("family matrix: long")
 	}
@@ -34,7 +40,7 @@ func TestCAMMatrixFamilies(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer net.Close()
-			ex, err := NewExplainer(net, Options{})
+			ex, err := NewExplainer(net, engine.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -45,30 +51,36 @@ func TestCAMMatrixFamilies(t *testing.T) {
 			}
 			x2 := randomArray(5, 2, 3, h, wd)
 			classes := []int{1, 4}
-			for _, name := range CAMMethodNames() {
-				for _, target := range []Target{Class(classes...), SoftmaxOf(classes...)} {
-					what := fmt.Sprintf("%s %s %s", net.Arch(), name, target)
-					opts := CAMOptions{Method: name, Target: target, BatchSize: 64}
-					r2, err := ex.CAM(x2, opts)
+			for _, info := range engine.Methods() {
+				m, _, err := engine.NewMethod(info.Name, engine.Settings{BatchSize: 64, Samples: 4, Steps: 8, Seed: 3})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, target := range []Target{engine.Class(classes...), engine.SoftmaxOf(classes...)} {
+					what := fmt.Sprintf("%s %s %s", net.Arch(), info.Name, target)
+					a2, err := m.Attribute(context.Background(), ex.Explainer, x2, target)
 					if err != nil {
-						if name == "cam" && (strings.Contains(err.Error(), "global average pooling") || strings.Contains(err.Error(), "class logit")) {
+						if strings.Contains(err.Error(), "global average pooling") || strings.Contains(err.Error(), "class logit") {
 							continue // CAM needs a GAP + linear head and a logit target: a clear refusal.
 						}
 						t.Fatalf("%s: %v", what, err)
 					}
-					checkCAMShapes(t, what, r2, 2, h, wd)
-					if r2.Classes[0] != 1 || r2.Classes[1] != 4 {
-						t.Fatalf("%s: classes %v", what, r2.Classes)
+					if err := engine.CheckAttribution(a2, x2); err != nil {
+						t.Fatalf("%s: %v", what, err)
+					}
+					if a2.Method != info.Name || a2.Classes[0] != 1 || a2.Classes[1] != 4 {
+						t.Fatalf("%s: method %q, classes %v", what, a2.Method, a2.Classes)
+					}
+					if r, ok := a2.Detail.(*cam.Result); ok {
+						checkCAMShapes(t, what, r, 2, h, wd)
 					}
 					for i := 0; i < 2; i++ {
 						x1 := &Array{Shape: []int{1, 3, h, wd}, Data: x2.Index(i).Data}
-						o1 := opts
-						o1.Target = Target{Kind: target.Kind, Classes: []int{classes[i]}}
-						r1, err := ex.CAM(x1, o1)
+						a1, err := m.Attribute(context.Background(), ex.Explainer, x1, Target{Kind: target.Kind, Classes: []int{classes[i]}})
 						if err != nil {
 							t.Fatalf("%s single %d: %v", what, i, err)
 						}
-						assertClose(t, what+fmt.Sprintf(" example %d vs batch", i), r1.Map, &Array{Shape: []int{1, h, wd}, Data: r2.Map.Index(i).Data}, 1e-4)
+						assertClose(t, what+fmt.Sprintf(" example %d vs batch", i), a1.Maps, &Array{Shape: []int{1, h, wd}, Data: a2.Maps.Index(i).Data}, 1e-4)
 					}
 				}
 			}

@@ -1,12 +1,17 @@
 package vizkit
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/cnnviz/cnnviz/vizkit/cam"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 )
 
 // camGoldenDir holds the reference CAMs made by scripts/gen_cam_golden.py
@@ -71,7 +76,7 @@ func TestCAMGoldenAgainstPyTorch(t *testing.T) {
 	}
 	m := loadGoldenModel(t, "tinyvgg11.safetensors")
 	defer m.Close()
-	ex, err := NewExplainer(m, Options{})
+	ex, err := NewExplainer(m, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,11 +86,11 @@ func TestCAMGoldenAgainstPyTorch(t *testing.T) {
 		t.Run(c.Dir, func(t *testing.T) {
 			methods[c.Method] = true
 			x := loadNPY(t, filepath.Join(goldenDir, "inputs", c.Input+".npy"))
-			target := Class(c.Target.Classes...)
+			target := engine.Class(c.Target.Classes...)
 			if c.Target.Kind == "softmax" {
-				target = SoftmaxOf(c.Target.Classes...)
+				target = engine.SoftmaxOf(c.Target.Classes...)
 			}
-			res, err := ex.CAM(x, CAMOptions{Method: c.Method, Layers: c.Layers, Target: target,
+			res, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: c.Method, Layers: c.Layers, Target: target,
 				EigenSmooth: c.EigenSmooth, AugSmooth: c.AugSmooth})
 			if err != nil {
 				t.Fatal(err)
@@ -105,7 +110,7 @@ func TestCAMGoldenAgainstPyTorch(t *testing.T) {
 					assertClose(t, f, res.Low[layer], want, 1e-3)
 				case "map":
 					got := res.Map
-					if !sameDims(got.Shape, want.Shape) {
+					if !slices.Equal(got.Shape, want.Shape) {
 						t.Fatalf("map shape %v, want %v", got.Shape, want.Shape)
 					}
 					for i := 0; i < got.Shape[0]; i++ {
@@ -141,7 +146,7 @@ func TestCAMGoldenAgainstPyTorch(t *testing.T) {
 			}
 		})
 	}
-	for _, name := range CAMMethodNames() {
+	for _, name := range cam.Names() {
 		if name != "cam" && !methods[name] {
 			t.Errorf("method %s has no golden case", name)
 		}

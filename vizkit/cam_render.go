@@ -5,6 +5,9 @@ import (
 	"image"
 	"strings"
 
+	"github.com/cnnviz/cnnviz/vizkit/cam"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/heatmap"
 	"github.com/cnnviz/cnnviz/vizkit/imageio"
 	"github.com/cnnviz/cnnviz/vizkit/render"
 )
@@ -48,6 +51,16 @@ func (s CAMStyle) resolve() (render.Colormap, float64, int, error) {
 	return cm, hw, width, nil
 }
 
+// CAMResult is a class activation map (a cam.Result) ready to display: with
+// the input pictures HTML overlays the maps on.
+type CAMResult struct {
+	*cam.Result
+	// Images are the input pictures that HTML overlays the maps on (one per
+	// example, or one for all; nil draws the maps alone). The façade
+	// (GradCAM, CAM, …) sets them.
+	Images []image.Image
+}
+
 // MapOf returns example i's final map (H,W) as a render.Map sharing r.Map's data.
 func (r *CAMResult) MapOf(i int) (render.Map, error) {
 	if r == nil || r.Map == nil || len(r.Map.Shape) != 3 {
@@ -56,7 +69,7 @@ func (r *CAMResult) MapOf(i int) (render.Map, error) {
 	if i < 0 || i >= r.Map.Shape[0] {
 		return render.Map{}, fmt.Errorf("example %d is out of range for a CAM of %d examples", i, r.Map.Shape[0])
 	}
-	return render.NewMap(r.Map.Shape[1], r.Map.Shape[2], r.Map.Index(i).Data)
+	return heatmap.NewMap(r.Map.Shape[1], r.Map.Shape[2], r.Map.Index(i).Data)
 }
 
 // Overlay draws example i's map over base (the input picture, any size: the
@@ -93,8 +106,8 @@ func (r *CAMResult) Heatmap(i int, style CAMStyle) (*image.RGBA, error) {
 // LayerText describes the target layers, e.g. "layer features.20 (chosen
 // automatically)", "layers features.19 + features.20".
 func (r *CAMResult) LayerText() string {
-	if r.Method == "fullgrad" {
-		return fmt.Sprintf("input gradient + the %d layers with a bias", len(r.Layers))
+	if r.LayerTag != strings.Join(r.Layers, "+") {
+		return fmt.Sprintf("%s (%d layers)", r.LayerTag, len(r.Layers))
 	}
 	s := "layer "
 	if len(r.Layers) > 1 {
@@ -165,7 +178,7 @@ func (v *CAMView) HTML() (string, error) {
 		target := r.Target.String()
 		if i < len(r.Classes) && r.Classes[i] >= 0 {
 			target = fmt.Sprintf("class %d", r.Classes[i])
-			if r.Target.Kind == TargetSoftmax {
+			if r.Target.Kind == engine.TargetSoftmax {
 				target = "softmax of " + target
 			}
 		}
@@ -246,7 +259,7 @@ func CompareCAMs(base image.Image, results []*CAMResult, i int, style CAMStyle) 
 	title := ""
 	if r := results[0]; i < len(r.Classes) && r.Classes[i] >= 0 {
 		title = fmt.Sprintf("target: class %d", r.Classes[i])
-		if len(r.Layers) > 0 && r.Method != "fullgrad" {
+		if len(r.Layers) > 0 && r.LayerTag == strings.Join(r.Layers, "+") {
 			title += ", layer " + strings.Join(r.Layers, "+")
 		}
 	}

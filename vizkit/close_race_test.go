@@ -1,16 +1,20 @@
 package vizkit
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cnnviz/cnnviz/vizkit/cam"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 )
 
 // TestCloseRacesWithCalls hammers one Explainer from many goroutines (CAM,
 // FeatureMaps, Saliency, Run) while another goroutine closes it, then closes
 // the network, as the CLI does. Every call must either succeed or return
-// ErrClosed; nothing may panic or crash the process. Run it under the race
+// engine.ErrClosed; nothing may panic or crash the process. Run it under the race
 // detector (scripts/test.sh does; see docs/robustness.md for the flags).
 func TestCloseRacesWithCalls(t *testing.T) {
 	rounds := 6
@@ -20,16 +24,16 @@ func TestCloseRacesWithCalls(t *testing.T) {
 	totalOK, totalClosed := 0, 0
 	defer func() {
 		if !t.Failed() && (totalOK == 0 || totalClosed == 0) {
-			t.Errorf("over all rounds %d calls succeeded and %d got ErrClosed; the test needs both to exercise Close racing with calls", totalOK, totalClosed)
+			t.Errorf("over all rounds %d calls succeeded and %d got engine.ErrClosed; the test needs both to exercise Close racing with calls", totalOK, totalClosed)
 		}
 	}()
 	for round := 0; round < rounds; round++ {
 		g := newGAPNet(4, 3, uint64(round), false)
-		ex, err := NewExplainer(g, Options{})
+		ex, err := NewExplainer(g, engine.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		x := NewArray(1, 3, 8, 8)
+		x := engine.NewArray(1, 3, 8, 8)
 		for i := range x.Data {
 			x.Data[i] = float32(i%7) / 7
 		}
@@ -46,23 +50,23 @@ func TestCloseRacesWithCalls(t *testing.T) {
 					var err error
 					switch (w + i) % 4 {
 					case 0:
-						_, err = ex.CAM(x, CAMOptions{Layers: []string{"features.4"}})
+						_, err = cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Layers: []string{"features.4"}})
 					case 1:
 						_, err = ex.FeatureMaps(x, []string{"features.1"}, FeatureOptions{})
 					case 2:
 						_, err = ex.Saliency(x, SaliencyOptions{})
 					case 3:
-						_, err = ex.Run(x, Request{Taps: []string{"features.3"}})
+						_, err = ex.Run(x, engine.Request{Taps: []string{"features.3"}})
 					}
 					mu.Lock()
 					switch {
 					case err == nil:
 						ok++
-					case errors.Is(err, ErrClosed):
+					case errors.Is(err, engine.ErrClosed):
 						closed++
 					default:
 						mu.Unlock()
-						t.Errorf("worker %d call %d: %v (want success or ErrClosed)", w, i, err)
+						t.Errorf("worker %d call %d: %v (want success or engine.ErrClosed)", w, i, err)
 						return
 					}
 					mu.Unlock()
@@ -75,10 +79,10 @@ func TestCloseRacesWithCalls(t *testing.T) {
 		g.Close()  // after the Explainer, as the CLI does
 		ex.Close() // twice is fine
 		wg.Wait()
-		if _, err := ex.CAM(x, CAMOptions{Layers: []string{"features.4"}}); !errors.Is(err, ErrClosed) {
-			t.Fatalf("CAM after Close: %v, want ErrClosed", err)
+		if _, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Layers: []string{"features.4"}}); !errors.Is(err, engine.ErrClosed) {
+			t.Fatalf("CAM after Close: %v, want engine.ErrClosed", err)
 		}
-		t.Logf("round %d: %d calls succeeded, %d got ErrClosed", round, ok, closed)
+		t.Logf("round %d: %d calls succeeded, %d got engine.ErrClosed", round, ok, closed)
 		totalOK, totalClosed = totalOK+ok, totalClosed+closed
 	}
 }
@@ -86,7 +90,7 @@ func TestCloseRacesWithCalls(t *testing.T) {
 // A classifier with no classes is refused before anything runs.
 func TestZeroClassNetworkRefused(t *testing.T) {
 	g := newGAPNet(4, 0, 1, false)
-	if ex, err := NewExplainer(g, Options{}); err == nil {
+	if ex, err := NewExplainer(g, engine.Options{}); err == nil {
 		ex.Close()
 		t.Fatal("NewExplainer accepted a network with 0 classes")
 	}

@@ -6,12 +6,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/cnnviz/cnnviz/models/vgg"
 	"github.com/cnnviz/cnnviz/models/weights"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/npy"
 )
 
@@ -40,7 +42,7 @@ func loadNPY(t testing.TB, path string) *Array {
 // largest magnitude (rtol·max|want| + atol).
 func assertClose(t testing.TB, what string, got, want *Array, rtol float64) {
 	t.Helper()
-	if !sameDims(got.Shape, want.Shape) {
+	if !slices.Equal(got.Shape, want.Shape) {
 		t.Fatalf("%s: shape %v, want %v", what, got.Shape, want.Shape)
 	}
 	scale := 0.0
@@ -103,14 +105,14 @@ func TestGoldenAgainstPyTorch(t *testing.T) {
 			}
 			m := loadGoldenModel(t, meta.Weights["safetensors"])
 			defer m.Close()
-			ex, err := NewExplainer(m, Options{})
+			ex, err := NewExplainer(m, engine.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer ex.Close()
 			x := loadNPY(t, filepath.Join(goldenDir, meta.InputFile))
 			suffix := fmt.Sprintf("_logit%d.npy", meta.Target)
-			req := Request{Target: Class(meta.Target), GradInput: true}
+			req := engine.Request{Target: engine.Class(meta.Target), GradInput: true}
 			for f := range meta.Files {
 				if l, ok := strings.CutPrefix(f, "act_"); ok {
 					req.Taps = append(req.Taps, strings.TrimSuffix(l, ".npy"))
@@ -141,7 +143,7 @@ func TestGoldenAgainstPyTorch(t *testing.T) {
 			}
 
 			if _, ok := meta.Files[fmt.Sprintf("grad_input_softmax%d.npy", meta.Target)]; ok {
-				res, err := ex.Run(x, Request{Target: SoftmaxOf(meta.Target), GradInput: true})
+				res, err := ex.Run(x, engine.Request{Target: engine.SoftmaxOf(meta.Target), GradInput: true})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -153,7 +155,7 @@ func TestGoldenAgainstPyTorch(t *testing.T) {
 				for _, c := range meta.PerExample {
 					f += fmt.Sprintf("_%d", c)
 				}
-				res, err := ex.Run(x, Request{Target: Class(meta.PerExample...), GradInput: true})
+				res, err := ex.Run(x, engine.Request{Target: engine.Class(meta.PerExample...), GradInput: true})
 				if err != nil {
 					t.Fatal(err)
 				}

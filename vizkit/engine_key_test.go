@@ -4,6 +4,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/gomlx/gomlx/core/graph"
 )
 
@@ -19,7 +20,7 @@ func logitOf(class int) func(*graph.Node) *graph.Node {
 func TestTargetFuncsWithTheSameNameAreNotConfused(t *testing.T) {
 	ex := tinyExplainer(t, "vgg11")
 	x := randomArray(3, 2, 3, 32, 32)
-	plain, err := ex.Run(x, Request{})
+	plain, err := ex.Run(x, engine.Request{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,14 +28,14 @@ func TestTargetFuncsWithTheSameNameAreNotConfused(t *testing.T) {
 	// Two closures of one function literal (same code, different captures)
 	// and a distinct function, all named alike.
 	targets := map[int]Target{
-		2: {Kind: TargetFunc, Name: "score", Func: logitOf(2)},
-		7: {Kind: TargetFunc, Name: "score", Func: logitOf(7)},
-		4: {Kind: TargetFunc, Name: "score", Func: func(l *graph.Node) *graph.Node {
+		2: {Kind: engine.TargetFunc, Name: "score", Func: logitOf(2)},
+		7: {Kind: engine.TargetFunc, Name: "score", Func: logitOf(7)},
+		4: {Kind: engine.TargetFunc, Name: "score", Func: func(l *graph.Node) *graph.Node {
 			return graph.Squeeze(graph.Slice(l, graph.AxisRange(), graph.AxisRange(4, 5)), 1)
 		}},
 	}
 	for _, class := range []int{2, 7, 4, 2} { // 2 again: its graph is reused
-		res, err := ex.Run(x, Request{Target: targets[class]})
+		res, err := ex.Run(x, engine.Request{Target: targets[class]})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,7 +52,7 @@ func TestTargetFuncsWithTheSameNameAreNotConfused(t *testing.T) {
 	// cnnviz's own constructors key by name: equal targets built twice share one graph.
 	before = ex.NumExecutables()
 	for range 2 {
-		if _, err := ex.Run(x, Request{Target: ChannelMean("features.3", 1)}); err != nil {
+		if _, err := ex.Run(x, engine.Request{Target: engine.ChannelMean("features.3", 1)}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,15 +1,19 @@
 package vizkit
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/vgg"
+	"github.com/cnnviz/cnnviz/vizkit/cam"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/gomlx/gomlx/core/graph"
 )
 
@@ -19,7 +23,7 @@ func tinyExplainer(t testing.TB, arch string) *Explainer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex, err := NewExplainer(m, Options{})
+	ex, err := NewExplainer(m, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +33,7 @@ func tinyExplainer(t testing.TB, arch string) *Explainer {
 
 func randomArray(seed uint64, shape ...int) *Array {
 	r := rand.New(rand.NewPCG(seed, 1))
-	a := NewArray(shape...)
+	a := engine.NewArray(shape...)
 	for i := range a.Data {
 		a.Data[i] = float32(r.NormFloat64())
 	}
@@ -50,7 +54,7 @@ func dot(a, b []float32) float64 {
 // is off (max-pool switches, ReLU flips); at least 18 of the 24 must agree
 // within 5%. The exact check is the PyTorch golden test; this one covers
 // custom targets and gradients w.r.t. layers independently of PyTorch.
-func directional(t *testing.T, ex *Explainer, x *Array, req Request, grad *Array, _ uint64, what string) {
+func directional(t *testing.T, ex *Explainer, x *Array, req engine.Request, grad *Array, _ uint64, what string) {
 	t.Helper()
 	idx := make([]int, len(grad.Data))
 	for i := range idx {
@@ -65,7 +69,7 @@ func directional(t *testing.T, ex *Explainer, x *Array, req Request, grad *Array
 	f := func(i int, delta float64) float64 {
 		xp := x.Clone()
 		xp.Data[i] += float32(delta)
-		res, err := ex.Run(xp, Request{Target: req.Target, StartAfter: req.StartAfter, StartInput: req.StartInput})
+		res, err := ex.Run(xp, engine.Request{Target: req.Target, StartAfter: req.StartAfter, StartInput: req.StartInput})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -98,19 +102,19 @@ func directional(t *testing.T, ex *Explainer, x *Array, req Request, grad *Array
 func TestFiniteDifferences(t *testing.T) {
 	for _, arch := range []string{"tinyvgg11", "tinyvgg11_bn"} {
 		m := loadGoldenModel(t, arch+".safetensors")
-		ex, err := NewExplainer(m, Options{})
+		ex, err := NewExplainer(m, engine.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer ex.Close()
 		x := randomArray(3, 2, 3, 40, 40)
-		for _, target := range []Target{Class(4), SoftmaxOf(1, 6), Predicted()} {
-			res, err := ex.Run(x, Request{Target: target, GradInput: true, Taps: []string{"features.10"}, GradTaps: []string{"features.10"}})
+		for _, target := range []Target{engine.Class(4), engine.SoftmaxOf(1, 6), engine.Predicted()} {
+			res, err := ex.Run(x, engine.Request{Target: target, GradInput: true, Taps: []string{"features.10"}, GradTaps: []string{"features.10"}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			directional(t, ex, x, Request{Target: target}, res.InputGrad, 11, arch+" input "+target.String())
-			directional(t, ex, res.Acts["features.10"], Request{Target: Target{Kind: target.Kind, Classes: res.Classes}, StartAfter: "features.10", StartInput: x.Shape},
+			directional(t, ex, x, engine.Request{Target: target}, res.InputGrad, 11, arch+" input "+target.String())
+			directional(t, ex, res.Acts["features.10"], engine.Request{Target: Target{Kind: target.Kind, Classes: res.Classes}, StartAfter: "features.10", StartInput: x.Shape},
 				res.Grads["features.10"], 12, arch+" features.10 "+target.String())
 		}
 	}
@@ -118,13 +122,13 @@ func TestFiniteDifferences(t *testing.T) {
 
 func TestTargetFuncAndPredicted(t *testing.T) {
 	m := loadGoldenModel(t, "tinyvgg11.safetensors")
-	ex, err := NewExplainer(m, Options{})
+	ex, err := NewExplainer(m, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ex.Close()
 	x := randomArray(5, 2, 3, 32, 32)
-	res, err := ex.Run(x, Request{Target: Predicted()})
+	res, err := ex.Run(x, engine.Request{Target: engine.Predicted()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,10 +142,10 @@ func TestTargetFuncAndPredicted(t *testing.T) {
 		}
 	}
 	// A custom target: logit 2 minus logit 5, per example.
-	fn := Target{Kind: TargetFunc, Name: "l2-l5", Func: func(l *graph.Node) *graph.Node {
+	fn := Target{Kind: engine.TargetFunc, Name: "l2-l5", Func: func(l *graph.Node) *graph.Node {
 		return graph.Sub(graph.Squeeze(graph.Slice(l, graph.AxisRange(), graph.AxisRange(2, 3)), 1), graph.Squeeze(graph.Slice(l, graph.AxisRange(), graph.AxisRange(5, 6)), 1))
 	}}
-	res2, err := ex.Run(x, Request{Target: fn, GradInput: true})
+	res2, err := ex.Run(x, engine.Request{Target: fn, GradInput: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +158,7 @@ func TestTargetFuncAndPredicted(t *testing.T) {
 			t.Fatalf("custom target class %d, want -1", res2.Classes[i])
 		}
 	}
-	directional(t, ex, x, Request{Target: fn}, res2.InputGrad, 9, "custom target")
+	directional(t, ex, x, engine.Request{Target: fn}, res2.InputGrad, 9, "custom target")
 }
 
 func TestBadRequestsHaveClearErrors(t *testing.T) {
@@ -163,29 +167,29 @@ func TestBadRequestsHaveClearErrors(t *testing.T) {
 	cases := []struct {
 		name string
 		x    *Array
-		req  Request
+		req  engine.Request
 		want string
 	}{
-		{"unknown tap", x, Request{Taps: []string{"features.99"}}, `no layer "features.99"; valid layers: features.0`},
-		{"unknown grad tap", x, Request{GradTaps: []string{"conv5_3"}}, `no layer "conv5_3"`},
-		{"class out of range", x, Request{GradInput: true, Target: Class(12)}, "class index 12 is out of range for model vgg11 with 10 classes (valid: 0..9)"},
-		{"negative class", x, Request{Target: Class(-1)}, "class index -1 is out of range"},
-		{"classes vs batch", randomArray(1, 3, 3, 32, 32), Request{Target: Class(1, 2)}, "2 classes for a batch of 3"},
-		{"wrong channels", randomArray(1, 1, 1, 32, 32), Request{}, "3 channels"},
-		{"too small", randomArray(1, 1, 3, 16, 16), Request{}, "at least 32×32"},
-		{"rank", randomArray(1, 3, 32, 32), Request{}, "(N,3,H,W)"},
-		{"func without name", x, Request{Target: Target{Kind: TargetFunc}}, "needs both Func and Name"},
-		{"scale without values", x, Request{ScaleLayer: "features.19"}, "needs RunOptions.Scale of shape (1,32)"},
-		{"start after bad shape", x, Request{StartAfter: "features.10"}, `StartAfter "features.10" must be that layer's output (N,C,H,W) with 16 channels`},
+		{"unknown tap", x, engine.Request{Taps: []string{"features.99"}}, `no layer "features.99"; valid layers: features.0`},
+		{"unknown grad tap", x, engine.Request{GradTaps: []string{"conv5_3"}}, `no layer "conv5_3"`},
+		{"class out of range", x, engine.Request{GradInput: true, Target: engine.Class(12)}, "class index 12 is out of range for model vgg11 with 10 classes (valid: 0..9)"},
+		{"negative class", x, engine.Request{Target: engine.Class(-1)}, "class index -1 is out of range"},
+		{"classes vs batch", randomArray(1, 3, 3, 32, 32), engine.Request{Target: engine.Class(1, 2)}, "2 classes for a batch of 3"},
+		{"wrong channels", randomArray(1, 1, 1, 32, 32), engine.Request{}, "3 channels"},
+		{"too small", randomArray(1, 1, 3, 16, 16), engine.Request{}, "at least 32×32"},
+		{"rank", randomArray(1, 3, 32, 32), engine.Request{}, "(N,3,H,W)"},
+		{"func without name", x, engine.Request{Target: Target{Kind: engine.TargetFunc}}, "needs both Func and Name"},
+		{"scale without values", x, engine.Request{ScaleLayer: "features.19"}, "needs RunOptions.Scale of shape (1,32)"},
+		{"start after bad shape", x, engine.Request{StartAfter: "features.10"}, `StartAfter "features.10" must be that layer's output (N,C,H,W) with 16 channels`},
 	}
 	nan := randomArray(1, 1, 3, 32, 32)
 	nan.Data[5] = float32(math.NaN())
 	cases = append(cases, struct {
 		name string
 		x    *Array
-		req  Request
+		req  engine.Request
 		want string
-	}{"NaN input", nan, Request{}, "non-finite value"})
+	}{"NaN input", nan, engine.Request{}, "non-finite value"})
 	for _, c := range cases {
 		_, err := ex.Run(c.x, c.req)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -197,11 +201,11 @@ func TestBadRequestsHaveClearErrors(t *testing.T) {
 func TestReLURulesAndScale(t *testing.T) {
 	ex := tinyExplainer(t, "vgg11")
 	x := randomArray(2, 1, 3, 32, 32)
-	std, err := ex.Run(x, Request{Target: Class(3), GradInput: true})
+	std, err := ex.Run(x, engine.Request{Target: engine.Class(3), GradInput: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	guided, err := ex.Run(x, Request{Target: Class(3), GradInput: true, ReLU: models.ReLUGuided})
+	guided, err := ex.Run(x, engine.Request{Target: engine.Class(3), GradInput: true, ReLU: models.ReLUGuided})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,18 +222,18 @@ func TestReLURulesAndScale(t *testing.T) {
 		t.Fatal("guided backprop gave the plain gradient")
 	}
 	// Scaling every channel of a layer by 1 changes nothing; by 0 it kills the signal after it.
-	ones := NewArray(1, 32)
+	ones := engine.NewArray(1, 32)
 	for i := range ones.Data {
 		ones.Data[i] = 1
 	}
-	r1, err := ex.RunWith(x, Request{Target: Class(3), ScaleLayer: "features.19"}, RunOptions{Scale: ones})
+	r1, err := ex.RunWith(x, engine.Request{Target: engine.Class(3), ScaleLayer: "features.19"}, engine.RunOptions{Scale: ones})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if math.Abs(float64(r1.Scores[0]-std.Scores[0])) > 1e-5 {
 		t.Fatalf("unit scale changed the score: %v vs %v", r1.Scores[0], std.Scores[0])
 	}
-	r0, err := ex.RunWith(x, Request{Target: Class(3), ScaleLayer: "features.19", Taps: []string{"features.20"}}, RunOptions{Scale: NewArray(1, 32)})
+	r0, err := ex.RunWith(x, engine.Request{Target: engine.Class(3), ScaleLayer: "features.19", Taps: []string{"features.20"}}, engine.RunOptions{Scale: engine.NewArray(1, 32)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,21 +246,21 @@ func TestReLURulesAndScale(t *testing.T) {
 		t.Fatalf("%d executables cached, want 4 (one per request kind)", ex.NumExecutables())
 	}
 	ex.Close()
-	if _, err := ex.Run(x, Request{}); err == nil || !strings.Contains(err.Error(), "closed") {
+	if _, err := ex.Run(x, engine.Request{}); err == nil || !strings.Contains(err.Error(), "closed") {
 		t.Fatalf("run after Close: %v", err)
 	}
 }
 
 func TestChannelMeanTarget(t *testing.T) {
 	m := loadGoldenModel(t, "tinyvgg11.safetensors")
-	ex, err := NewExplainer(m, Options{})
+	ex, err := NewExplainer(m, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ex.Close()
 	x := randomArray(8, 1, 3, 32, 32)
-	target := ChannelMean("features.4", 5)
-	res, err := ex.Run(x, Request{Target: target, GradInput: true, Taps: []string{"features.4"}})
+	target := engine.ChannelMean("features.4", 5)
+	res, err := ex.Run(x, engine.Request{Target: target, GradInput: true, Taps: []string{"features.4"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,39 +276,39 @@ func TestChannelMeanTarget(t *testing.T) {
 	if math.Abs(mean-float64(res.Scores[0])) > 1e-5 {
 		t.Fatalf("channel mean %v, score %v", mean, res.Scores[0])
 	}
-	directional(t, ex, x, Request{Target: target}, res.InputGrad, 0, "channel mean")
-	if _, err := ex.Run(x, Request{Target: ChannelMean("features.4", 16)}); err == nil || !strings.Contains(err.Error(), "channel 16 is out of range for layer \"features.4\" with 16 channels") {
+	directional(t, ex, x, engine.Request{Target: target}, res.InputGrad, 0, "channel mean")
+	if _, err := ex.Run(x, engine.Request{Target: engine.ChannelMean("features.4", 16)}); err == nil || !strings.Contains(err.Error(), "channel 16 is out of range for layer \"features.4\" with 16 channels") {
 		t.Fatalf("bad channel: %v", err)
 	}
 }
 
 func TestGradCAMBasics(t *testing.T) {
 	m := loadGoldenModel(t, "tinyvgg11.safetensors")
-	ex, err := NewExplainer(m, Options{})
+	ex, err := NewExplainer(m, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ex.Close()
-	if l, _ := DefaultCAMLayer(m); l != "features.20" {
+	if l, _ := cam.DefaultLayer(m); l != "features.20" {
 		t.Fatalf("default CAM layer %q, want features.20", l)
 	}
 	x := randomArray(8, 2, 3, 48, 40)
-	cam, err := ex.CAM(x, CAMOptions{Layers: []string{"features.19"}, Target: Class(3)})
+	cr, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Layers: []string{"features.19"}, Target: engine.Class(3)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !sameDims(cam.Map.Shape, []int{2, 48, 40}) || !sameDims(cam.Low["features.19"].Shape, []int{2, 3, 2}) {
-		t.Fatalf("shapes %v %v", cam.Map.Shape, cam.Low["features.19"].Shape)
+	if !slices.Equal(cr.Map.Shape, []int{2, 48, 40}) || !slices.Equal(cr.Low["features.19"].Shape, []int{2, 3, 2}) {
+		t.Fatalf("shapes %v %v", cr.Map.Shape, cr.Low["features.19"].Shape)
 	}
-	for i, v := range cam.Map.Data {
+	for i, v := range cr.Map.Data {
 		if !(v >= 0 && v <= 1) {
 			t.Fatalf("map value %v at %d outside [0,1]", v, i)
 		}
 	}
-	if _, err := ex.CAM(x, CAMOptions{Layers: []string{"classifier.1"}}); err == nil || !strings.Contains(err.Error(), "spatial extent") {
+	if _, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Layers: []string{"classifier.1"}}); err == nil || !strings.Contains(err.Error(), "spatial extent") {
 		t.Fatalf("flat layer: %v", err)
 	}
-	if _, err := ex.CAM(x, CAMOptions{Method: "nope"}); err == nil || !strings.Contains(err.Error(), "known: ") {
+	if _, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "nope"}); err == nil || !strings.Contains(err.Error(), "known: ") {
 		t.Fatalf("unknown method: %v", err)
 	}
 }

@@ -23,6 +23,8 @@ import (
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/zoo"
+	"github.com/cnnviz/cnnviz/vizkit/cam"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/imageio"
 	"github.com/cnnviz/cnnviz/vizkit/render"
 )
@@ -113,7 +115,7 @@ func FromNetwork(net models.Network, opts ...Option) (*Model, error) {
 }
 
 func newModel(net models.Network, info zoo.Info, s *settings) (*Model, error) {
-	ex, err := NewExplainer(net, Options{Backend: s.backend})
+	ex, err := NewExplainer(net, engine.Options{Backend: s.backend})
 	if err != nil {
 		return nil, err
 	}
@@ -323,7 +325,7 @@ func TopK(m *Model, img *Image, k int, opts ...Option) (*TopKResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := m.Ex.Run(x, Request{})
+	res, err := m.Ex.Run(x, engine.Request{})
 	if err != nil {
 		return nil, err
 	}
@@ -337,7 +339,7 @@ func TopK(m *Model, img *Image, k int, opts ...Option) (*TopKResult, error) {
 		sum += math.Exp(float64(v) - mx)
 	}
 	out := &TopKResult{Arch: m.Net.Arch(), Name: img.Name, Picture: crop}
-	for _, cs := range TopClasses(logits, k) {
+	for _, cs := range engine.TopClasses(logits, k) {
 		out.Classes = append(out.Classes, ClassProb{Class: cs.Class, Label: m.Label(cs.Class), Logit: cs.Score,
 			Prob: math.Exp(float64(cs.Score)-mx) / sum})
 	}
@@ -382,13 +384,13 @@ func ScoreCAM(m *Model, img *Image, opts ...Option) (*CAMResult, error) {
 //
 // Options: AtLayer (default DefaultCAMLayer), ForClass / ForTarget (default:
 // the top-1 class logit), EigenSmooth, AugSmooth, WithProgress, WithContext,
-// or a whole CAMOptions value.
+// or BatchSize.
 func CAM(m *Model, img *Image, method string, opts ...Option) (*CAMResult, error) {
 	return camCall("vizkit.CAM", m, img, method, opts)
 }
 
 func camCall(fn string, m *Model, img *Image, method string, opts []Option) (*CAMResult, error) {
-	s, err := collect(fn, opts, "WithContext", "WithProgress", "AtLayer", "ForClass", "ForTarget", "EigenSmooth", "AugSmooth", "CAMOptions")
+	s, err := collect(fn, opts, "WithContext", "WithProgress", "AtLayer", "ForClass", "ForTarget", "EigenSmooth", "AugSmooth", "BatchSize")
 	if err != nil {
 		return nil, err
 	}
@@ -399,27 +401,23 @@ func camCall(fn string, m *Model, img *Image, method string, opts []Option) (*CA
 	if err != nil {
 		return nil, err
 	}
-	o := s.cam
-	o.Method = method
+	if s.batch < 0 {
+		return nil, fmt.Errorf("%s: BatchSize must be ≥ 0 (0 = the method's default), got %d", fn, s.batch)
+	}
+	o := cam.Options{Method: method, BatchSize: s.batch}
 	if s.layers != nil {
 		o.Layers = s.layers
 	}
 	if s.target != nil {
 		o.Target = *s.target
 	}
-	o.EigenSmooth = o.EigenSmooth || s.eigen
-	o.AugSmooth = o.AugSmooth || s.aug
-	if o.Progress == nil {
-		if p := s.progressFor(fmt.Sprintf("%s of %s", method, img.Name)); p != nil {
-			o.Progress = func(c CAMProgress) { p(Progress{Task: c.Method + " at " + c.Layer, Done: c.Done, Total: c.Total}) }
-		}
-	}
-	res, err := m.Ex.CAMContext(s.context(), x, o)
+	o.EigenSmooth, o.AugSmooth = s.eigen, s.aug
+	o.Progress = s.progressFor(fmt.Sprintf("%s of %s", method, img.Name))
+	res, err := cam.Compute(s.context(), m.Ex.Explainer, x, o)
 	if err != nil {
 		return nil, err
 	}
-	res.Images = []image.Image{crop}
-	return res, nil
+	return &CAMResult{Result: res, Images: []image.Image{crop}}, nil
 }
 
 // Saliency is the gradient of the target (default: the top-1 class logit)

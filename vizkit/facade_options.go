@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/cnnviz/cnnviz/models"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/imageio"
 )
 
 // Option configures a façade call (Open, GradCAM, Saliency, …). Build one with
 // the functions below (AtLayer, ForClass, Guided, WithContext, …) or pass a
-// whole options value (CAMOptions, KernelOptions, FeatureOptions,
+// whole options value (cam.Options, KernelOptions, FeatureOptions,
 // SmoothGradOptions, IGOptions, ActMaxOptions, DeepDreamOptions). Each
 // function documents the options it takes; any other is an error naming
 // the ones that apply.
@@ -57,7 +58,7 @@ type settings struct {
 	eigen, aug bool
 	n          int // TopChannels, Samples, Steps
 	size       int
-	cam        CAMOptions
+	batch      int
 	kernel     KernelOptions
 	feature    FeatureOptions
 	smooth     SmoothGradOptions
@@ -97,16 +98,6 @@ func collect(fn string, opts []Option, allowed ...string) (*settings, error) {
 }
 
 func (s *settings) context() context.Context { return contextOr(s.ctx) }
-
-// Progress reports how far a long façade call has come: Done of Total units
-// (steps, samples, masked copies) of Task. It is the one progress type of the
-// façade; in a notebook a progress bar shows it unless WithProgress is given.
-type Progress struct {
-	Task        string
-	Done, Total int
-	// Elapsed is the time since the call started.
-	Elapsed time.Duration
-}
 
 // progressFor returns the callback for a long call: the user's, or a
 // notebook progress bar (created lazily on the first report), or nil.
@@ -189,10 +180,10 @@ func AtLayer(names ...string) Option {
 
 // ForClass explains the logit of class c (one value for all examples).
 func ForClass(c int) Option {
-	return opt("ForClass", func(s *settings) { t := Class(c); s.target = &t })
+	return opt("ForClass", func(s *settings) { t := engine.Class(c); s.target = &t })
 }
 
-// ForTarget explains any Target (Class, SoftmaxOf, ChannelMean, a function).
+// ForTarget explains any Target (engine.Class, engine.SoftmaxOf, engine.ChannelMean, a function).
 func ForTarget(t Target) Option {
 	return opt("ForTarget", func(s *settings) { s.target = &t })
 }
@@ -223,13 +214,13 @@ func Samples(n int) Option { return opt("Samples", func(s *settings) { s.n = n }
 // activation maximisation and DeepDream (steps per octave).
 func Steps(n int) Option { return opt("Steps", func(s *settings) { s.n = n }) }
 
+// BatchSize sets how many inputs go through the network per execution in
+// methods that run many (Score-CAM's masked copies, Ablation-CAM's ablated
+// channels); memory grows linearly with it. Default: the method's.
+func BatchSize(n int) Option { return opt("BatchSize", func(s *settings) { s.batch = n }) }
+
 // Size sets the side of activation maximisation's pictures, in pixels.
 func Size(px int) Option { return opt("Size", func(s *settings) { s.size = px }) }
-
-func (o CAMOptions) applyOption(s *settings) {
-	s.names = append(s.names, "CAMOptions")
-	s.cam = o
-}
 
 func (o KernelOptions) applyOption(s *settings) {
 	s.names = append(s.names, "KernelOptions")

@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"github.com/cnnviz/cnnviz/models"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/heatmap"
 	"github.com/cnnviz/cnnviz/vizkit/render"
 )
 
@@ -176,7 +178,7 @@ func Sparsity(m *Model, img *Image, layers ...string) (*TableResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := m.Ex.Run(x, Request{Taps: layers})
+	res, err := m.Ex.Run(x, engine.Request{Taps: layers})
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +248,7 @@ func GradCAMSteps(m *Model, img *Image, opts ...Option) (*TableResult, error) {
 		return nil, err
 	}
 	low := res.Low[layer].Index(0) // (h,w) in [0,1]
-	lm, err := render.NewMap(low.Shape[0], low.Shape[1], low.Data)
+	lm, err := heatmap.NewMap(low.Shape[0], low.Shape[1], low.Data)
 	if err != nil {
 		return nil, err
 	}
@@ -428,7 +430,7 @@ func (c *CAMComparison) HTML() (string, error) {
 				continue
 			}
 			low := r.Low[r.Layers[0]].Index(0)
-			lm, err := render.NewMap(low.Shape[0], low.Shape[1], low.Data)
+			lm, err := heatmap.NewMap(low.Shape[0], low.Shape[1], low.Data)
 			if err != nil {
 				return "", err
 			}

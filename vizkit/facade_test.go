@@ -89,15 +89,15 @@ func TestFacadeOnTheLabNetwork(t *testing.T) {
 	}
 	checkHTML(t, "TopK", top, s.Class())
 
-	cam, err := vizkit.GradCAM(m, img)
+	cr, err := vizkit.GradCAM(m, img)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := cam.Map.Shape; len(got) != 3 || got[0] != 1 || got[1] != s.Size || got[2] != s.Size {
+	if got := cr.Map.Shape; len(got) != 3 || got[0] != 1 || got[1] != s.Size || got[2] != s.Size {
 		t.Fatalf("map shape %v, want (1,%d,%d)", got, s.Size, s.Size)
 	}
 	best, at := float32(-1), 0
-	for i, v := range cam.Map.Data {
+	for i, v := range cr.Map.Data {
 		if math.IsNaN(float64(v)) {
 			t.Fatal("NaN in the map")
 		}
@@ -108,17 +108,17 @@ func TestFacadeOnTheLabNetwork(t *testing.T) {
 	if p := image.Pt(at%s.Size, at/s.Size); !p.In(s.Box.Inset(-2)) {
 		t.Fatalf("Grad-CAM peak at %v, outside the object's box %v", p, s.Box)
 	}
-	if len(cam.Images) != 1 || cam.Images[0].Bounds().Dx() != s.Size {
-		t.Fatalf("the CAM carries no picture of the input size: %v", cam.Images)
+	if len(cr.Images) != 1 || cr.Images[0].Bounds().Dx() != s.Size {
+		t.Fatalf("the CAM carries no picture of the input size: %v", cr.Images)
 	}
-	checkHTML(t, "GradCAM", cam, "Grad-CAM", "overlay")
+	checkHTML(t, "GradCAM", cr, "Grad-CAM", "overlay")
 
 	// Another class gives another map; a wrong class index is an error.
 	other, err := vizkit.GradCAM(m, img, vizkit.ForClass((top.Classes[0].Class+1)%5))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if other.Classes[0] == cam.Classes[0] {
+	if other.Classes[0] == cr.Classes[0] {
 		t.Fatal("ForClass was ignored")
 	}
 	if _, err := vizkit.GradCAM(m, img, vizkit.ForClass(5)); err == nil || !strings.Contains(err.Error(), "out of range") {
@@ -237,20 +237,20 @@ func TestOpenRandomVGG11(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cam, err := vizkit.GradCAM(m, img)
+	cr, err := vizkit.GradCAM(m, img)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cam.Layers[0] != "features.20" || cam.Map.Shape[1] != 224 {
-		t.Fatalf("Grad-CAM at %v, map %v", cam.Layers, cam.Map.Shape)
+	if cr.Layers[0] != "features.20" || cr.Map.Shape[1] != 224 {
+		t.Fatalf("Grad-CAM at %v, map %v", cr.Layers, cr.Map.Shape)
 	}
-	checkHTML(t, "GradCAM", cam, "features.20")
+	checkHTML(t, "GradCAM", cr, "features.20")
 	top, err := vizkit.TopK(m, img, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(top.Classes) != 5 || top.Classes[0].Class != cam.Classes[0] {
-		t.Fatalf("top-5 %+v vs Grad-CAM's class %d", top.Classes, cam.Classes[0])
+	if len(top.Classes) != 5 || top.Classes[0].Class != cr.Classes[0] {
+		t.Fatalf("top-5 %+v vs Grad-CAM's class %d", top.Classes, cr.Classes[0])
 	}
 }
 

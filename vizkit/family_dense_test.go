@@ -11,6 +11,7 @@ import (
 	"github.com/cnnviz/cnnviz/models/densenet"
 	"github.com/cnnviz/cnnviz/models/mobilenet"
 	"github.com/cnnviz/cnnviz/models/weights"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 )
 
 // denseGoldenDir holds fixtures made by scripts/gen_family_golden_dense.py
@@ -27,7 +28,7 @@ type denseGoldenMeta struct {
 }
 
 // gradCAMOf is pytorch-grad-cam's Grad-CAM from an activation and its
-// gradient (N,C,H,W): w[n,c] = mean_{h,w} grad; cam = relu(Σ_c w·A) (N,H,W).
+// gradient (N,C,H,W): w[n,c] = mean_{h,w} grad; cr = relu(Σ_c w·A) (N,H,W).
 // With reluA, A is replaced by relu(A) (see densenet's package doc).
 func gradCAMOf(act, grad *Array, reluA bool) *Array {
 	n, c, h, w := act.Shape[0], act.Shape[1], act.Shape[2], act.Shape[3]
@@ -92,7 +93,7 @@ func TestDenseFamiliesGolden(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer net.Close()
-				ex, err := NewExplainer(net, Options{Lowering: low.l})
+				ex, err := NewExplainer(net, engine.Options{Lowering: low.l})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -101,7 +102,7 @@ func TestDenseFamiliesGolden(t *testing.T) {
 					dir := filepath.Join(denseGoldenDir, name, in)
 					x := loadNPY(t, filepath.Join(dir, "input.npy"))
 					gt := append(append([]string(nil), mm.Grads...), mm.Cams...)
-					req := Request{Target: Class(meta.Target), GradInput: true, Taps: append(append([]string(nil), mm.Taps...), mm.Cams...), GradTaps: gt}
+					req := engine.Request{Target: engine.Class(meta.Target), GradInput: true, Taps: append(append([]string(nil), mm.Taps...), mm.Cams...), GradTaps: gt}
 					res, err := ex.Run(x, req)
 					if err != nil {
 						t.Fatal(err)
@@ -133,7 +134,7 @@ func TestDenseFamiliesGolden(t *testing.T) {
 							t.Fatalf("%s: features.norm5 has no negative value: the tap is not the batch norm's own output", in)
 						}
 					}
-					g, err := ex.Run(x, Request{Target: Class(meta.Target), GradInput: true, ReLU: models.ReLUGuided})
+					g, err := ex.Run(x, engine.Request{Target: engine.Class(meta.Target), GradInput: true, ReLU: models.ReLUGuided})
 					if err != nil {
 						t.Fatal(err)
 					}

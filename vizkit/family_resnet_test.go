@@ -1,15 +1,19 @@
 package vizkit
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/weights"
 	"github.com/cnnviz/cnnviz/models/zoo"
+	"github.com/cnnviz/cnnviz/vizkit/cam"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 )
 
 // resnetGoldenDir holds fixtures made by scripts/gen_family_golden.py with
@@ -69,14 +73,14 @@ func TestResNetFamilyGolden(t *testing.T) {
 		}{{".safetensors", models.LoweringAuto}, {".pth", models.LoweringNative}} {
 			t.Run(model+tc.ext, func(t *testing.T) {
 				net, meta := openFamilyGolden(t, model, tc.ext)
-				ex, err := NewExplainer(net, Options{Lowering: tc.lowering})
+				ex, err := NewExplainer(net, engine.Options{Lowering: tc.lowering})
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer ex.Close()
 				x := familyGolden(t, model, "input")
-				target := Class(meta.Targets...)
-				res, err := ex.Run(x, Request{Taps: meta.Acts, GradTaps: meta.Grads, GradInput: true, Target: target})
+				target := engine.Class(meta.Targets...)
+				res, err := ex.Run(x, engine.Request{Taps: meta.Acts, GradTaps: meta.Grads, GradInput: true, Target: target})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -89,14 +93,14 @@ func TestResNetFamilyGolden(t *testing.T) {
 				}
 				assertClose(t, "input gradient", res.InputGrad, familyGolden(t, model, "grad_input"), rtol)
 
-				g, err := ex.Run(x, Request{GradInput: true, Target: target, ReLU: models.ReLUGuided})
+				g, err := ex.Run(x, engine.Request{GradInput: true, Target: target, ReLU: models.ReLUGuided})
 				if err != nil {
 					t.Fatal(err)
 				}
 				assertClose(t, "guided input gradient", g.InputGrad, familyGolden(t, model, "guided_input"), rtol)
 
 				for _, m := range meta.Cams {
-					c, err := ex.CAM(x, CAMOptions{Method: "gradcam", Layers: []string{m}, Target: target})
+					c, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "gradcam", Layers: []string{m}, Target: target})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -113,7 +117,7 @@ func TestResNetFamilyGolden(t *testing.T) {
 func TestResNetFamilyLoweringsAgree(t *testing.T) {
 	for _, model := range []string{"resnet_basic", "resnext_bottleneck", "alexnet"} {
 		t.Run(model, func(t *testing.T) {
-			var outs [2]*Result
+			var outs [2]*engine.Result
 			var taps []string
 			for i, l := range []models.Lowering{models.LoweringIm2Col, models.LoweringNative} {
 				net, meta := openFamilyGolden(t, model, ".safetensors")
@@ -122,11 +126,11 @@ func TestResNetFamilyLoweringsAgree(t *testing.T) {
 						taps = append(taps, layer.Name)
 					}
 				}
-				ex, err := NewExplainer(net, Options{Lowering: l})
+				ex, err := NewExplainer(net, engine.Options{Lowering: l})
 				if err != nil {
 					t.Fatal(err)
 				}
-				res, err := ex.Run(familyGolden(t, model, "input"), Request{Taps: taps, GradTaps: meta.Grads, GradInput: true, Target: Class(meta.Targets...)})
+				res, err := ex.Run(familyGolden(t, model, "input"), engine.Request{Taps: taps, GradTaps: meta.Grads, GradInput: true, Target: engine.Class(meta.Targets...)})
 				ex.Close()
 				if err != nil {
 					t.Fatal(err)
@@ -152,28 +156,28 @@ func TestResNetFamilyProtocol(t *testing.T) {
 		{"alexnet", "features.12", "features.12", ""},
 	} {
 		net, meta := openFamilyGolden(t, tc.model, ".safetensors")
-		if l, err := DefaultCAMLayer(net); err != nil || l != tc.cam {
+		if l, err := cam.DefaultLayer(net); err != nil || l != tc.cam {
 			t.Errorf("%s: DefaultCAMLayer = %q, %v; want %s", tc.model, l, err, tc.cam)
 		}
 		if l := zoo.CAMLayer(net); l != "" {
 			t.Errorf("%s: a narrowed model has no registered CAM layer, got %q", tc.model, l)
 		}
-		ex, err := NewExplainer(net, Options{})
+		ex, err := NewExplainer(net, engine.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		x := familyGolden(t, tc.model, "input")
-		res, err := ex.Run(familyGolden(t, tc.model, "act_"+tc.start), Request{StartAfter: tc.start, StartInput: x.Shape, Target: Class(meta.Targets...)})
+		res, err := ex.Run(familyGolden(t, tc.model, "act_"+tc.start), engine.Request{StartAfter: tc.start, StartInput: x.Shape, Target: engine.Class(meta.Targets...)})
 		if err != nil {
 			t.Fatalf("%s: start after %s: %v", tc.model, tc.start, err)
 		}
 		assertClose(t, tc.model+": logits from "+tc.start, res.Logits, familyGolden(t, tc.model, "logits"), 1e-4)
 		if tc.inside != "" {
-			a, err := ex.Run(x, Request{Taps: []string{tc.inside}})
+			a, err := ex.Run(x, engine.Request{Taps: []string{tc.inside}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := ex.Run(a.Acts[tc.inside], Request{StartAfter: tc.inside, StartInput: x.Shape}); err == nil {
+			if _, err := ex.Run(a.Acts[tc.inside], engine.Request{StartAfter: tc.inside, StartInput: x.Shape}); err == nil {
 				t.Errorf("%s: starting after %s (inside a residual block) was accepted", tc.model, tc.inside)
 			}
 		}
@@ -188,7 +192,7 @@ func TestResNetFamilyOddInputs(t *testing.T) {
 	for _, model := range []string{"resnet_basic", "resnext_bottleneck", "alexnet"} {
 		for _, l := range []models.Lowering{models.LoweringIm2Col, models.LoweringNative} {
 			net, meta := openFamilyGolden(t, model, ".safetensors")
-			ex, err := NewExplainer(net, Options{Lowering: l})
+			ex, err := NewExplainer(net, engine.Options{Lowering: l})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -197,7 +201,7 @@ func TestResNetFamilyOddInputs(t *testing.T) {
 			if err := net.CheckInput(x.Shape); err != nil {
 				t.Fatal(err)
 			}
-			res, err := ex.Run(x, Request{Taps: []string{m}, GradInput: true, Target: Class(meta.Targets...)})
+			res, err := ex.Run(x, engine.Request{Taps: []string{m}, GradInput: true, Target: engine.Class(meta.Targets...)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -219,13 +223,13 @@ func TestResNetFamilyOddInputs(t *testing.T) {
 func TestResNetFamilyAllCAMMethods(t *testing.T) {
 	for _, model := range []string{"resnext_bottleneck", "alexnet"} {
 		net, meta := openFamilyGolden(t, model, ".safetensors")
-		ex, err := NewExplainer(net, Options{})
+		ex, err := NewExplainer(net, engine.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		x := familyGolden(t, model, "input")
-		for _, method := range CAMMethodNames() {
-			c, err := ex.CAM(x, CAMOptions{Method: method, Target: Class(meta.Targets...)})
+		for _, method := range cam.Names() {
+			c, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: method, Target: engine.Class(meta.Targets...)})
 			if model == "alexnet" && method == "cam" {
 				if err == nil || !strings.Contains(err.Error(), "gradcam") {
 					t.Errorf("CAM on AlexNet: %v", err)
@@ -236,7 +240,7 @@ func TestResNetFamilyAllCAMMethods(t *testing.T) {
 				t.Errorf("%s %s: %v", model, method, err)
 				continue
 			}
-			if !sameDims(c.Map.Shape, []int{x.Shape[0], x.Shape[2], x.Shape[3]}) {
+			if !slices.Equal(c.Map.Shape, []int{x.Shape[0], x.Shape[2], x.Shape[3]}) {
 				t.Errorf("%s %s: map %v", model, method, c.Map.Shape)
 			}
 			for _, v := range c.Map.Data {
@@ -246,22 +250,22 @@ func TestResNetFamilyAllCAMMethods(t *testing.T) {
 			}
 		}
 		if model != "alexnet" {
-			a, err := ex.CAM(x, CAMOptions{Method: "cam", Target: Class(meta.Targets...)})
+			a, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "cam", Target: engine.Class(meta.Targets...)})
 			if err != nil {
 				t.Fatal(err)
 			}
-			g, err := ex.CAM(x, CAMOptions{Method: "gradcam", Target: Class(meta.Targets...)})
+			g, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "gradcam", Target: engine.Class(meta.Targets...)})
 			if err != nil {
 				t.Fatal(err)
 			}
 			assertClose(t, "CAM vs Grad-CAM on "+model, a.Map, g.Map, 1e-4)
 		}
 		if model != "alexnet" {
-			a, err := ex.CAM(x, CAMOptions{Method: "cam", Target: Class(meta.Targets...)})
+			a, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "cam", Target: engine.Class(meta.Targets...)})
 			if err != nil {
 				t.Fatal(err)
 			}
-			g, err := ex.CAM(x, CAMOptions{Method: "gradcam", Target: Class(meta.Targets...)})
+			g, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "gradcam", Target: engine.Class(meta.Targets...)})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -8,6 +8,8 @@ import (
 	"sort"
 
 	"github.com/cnnviz/cnnviz/models"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/heatmap"
 	"github.com/cnnviz/cnnviz/vizkit/render"
 )
 
@@ -145,7 +147,7 @@ func (e *Explainer) FeatureMaps(x *Array, layers []string, opts FeatureOptions) 
 		}
 		if !l.Spatial {
 			return nil, fmt.Errorf("feature maps need a layer with spatial extent (N,C,H,W); %q is a %s with output (N,%d); spatial layers: %s",
-				name, l.Kind, l.Out, joinNames(spatialLayers(e.layers)))
+				name, l.Kind, l.Out, joinNames(spatialLayers(e.Layers())))
 		}
 		if err := checkChannelList(opts.Channels, name, l.Out); err != nil {
 			return nil, err
@@ -155,7 +157,7 @@ func (e *Explainer) FeatureMaps(x *Array, layers []string, opts FeatureOptions) 
 	if x != nil && len(x.Shape) == 4 && (opts.Example < 0 || opts.Example >= x.Shape[0]) {
 		return nil, fmt.Errorf("example %d is out of range for a batch of %d (valid: 0..%d)", opts.Example, x.Shape[0], x.Shape[0]-1)
 	}
-	res, err := e.Run(x, Request{Taps: layers, Target: Predicted()})
+	res, err := e.Run(x, engine.Request{Taps: layers, Target: engine.Predicted()})
 	if err != nil {
 		return nil, err
 	}
@@ -247,7 +249,7 @@ func (r *FeatureMapsResult) selectAll() error {
 				sum[j] += float64(v)
 			}
 		}
-		lf.Summary = NewArray(h, w)
+		lf.Summary = engine.NewArray(h, w)
 		for j, s := range sum {
 			lf.Summary.Data[j] = float32(s / float64(c))
 		}
@@ -364,12 +366,12 @@ func (r *FeatureMapsResult) channelMap(lf *LayerFeatures, ch int) (render.Map, e
 	ex := lf.Acts.Index(r.Options.Example)
 	c, h, w := ex.Shape[0], ex.Shape[1], ex.Shape[2]
 	if ch == -1 {
-		return render.NewMap(h, w, lf.Summary.Data)
+		return heatmap.NewMap(h, w, lf.Summary.Data)
 	}
 	if ch < 0 || ch >= c {
 		return render.Map{}, fmt.Errorf("channel %d is out of range for %s with %d channels (valid: 0..%d, or -1 for the mean over channels)", ch, lf.Layer.Name, c, c-1)
 	}
-	return render.NewMap(h, w, ex.Data[ch*h*w:(ch+1)*h*w])
+	return heatmap.NewMap(h, w, ex.Data[ch*h*w:(ch+1)*h*w])
 }
 
 func (r *FeatureMapsResult) colormap() render.Colormap {
@@ -421,7 +423,7 @@ func (r *FeatureMapsResult) drawGrid(lf *LayerFeatures) (*featurePicture, error)
 			return nil, fmt.Errorf("feature map %s channel %d: %w", lf.Layer.Name, lf.Channels[i], err)
 		}
 		if lo, hi, _ := valueRange(m.Data); lo == hi {
-			pic.flat = append(pic.flat, fmt.Sprintf("%d (%s)", lf.Channels[i], render.FormatValue(lo)))
+			pic.flat = append(pic.flat, fmt.Sprintf("%d (%s)", lf.Channels[i], heatmap.FormatValue(lo)))
 		}
 		tiles[i] = col.Image
 		captions[i] = fmt.Sprint(lf.Channels[i])
@@ -492,7 +494,7 @@ func (r *FeatureMapsResult) Overlay(layer string, ch int, base image.Image) (*im
 	if err != nil {
 		return nil, err
 	}
-	scaled, err := render.ScaleCAM(m)
+	scaled, err := heatmap.ScaleCAM(m)
 	if err != nil {
 		return nil, err
 	}
@@ -542,7 +544,7 @@ func (r *FeatureMapsResult) AppendHTML(h *render.HTML) error {
 			enlarged = fmt.Sprintf(", maps enlarged %d× (nearest)", pic.scale)
 		}
 		h.Paragraph(fmt.Sprintf("Showing %d of %d channels (%s)%s, %s. Layer values over [%s, %s], %.1f%% exactly zero.",
-			len(lf.Channels), c, sel, enlarged, r.Options.Norm, render.FormatValue(lo), render.FormatValue(hi), 100*float64(zeros)/float64(len(ex.Data))))
+			len(lf.Channels), c, sel, enlarged, r.Options.Norm, heatmap.FormatValue(lo), heatmap.FormatValue(hi), 100*float64(zeros)/float64(len(ex.Data))))
 		bar, err := colorbarFor(cmap, pic.shared, false, "activation")
 		if err != nil {
 			return err

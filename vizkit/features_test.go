@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/cnnviz/cnnviz/models"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/render"
 )
 
@@ -19,7 +20,7 @@ import (
 func TestFeatureMapsGolden(t *testing.T) {
 	m := loadGoldenModel(t, "tinyvgg11.safetensors")
 	defer m.Close()
-	ex, err := NewExplainer(m, Options{})
+	ex, err := NewExplainer(m, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +106,7 @@ func TestFeatureMapsGolden(t *testing.T) {
 func TestFeatureMapsBatch(t *testing.T) {
 	m := loadGoldenModel(t, "tinyvgg11.safetensors")
 	defer m.Close()
-	ex, err := NewExplainer(m, Options{})
+	ex, err := NewExplainer(m, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +150,7 @@ func TestFeatureMapsBatch(t *testing.T) {
 func TestFeatureMapsErrors(t *testing.T) {
 	m := loadGoldenModel(t, "tinyvgg11.safetensors")
 	defer m.Close()
-	ex, err := NewExplainer(m, Options{})
+	ex, err := NewExplainer(m, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +284,7 @@ func TestSelectChannelsProperties(t *testing.T) {
 func TestFeatureGridPixels(t *testing.T) {
 	layer := models.Layer{Name: "L", Kind: models.ReLU, In: 2, Out: 2, Spatial: true}
 	// Channel 0 = [0 4], channel 1 = [2 2] (constant).
-	acts, _ := ArrayFrom([]float32{0, 4, 2, 2}, 1, 2, 1, 2)
+	acts, _ := engine.ArrayFrom([]float32{0, 4, 2, 2}, 1, 2, 1, 2)
 	res, err := NewFeatureMapsResult([]models.Layer{layer}, []*Array{acts},
 		FeatureOptions{Colormap: render.Gray, Scale: 1, Pad: 1, NoCaptions: true, Cols: 2})
 	if err != nil {
@@ -359,7 +360,7 @@ func TestFeatureGridPixels(t *testing.T) {
 	if _, err := NewFeatureMapsResult([]models.Layer{layer}, []*Array{{Shape: []int{1, 3, 1, 2}, Data: make([]float32, 6)}}, FeatureOptions{}); err == nil {
 		t.Fatal("channel count mismatch: no error")
 	}
-	nan, _ := ArrayFrom([]float32{0, float32(math.NaN()), 1, 1}, 1, 2, 1, 2)
+	nan, _ := engine.ArrayFrom([]float32{0, float32(math.NaN()), 1, 1}, 1, 2, 1, 2)
 	if _, err := NewFeatureMapsResult([]models.Layer{layer}, []*Array{nan}, FeatureOptions{}); err == nil {
 		t.Fatal("NaN activations: no error")
 	}

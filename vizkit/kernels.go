@@ -9,6 +9,8 @@ import (
 	"sort"
 
 	"github.com/cnnviz/cnnviz/models"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/heatmap"
 	"github.com/cnnviz/cnnviz/vizkit/render"
 )
 
@@ -157,7 +159,7 @@ func KernelsOf(net models.Network, layer string, opts KernelOptions) (*KernelsRe
 	if len(w.Shape) != 4 || w.Shape[0] != l.Out || w.Shape[1] != l.In {
 		return nil, fmt.Errorf("layer %q: weight has shape %v, want (%d,%d,kh,kw)", layer, w.Shape, l.Out, l.In)
 	}
-	arr, err := ArrayFrom(w.Data, w.Shape...)
+	arr, err := engine.ArrayFrom(w.Data, w.Shape...)
 	if err != nil {
 		return nil, fmt.Errorf("layer %q: %w", layer, err)
 	}
@@ -434,7 +436,7 @@ func (k *KernelsResult) draw(title string) (*kernelPicture, error) {
 			imgs[j] = img
 			continue
 		}
-		m, err := render.NewMap(t.H, t.W, t.Data)
+		m, err := heatmap.NewMap(t.H, t.W, t.Data)
 		if err != nil {
 			return nil, fmt.Errorf("kernels of %s, output %d: %w", k.Layer, t.Out, err)
 		}
@@ -514,12 +516,12 @@ func (k *KernelsResult) AppendHTML(h *render.HTML) error {
 	p := pic.plan
 	h.Heading(3, fmt.Sprintf("Kernels of %s (%d×%d×%d×%d)", k.Layer, p.o, p.i, p.kh, p.kw))
 	h.Paragraph(k.describe(p) + fmt.Sprintf(" Values shown range over [%s, %s]; filter L2 norms over [%s, %s].",
-		render.FormatValue(pic.lo), render.FormatValue(pic.hi), fmtMin(k.Norms), fmtMax(k.Norms)))
+		heatmap.FormatValue(pic.lo), heatmap.FormatValue(pic.hi), fmtMin(k.Norms), fmtMax(k.Norms)))
 	items := []render.FigureItem{{Image: pic.img, Caption: k.Layer + " kernels", WidthPx: displayWidth(pic.img)}}
 	if p.view == KernelViewRGB {
 		if pic.shared != nil {
 			h.Paragraph(fmt.Sprintf("One range for all tiles: %s maps to black (0), %s to full intensity (255), per colour channel.",
-				render.FormatValue(pic.shared.Min), render.FormatValue(pic.shared.Max)))
+				heatmap.FormatValue(pic.shared.Min), heatmap.FormatValue(pic.shared.Max)))
 		} else {
 			h.Paragraph("Each tile maps its own min (over its three colours) to black and its max to full intensity.")
 		}
@@ -580,10 +582,10 @@ func joinStrings(xs []string, limit int) string {
 
 func fmtMin(xs []float32) string {
 	lo, _, _ := valueRange(xs)
-	return render.FormatValue(lo)
+	return heatmap.FormatValue(lo)
 }
 
 func fmtMax(xs []float32) string {
 	_, hi, _ := valueRange(xs)
-	return render.FormatValue(hi)
+	return heatmap.FormatValue(hi)
 }

@@ -5,11 +5,13 @@ import (
 	"image/color"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/weights"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/render"
 )
 
@@ -46,7 +48,7 @@ func TestKernelsGolden(t *testing.T) {
 						t.Fatal(err)
 					}
 					want := ref.Tensors[l.Name+".weight"]
-					if !sameDims(k.Weights.Shape, want.Shape) {
+					if !slices.Equal(k.Weights.Shape, want.Shape) {
 						t.Fatalf("%s %s: shape %v, want %v", file, l.Name, k.Weights.Shape, want.Shape)
 					}
 					for i := range want.Data {
@@ -81,7 +83,7 @@ func TestKernelsGolden(t *testing.T) {
 						t.Fatal(err)
 					}
 					want := ref.Tensors[lin+".weight"]
-					if !sameDims(w.Shape, want.Shape) {
+					if !slices.Equal(w.Shape, want.Shape) {
 						t.Fatalf("%s: shape %v, want %v", lin, w.Shape, want.Shape)
 					}
 					for i := range want.Data {
@@ -165,7 +167,7 @@ func assertRGBAPixels(t *testing.T, img *image.RGBA, want [][]color.RGBA) {
 //	(0,0) = [0 1; 2 3]   (0,1) = [-1 -1; 1 1]
 //	(1,0) = [5 5; 5 5]   (1,1) = [0 10; 5 0]
 func pairsFixture(t *testing.T) *KernelsResult {
-	w, err := ArrayFrom([]float32{
+	w, err := engine.ArrayFrom([]float32{
 		0, 1, 2, 3, -1, -1, 1, 1,
 		5, 5, 5, 5, 0, 10, 5, 0,
 	}, 2, 2, 2, 2)
@@ -283,7 +285,7 @@ func TestKernelGridPixels(t *testing.T) {
 
 func TestKernelRGBPixels(t *testing.T) {
 	// Two 1×1 RGB kernels: (0.5, 0, -0.5) and (1, 0, -1).
-	w, _ := ArrayFrom([]float32{0.5, 0, -0.5, 1, 0, -1}, 2, 3, 1, 1)
+	w, _ := engine.ArrayFrom([]float32{0.5, 0, -0.5, 1, 0, -1}, 2, 3, 1, 1)
 	k, err := NewKernelsResult("rgb", w, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -1,12 +1,16 @@
 package vizkit
 
 import (
+	"context"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/cnnviz/cnnviz/vizkit/cam"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 )
 
 // rssBytes reads the resident set size from /proc (Linux); 0 elsewhere.
@@ -42,7 +46,7 @@ func TestMemoryStaysFlat(t *testing.T) {
 	}
 	m := loadGoldenModel(t, "tinyvgg11.safetensors")
 	defer m.Close()
-	ex, err := NewExplainer(m, Options{})
+	ex, err := NewExplainer(m, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +54,7 @@ func TestMemoryStaysFlat(t *testing.T) {
 	x := randomArray(3, 2, 3, 64, 64)
 	run := func(n int) {
 		for i := 0; i < n; i++ {
-			if _, err := ex.CAM(x, CAMOptions{Target: Class(i % 10)}); err != nil {
+			if _, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Target: engine.Class(i % 10)}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -8,8 +8,11 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
+
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 )
 
 // Faithfulness and localisation metrics for attribution maps, usable with
@@ -175,7 +178,7 @@ func EnergyInRegion(m *Array, r Region) (float64, error) {
 // seeded): the chance-level reference for every metric here.
 func RandomMaps(n, h, w int, seed uint64) *Array {
 	rng := rand.New(rand.NewPCG(seed, 0x72616e646f6d))
-	a := NewArray(n, h, w)
+	a := engine.NewArray(n, h, w)
 	for i := range a.Data {
 		a.Data[i] = rng.Float32()
 	}
@@ -217,9 +220,9 @@ type MetricOptions struct {
 func (o MetricOptions) target() (Target, error) {
 	switch o.Score {
 	case ScoreProbability:
-		return Target{Kind: TargetSoftmax, Classes: o.Classes}, nil
+		return Target{Kind: engine.TargetSoftmax, Classes: o.Classes}, nil
 	case ScoreLogit:
-		return Target{Kind: TargetLogit, Classes: o.Classes}, nil
+		return Target{Kind: engine.TargetLogit, Classes: o.Classes}, nil
 	}
 	return Target{}, fmt.Errorf("unknown ScoreKind %d (want ScoreProbability or ScoreLogit)", o.Score)
 }
@@ -255,9 +258,9 @@ func (e *Explainer) scoreRows(ctx context.Context, t Target, rows, h, w int, b B
 	fill func(dst *Array, r0, r1 int)) ([]float32, error) {
 	out := make([]float32, rows)
 	err := e.runRows(ctx, rows, h, w, b,
-		func(r0, r1 int) Request { return Request{Target: rowTarget(t, r0, r1, exampleOf)} },
+		func(r0, r1 int) engine.Request { return engine.Request{Target: rowTarget(t, r0, r1, exampleOf)} },
 		fill,
-		func(res *Result, r0, r1 int) error { copy(out[r0:r1], res.Scores); return nil })
+		func(res *engine.Result, r0, r1 int) error { copy(out[r0:r1], res.Scores); return nil })
 	return out, err
 }
 
@@ -397,7 +400,7 @@ func (e *Explainer) causal(ctx context.Context, mode string, x, maps *Array, opt
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	res := &CausalResult{Mode: mode, Baseline: name, Score: opts.Score, Classes: t.Classes, Fractions: fr,
-		Curves: NewArray(n, points), AUC: make([]float64, n)}
+		Curves: engine.NewArray(n, points), AUC: make([]float64, n)}
 	for i := 0; i < n; i++ {
 		row := res.Curves.Index(i).Data
 		copy(row, scores[i*points:(i+1)*points])
@@ -419,14 +422,14 @@ func metricTrapezoid(x []float64, y []float32) float64 {
 func perturbBaseline(x *Array, name string, explicit *Array, sigma float64, what string) (*Array, string, error) {
 	n, H, W := x.Shape[0], x.Shape[2], x.Shape[3]
 	if explicit != nil {
-		ok := len(explicit.Shape) == 4 && (explicit.Shape[0] == n || explicit.Shape[0] == 1) && sameDims(explicit.Shape[1:], x.Shape[1:])
+		ok := len(explicit.Shape) == 4 && (explicit.Shape[0] == n || explicit.Shape[0] == 1) && slices.Equal(explicit.Shape[1:], x.Shape[1:])
 		if !ok {
 			return nil, "", fmt.Errorf("%s: BaselineArray must have shape (%d,3,%d,%d) or (1,3,%d,%d), got %v", what, n, H, W, H, W, explicit.Shape)
 		}
 		if err := explicit.CheckFinite(what + " baseline"); err != nil {
 			return nil, "", err
 		}
-		out := NewArray(x.Shape...)
+		out := engine.NewArray(x.Shape...)
 		for i := 0; i < n; i++ {
 			copy(out.Index(i).Data, explicit.Index(min(i, explicit.Shape[0]-1)).Data)
 		}
@@ -434,7 +437,7 @@ func perturbBaseline(x *Array, name string, explicit *Array, sigma float64, what
 	}
 	switch name {
 	case "zero":
-		return NewArray(x.Shape...), "zero", nil
+		return engine.NewArray(x.Shape...), "zero", nil
 	case "blur":
 		if sigma == 0 {
 			sigma = float64(max(H, W)) / 16
@@ -442,7 +445,7 @@ func perturbBaseline(x *Array, name string, explicit *Array, sigma float64, what
 		if !(sigma > 0) || math.IsInf(sigma, 0) {
 			return nil, "", fmt.Errorf("%s: BlurSigma must be > 0 pixels, got %g", what, sigma)
 		}
-		out := NewArray(x.Shape...)
+		out := engine.NewArray(x.Shape...)
 		for p := 0; p < n*3; p++ {
 			copy(out.Data[p*H*W:(p+1)*H*W], GaussianBlur(x.Data[p*H*W:(p+1)*H*W], H, W, sigma))
 		}
@@ -642,7 +645,7 @@ func (e *Explainer) ROAD(ctx context.Context, x, maps *Array, opts ROADOptions) 
 	np := len(pcts)
 	rows := n * np * 2 // Row r: example r/(2P), percentile (r/2)%P, order r%2 (0 MoRF, 1 LeRF).
 	res := &ROADResult{Classes: t.Classes, Score: opts.Score, Percentiles: append([]float64(nil), pcts...),
-		MoRF: NewArray(n, np), LeRF: NewArray(n, np)}
+		MoRF: engine.NewArray(n, np), LeRF: engine.NewArray(n, np)}
 	allImputed := make([]bool, rows)
 	rowErr := make([]error, rows)
 	// One imputation per row, in parallel; row r's noise comes from its own
@@ -902,4 +905,11 @@ func metricMean32(v []float32) float64 {
 		s += float64(x)
 	}
 	return s / float64(len(v))
+}
+
+func shapeOf(a *Array) any {
+	if a == nil {
+		return "nil"
+	}
+	return a.Shape
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/weights"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -63,7 +64,7 @@ func (m *metricLinearNet) f(img []float32) float64 {
 func newLinearExplainer(t *testing.T, h, w int, wt []float32) (*Explainer, *metricLinearNet) {
 	t.Helper()
 	net := &metricLinearNet{h: h, w: w, wt: wt}
-	ex, err := NewExplainer(net, Options{})
+	ex, err := NewExplainer(net, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func TestPointingGameAndEnergy(t *testing.T) {
 		t.Fatal(err)
 	}
 	approx(t, "Area", r.Area(), 4.0/30, 1e-12)
-	m := NewArray(h, w)
+	m := engine.NewArray(h, w)
 	for i, v := range mask {
 		if v {
 			m.Data[i] = 1
@@ -106,7 +107,7 @@ func TestPointingGameAndEnergy(t *testing.T) {
 	approx(t, "energy of the mask itself", e, 1, 1e-12)
 
 	// Peak outside at (x=4, y=4): Chebyshev distance 2 from the mask pixel (2,2).
-	m = NewArray(h, w)
+	m = engine.NewArray(h, w)
 	m.Data[4*w+4] = 5
 	for tol, want := range []bool{false, false, true, true} {
 		pg, _ := PointingGame(m, r, tol)
@@ -115,7 +116,7 @@ func TestPointingGameAndEnergy(t *testing.T) {
 		}
 	}
 	// Ties: 1 of 3 maxima inside misses, 2 of 3 hit.
-	m = NewArray(h, w)
+	m = engine.NewArray(h, w)
 	m.Data[1*w+1], m.Data[5*w+4], m.Data[0*w+4] = 2, 2, 2
 	if pg, _ := PointingGame(m, r, 0); pg.Hit || pg.Ties != 3 || pg.InRegion != 1 {
 		t.Fatalf("1 of 3 ties inside: %+v", pg)
@@ -126,18 +127,18 @@ func TestPointingGameAndEnergy(t *testing.T) {
 		t.Fatalf("2 of 3 ties inside: %+v", pg)
 	}
 	// A flat map points nowhere.
-	if pg, _ := PointingGame(NewArray(h, w), r, 3); pg.Hit || !pg.Flat {
+	if pg, _ := PointingGame(engine.NewArray(h, w), r, 3); pg.Hit || !pg.Flat {
 		t.Fatalf("flat map: %+v", pg)
 	}
 	// Energy counts positive mass only: +3 inside, +1 outside, −1 elsewhere.
-	m = NewArray(h, w)
+	m = engine.NewArray(h, w)
 	for i := range m.Data {
 		m.Data[i] = -1
 	}
 	m.Data[1*w+2], m.Data[5*w+0] = 3, 1
 	e, _ = EnergyInRegion(m, r)
 	approx(t, "energy with negative values", e, 0.75, 1e-12)
-	if e, _ := EnergyInRegion(NewArray(h, w), r); e != 0 {
+	if e, _ := EnergyInRegion(engine.NewArray(h, w), r); e != 0 {
 		t.Fatalf("energy of a zero map %g, want 0", e)
 	}
 	// A uniformly random map puts about Area of its mass in the region.
@@ -152,10 +153,10 @@ func TestPointingGameAndEnergy(t *testing.T) {
 	approx(t, "random map energy", sum, big.Area(), 0.01)
 
 	// Errors.
-	if _, err := PointingGame(NewArray(5, 6), r, 0); err == nil || !strings.Contains(err.Error(), "region of 6×5") {
+	if _, err := PointingGame(engine.NewArray(5, 6), r, 0); err == nil || !strings.Contains(err.Error(), "region of 6×5") {
 		t.Fatalf("shape mismatch: %v", err)
 	}
-	nan := NewArray(h, w)
+	nan := engine.NewArray(h, w)
 	nan.Data[3] = float32(math.NaN())
 	if _, err := EnergyInRegion(nan, r); err == nil || !strings.Contains(err.Error(), "non-finite") {
 		t.Fatalf("NaN map: %v", err)
@@ -193,7 +194,7 @@ func TestDeletionInsertionClosedForm(t *testing.T) {
 	wt := make([]float32, 12)
 	copy(wt, []float32{4, 3, 2, 1}) // Red channel only.
 	ex, _ := newLinearExplainer(t, 2, 2, wt)
-	x := NewArray(1, 3, 2, 2)
+	x := engine.NewArray(1, 3, 2, 2)
 	for i := range x.Data {
 		x.Data[i] = 1
 	}
@@ -236,7 +237,7 @@ func TestCausalIdentityLinear(t *testing.T) {
 		wt[i] = float32(rng.NormFloat64())
 	}
 	ex, net := newLinearExplainer(t, h, w, wt)
-	x := NewArray(n, 3, h, w)
+	x := engine.NewArray(n, 3, h, w)
 	for i := range x.Data {
 		x.Data[i] = float32(rng.NormFloat64())
 	}
@@ -273,7 +274,7 @@ func TestConfidenceChangeLinear(t *testing.T) {
 		wt[i] = float32(rng.NormFloat64())
 	}
 	ex, net := newLinearExplainer(t, h, w, wt)
-	x := NewArray(2, 3, h, w)
+	x := engine.NewArray(2, 3, h, w)
 	for i := range x.Data {
 		x.Data[i] = float32(rng.NormFloat64())
 	}
@@ -317,7 +318,7 @@ func TestROADLinear(t *testing.T) {
 		wt[i] = float32(rng.NormFloat64())
 	}
 	ex, net := newLinearExplainer(t, h, w, wt)
-	x := NewArray(2, 3, h, w)
+	x := engine.NewArray(2, 3, h, w)
 	for i := range x.Data {
 		x.Data[i] = float32(rng.NormFloat64())
 	}
@@ -372,7 +373,7 @@ func TestROADLinear(t *testing.T) {
 	}
 	// A map of zeros ties everything at the threshold: every MoRF case imputes
 	// all pixels (the library's singular system) — counted, mean-filled.
-	zero := NewArray(2, h, w)
+	zero := engine.NewArray(2, h, w)
 	res, err = ex.ROAD(context.Background(), x, zero, ROADOptions{Percentiles: pcts, Noise: -1,
 		MetricOptions: MetricOptions{Score: ScoreLogit, Classes: []int{0}}})
 	if err != nil {
@@ -481,27 +482,27 @@ func TestNoisyLinearImputeProperties(t *testing.T) {
 
 func TestMetricErrors(t *testing.T) {
 	ex, _ := newLinearExplainer(t, 3, 3, make([]float32, 27))
-	x := NewArray(2, 3, 3, 3)
+	x := engine.NewArray(2, 3, 3, 3)
 	ctx := context.Background()
-	if _, err := ex.Deletion(ctx, x, NewArray(2, 3, 4), CausalOptions{}); err == nil || !strings.Contains(err.Error(), "(N,H,W) = (2,3,3)") {
+	if _, err := ex.Deletion(ctx, x, engine.NewArray(2, 3, 4), CausalOptions{}); err == nil || !strings.Contains(err.Error(), "(N,H,W) = (2,3,3)") {
 		t.Fatalf("bad map shape: %v", err)
 	}
-	if _, err := ex.Deletion(ctx, x, NewArray(2, 3, 3), CausalOptions{Steps: -2}); err == nil {
+	if _, err := ex.Deletion(ctx, x, engine.NewArray(2, 3, 3), CausalOptions{Steps: -2}); err == nil {
 		t.Fatal("negative steps accepted")
 	}
-	if _, err := ex.Insertion(ctx, x, NewArray(2, 3, 3), CausalOptions{Baseline: "noise"}); err == nil || !strings.Contains(err.Error(), `unknown baseline "noise"`) {
+	if _, err := ex.Insertion(ctx, x, engine.NewArray(2, 3, 3), CausalOptions{Baseline: "noise"}); err == nil || !strings.Contains(err.Error(), `unknown baseline "noise"`) {
 		t.Fatalf("unknown baseline: %v", err)
 	}
-	if _, err := ex.Deletion(ctx, x, NewArray(2, 3, 3), CausalOptions{MetricOptions: MetricOptions{Classes: []int{5}}}); err == nil || !strings.Contains(err.Error(), "class index 5") {
+	if _, err := ex.Deletion(ctx, x, engine.NewArray(2, 3, 3), CausalOptions{MetricOptions: MetricOptions{Classes: []int{5}}}); err == nil || !strings.Contains(err.Error(), "class index 5") {
 		t.Fatalf("bad class: %v", err)
 	}
-	if _, err := ex.ROAD(ctx, x, NewArray(2, 3, 3), ROADOptions{Percentiles: []float64{120}}); err == nil {
+	if _, err := ex.ROAD(ctx, x, engine.NewArray(2, 3, 3), ROADOptions{Percentiles: []float64{120}}); err == nil {
 		t.Fatal("percentile 120 accepted")
 	}
-	if _, err := ex.Deletion(ctx, x, NewArray(2, 3, 3), CausalOptions{BaselineArray: NewArray(3, 3, 3, 3)}); err == nil {
+	if _, err := ex.Deletion(ctx, x, engine.NewArray(2, 3, 3), CausalOptions{BaselineArray: engine.NewArray(3, 3, 3, 3)}); err == nil {
 		t.Fatal("baseline of 3 examples for 2 accepted")
 	}
-	if _, err := ScaleMaps(NewArray(2, 3)); err == nil {
+	if _, err := ScaleMaps(engine.NewArray(2, 3)); err == nil {
 		t.Fatal("ScaleMaps accepted a 2-D array")
 	}
 	s, err := ScaleMaps(&Array{Shape: []int{1, 1, 3}, Data: []float32{-1, 1, 3}})

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/cnnviz/cnnviz/vizkit/cam"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 )
 
 // badArrays are malformed *Array values a caller might pass.
@@ -24,15 +27,18 @@ func TestPublicEntryPointsCheckArrays(t *testing.T) {
 	g := newGAPNet(4, 3, 1, false)
 	ex := gapExplainer(t, g)
 	ctx := context.Background()
-	good := NewArray(1, 3, 8, 8)
-	maps := NewArray(1, 8, 8)
+	good := engine.NewArray(1, 3, 8, 8)
+	maps := engine.NewArray(1, 8, 8)
 	region, err := BoxRegionFromMaps(8, 8)
 	if err != nil {
 		t.Fatal(err)
 	}
 	calls := map[string]func(a *Array) error{
-		"Run": func(a *Array) error { _, err := ex.Run(a, Request{}); return err },
-		"CAM": func(a *Array) error { _, err := ex.CAM(a, CAMOptions{Layers: []string{"features.4"}}); return err },
+		"Run": func(a *Array) error { _, err := ex.Run(a, engine.Request{}); return err },
+		"CAM": func(a *Array) error {
+			_, err := cam.Compute(context.Background(), ex.Explainer, a, cam.Options{Layers: []string{"features.4"}})
+			return err
+		},
 		"FeatureMaps": func(a *Array) error {
 			_, err := ex.FeatureMaps(a, []string{"features.0"}, FeatureOptions{})
 			return err
@@ -62,7 +68,7 @@ func TestPublicEntryPointsCheckArrays(t *testing.T) {
 		"ChannelSum":         func(a *Array) error { _, err := ChannelSum(a); return err },
 		"ChannelAbsMax":      func(a *Array) error { _, err := ChannelAbsMax(a); return err },
 		"ChannelMax":         func(a *Array) error { _, err := ChannelMax(a); return err },
-		"StackArrays":        func(a *Array) error { _, err := StackArrays(good, a); return err },
+		"StackArrays":        func(a *Array) error { _, err := engine.StackArrays(good, a); return err },
 		"NewKernelsResult":   func(a *Array) error { _, err := NewKernelsResult("features.0", a, nil); return err },
 		"SelectChannels":     func(a *Array) error { _, err := SelectChannels(a, "features.0", FeatureOptions{}); return err },
 		"NewFeatureMapsResult": func(a *Array) error {
@@ -118,10 +124,10 @@ func BoxRegionFromMaps(h, w int) (Region, error) {
 // An input too large for the engine is refused before anything is allocated.
 func TestRunRefusesHugeInput(t *testing.T) {
 	ex := gapExplainer(t, newGAPNet(4, 3, 1, false))
-	old := MaxInputPixels
-	MaxInputPixels = 1000
-	defer func() { MaxInputPixels = old }()
-	_, err := ex.Run(NewArray(2, 3, 32, 32), Request{})
+	old := engine.MaxInputPixels
+	engine.MaxInputPixels = 1000
+	defer func() { engine.MaxInputPixels = old }()
+	_, err := ex.Run(engine.NewArray(2, 3, 32, 32), engine.Request{})
 	if err == nil || !strings.Contains(err.Error(), "2×32×32 = 2048 pixels (batch × height × width), more than vizkit.MaxInputPixels=1000") {
 		t.Fatalf("error %v", err)
 	}

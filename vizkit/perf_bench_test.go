@@ -1,6 +1,7 @@
 package vizkit
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -13,6 +14,8 @@ import (
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/zoo"
 	"github.com/cnnviz/cnnviz/vizkit/backend"
+	"github.com/cnnviz/cnnviz/vizkit/cam"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 )
@@ -62,12 +65,12 @@ type perfRow struct {
 
 var perfRows = []perfRow{
 	{name: "forward", run: func(ex *Explainer, x *Array) error {
-		_, err := ex.Run(x, Request{Target: Predicted()})
+		_, err := ex.Run(x, engine.Request{Target: engine.Predicted()})
 		return err
 	}},
 	{name: "gradcam", run: func(ex *Explainer, x *Array) error {
-		r, err := ex.CAM(x, CAMOptions{Method: "gradcam"})
-		if err == nil && !sameDims(r.Map.Shape, []int{x.Shape[0], x.Shape[2], x.Shape[3]}) {
+		r, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "gradcam"})
+		if err == nil && !slices.Equal(r.Map.Shape, []int{x.Shape[0], x.Shape[2], x.Shape[3]}) {
 			err = fmt.Errorf("Grad-CAM map shape %v", r.Map.Shape)
 		}
 		return err
@@ -82,19 +85,19 @@ var perfRows = []perfRow{
 	}},
 	{name: "scorecam",
 		run: func(ex *Explainer, x *Array) error {
-			_, err := ex.CAM(x, CAMOptions{Method: "scorecam"})
+			_, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "scorecam"})
 			return err
 		},
 		warm: func(ex *Explainer, x *Array) error {
-			layer, err := DefaultCAMLayer(ex.Net())
+			layer, err := cam.DefaultLayer(ex.Net())
 			if err != nil {
 				return err
 			}
-			res, err := ex.Run(x, Request{Taps: []string{layer}, Target: Predicted()})
+			res, err := ex.Run(x, engine.Request{Taps: []string{layer}, Target: engine.Predicted()})
 			if err != nil {
 				return err
 			}
-			_, err = ex.Run(NewArray(16, 3, x.Shape[2], x.Shape[3]), Request{Target: Class(res.Classes[0])})
+			_, err = ex.Run(engine.NewArray(16, 3, x.Shape[2], x.Shape[3]), engine.Request{Target: engine.Class(res.Classes[0])})
 			return err
 		}},
 }
@@ -199,7 +202,7 @@ func runPerfRow(b *testing.B, row perfRow, n int) {
 	st := perfStates[key]
 	perfMu.Unlock()
 	if st == nil {
-		ex, err := NewExplainer(m, Options{})
+		ex, err := NewExplainer(m, engine.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -266,7 +269,7 @@ func peakRSS() int64 {
 
 func BenchmarkPerfTmpFeatures(b *testing.B) {
 	runPerfRow(b, perfRow{name: "feat", run: func(ex *Explainer, x *Array) error {
-		_, err := ex.Run(x, Request{Target: ChannelMean("features.20", 0)})
+		_, err := ex.Run(x, engine.Request{Target: engine.ChannelMean("features.20", 0)})
 		return err
 	}}, 1)
 }
@@ -279,7 +282,7 @@ func BenchmarkPerfTmpFeatures(b *testing.B) {
 //	go test ./vizkit -run '^$' -bench GradCAM100VGG11 -benchtime 1x
 func BenchmarkGradCAM100VGG11(b *testing.B) {
 	m := perfNet(b)
-	ex, err := NewExplainer(m, Options{})
+	ex, err := NewExplainer(m, engine.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -287,7 +290,7 @@ func BenchmarkGradCAM100VGG11(b *testing.B) {
 	x := perfInput(1)
 	run := func(n int) {
 		for i := 0; i < n; i++ {
-			if _, err := ex.CAM(x, CAMOptions{Target: Class(i % 1000)}); err != nil {
+			if _, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Target: engine.Class(i % 1000)}); err != nil {
 				b.Fatal(err)
 			}
 		}

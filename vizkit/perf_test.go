@@ -1,11 +1,14 @@
 package vizkit
 
 import (
+	"context"
 	"strings"
 	"testing"
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/vgg"
+	"github.com/cnnviz/cnnviz/vizkit/cam"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 )
 
 // A VGG11 a quarter wide has classifier weights split into several row
@@ -23,20 +26,20 @@ func TestChunkedClassifierLoweringsAgree(t *testing.T) {
 	if n := len(m.ParamNames()); n <= 2*len(m.NamesOfKind(models.Conv2d))+6 {
 		t.Fatalf("expected chunked classifier weights, got %d parameters: %v", n, m.ParamNames())
 	}
-	im2col, err := NewExplainer(m, Options{Lowering: models.LoweringIm2Col})
+	im2col, err := NewExplainer(m, engine.Options{Lowering: models.LoweringIm2Col})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer im2col.Close()
-	native, err := NewExplainer(m, Options{Lowering: models.LoweringNative})
+	native, err := NewExplainer(m, engine.Options{Lowering: models.LoweringNative})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer native.Close()
 	for _, n := range []int{1, 5} {
 		x := randomArray(uint64(n), n, 3, 32, 32)
-		req := Request{Taps: []string{"features.20", "classifier.1", "classifier.4"}, GradTaps: []string{"features.17", "classifier.2"},
-			GradInput: true, Target: Class(3)}
+		req := engine.Request{Taps: []string{"features.20", "classifier.1", "classifier.4"}, GradTaps: []string{"features.17", "classifier.2"},
+			GradInput: true, Target: engine.Class(3)}
 		a, err := im2col.Run(x, req)
 		if err != nil {
 			t.Fatal(err)
@@ -56,68 +59,6 @@ func TestChunkedClassifierLoweringsAgree(t *testing.T) {
 	}
 }
 
-// Score-CAM evaluates each distinct activation map once (all-zero maps of
-// dead channels, exact duplicates) and batches masked inputs across examples
-// with one class per row: its weights equal a brute-force evaluation of every
-// channel of every example on its own.
-func TestScoreCAMDedupMatchesBruteForce(t *testing.T) {
-	ex := goldenExplainer(t, "tinyvgg11.safetensors")
-	x := randomArray(21, 3, 3, 64, 64)
-	classes := []int{3, 5, 3}
-	var evals int
-	r, err := ex.CAM(x, CAMOptions{Method: "scorecam", Target: Class(classes...), BatchSize: 5,
-		Progress: func(p CAMProgress) { evals = p.Done }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	layer := r.Layers[0]
-	acts, err := ex.Run(x, Request{Taps: []string{layer}, Target: Class(classes...)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := acts.Acts[layer]
-	n, c, h, w := a.Shape[0], a.Shape[1], a.Shape[2], a.Shape[3]
-	if evals != n*c {
-		t.Fatalf("progress ended at %d of %d", evals, n*c)
-	}
-	distinct := 0
-	for i := 0; i < n; i++ {
-		for k, src := range distinctMaps(a.Index(i).Data, c, h*w) {
-			if src == k {
-				distinct++
-			}
-		}
-	}
-	if distinct == n*c {
-		t.Fatalf("no duplicate maps among %d: the test needs dead channels", n*c)
-	}
-	t.Logf("%d distinct maps of %d", distinct, n*c)
-	want := NewArray(n, c)
-	for i := 0; i < n; i++ {
-		xi := x.Index(i)
-		scores := make([]float64, c)
-		for k := 0; k < c; k++ {
-			mask, err := scoreCAMMask(a.Index(i).Data[k*h*w:(k+1)*h*w], h, w, 64, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			xm := NewArray(1, 3, 64, 64)
-			for q := 0; q < 3; q++ {
-				for p, m := range mask {
-					xm.Data[q*64*64+p] = xi.Data[q*64*64+p] * m
-				}
-			}
-			res, err := ex.Run(xm, Request{Target: Class(classes[i])})
-			if err != nil {
-				t.Fatal(err)
-			}
-			scores[k] = float64(res.Scores[0])
-		}
-		softmaxInto(want.Index(i).Data, scores)
-	}
-	assertClose(t, "Score-CAM weights", r.Weights[layer], want, 1e-5)
-}
-
 // TestScoreCAMMemoryStaysFlat runs 100 Score-CAM calls (each 2 batches of
 // masked inputs plus the activations run) on a small VGG: after warm-up,
 // resident memory stays within 10% and the two executables stay cached.
@@ -132,7 +73,7 @@ func TestScoreCAMMemoryStaysFlat(t *testing.T) {
 	x := randomArray(8, 2, 3, 32, 32)
 	run := func(n int) {
 		for i := 0; i < n; i++ {
-			if _, err := ex.CAM(x, CAMOptions{Method: "scorecam", Target: Class(i%10, (i+3)%10)}); err != nil {
+			if _, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "scorecam", Target: engine.Class(i%10, (i+3)%10)}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -165,17 +106,17 @@ func TestCloseReleasesMemory(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ex, err := NewExplainer(m, Options{})
+		ex, err := NewExplainer(m, engine.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ex.CAM(x, CAMOptions{}); err != nil {
+		if _, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := ex.Saliency(x, SaliencyOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ex.Run(x, Request{Target: Predicted()}); err != nil {
+		if _, err := ex.Run(x, engine.Request{Target: engine.Predicted()}); err != nil {
 			t.Fatal(err)
 		}
 		if n := ex.NumExecutables(); n != 3 {
@@ -185,7 +126,7 @@ func TestCloseReleasesMemory(t *testing.T) {
 		if n := ex.NumExecutables(); n != 0 {
 			t.Fatalf("%d executables left after Close", n)
 		}
-		if _, err := ex.Run(x, Request{Target: Predicted()}); err == nil || !strings.Contains(err.Error(), "closed") {
+		if _, err := ex.Run(x, engine.Request{Target: engine.Predicted()}); err == nil || !strings.Contains(err.Error(), "closed") {
 			t.Fatalf("Run after Close: %v", err)
 		}
 		m.Close()

@@ -1,11 +1,15 @@
 package vizkit
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/cnnviz/cnnviz/models"
+	"github.com/cnnviz/cnnviz/vizkit/cam"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/imageio"
 )
 
@@ -114,7 +118,7 @@ func (e *Explainer) Saliency(x *Array, opts SaliencyOptions) (*SaliencyResult, e
 	if err := norm.validate(); err != nil {
 		return nil, err
 	}
-	res, err := e.Run(x, Request{GradInput: true, Target: opts.Target, ReLU: opts.ReLU})
+	res, err := e.Run(x, engine.Request{GradInput: true, Target: opts.Target, ReLU: opts.ReLU})
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +140,7 @@ func (s *SaliencyResult) Max() (*Array, error) { return channelReduce(s.Grad, fa
 // GradTimesInput is gradient × input (Captum's InputXGradient) on the
 // normalised input, (N,3,H,W).
 func (s *SaliencyResult) GradTimesInput() (*Array, error) {
-	if s.Grad == nil || s.Input == nil || !sameDims(s.Grad.Shape, s.Input.Shape) || len(s.Grad.Data) != len(s.Input.Data) {
+	if s.Grad == nil || s.Input == nil || !slices.Equal(s.Grad.Shape, s.Input.Shape) || len(s.Grad.Data) != len(s.Input.Data) {
 		return nil, errors.New("GradTimesInput: Saliency.Grad and Saliency.Input must both be set with the same shape")
 	}
 	out := s.Grad.Clone()
@@ -180,7 +184,7 @@ func channelReduce(a *Array, abs bool) (*Array, error) {
 		return nil, fmt.Errorf("channel reduction needs an (N,C,H,W) array, got shape %v", shape)
 	}
 	n, c, hw := a.Shape[0], a.Shape[1], a.Shape[2]*a.Shape[3]
-	out := NewArray(n, a.Shape[2], a.Shape[3])
+	out := engine.NewArray(n, a.Shape[2], a.Shape[3])
 	for i := 0; i < n; i++ {
 		src := a.Data[i*c*hw : (i+1)*c*hw]
 		dst := out.Data[i*hw : (i+1)*hw]
@@ -285,7 +289,7 @@ type GuidedGradCAMOptions struct {
 type GuidedGradCAMResult struct {
 	// Guided is the guided backprop gradient; CAM the class activation map.
 	Guided *SaliencyResult
-	CAM    *CAMResult
+	CAM    *cam.Result
 	// Map is Guided.Grad · CAM.Map, the map broadcast over RGB, (N,3,H,W).
 	Map *Array
 }
@@ -297,13 +301,13 @@ func (e *Explainer) GuidedGradCAM(x *Array, opts GuidedGradCAMOptions) (*GuidedG
 	if err := checkImageBatch(x); err != nil {
 		return nil, err
 	}
-	cam, err := e.CAM(x, CAMOptions{Method: opts.Method, Layers: opts.Layers, Target: opts.Target})
+	cm, err := cam.Compute(context.Background(), e.Explainer, x, cam.Options{Method: opts.Method, Layers: opts.Layers, Target: opts.Target})
 	if err != nil {
 		return nil, err
 	}
 	target := opts.Target
-	if target.Kind != TargetFunc && target.Classes == nil {
-		target.Classes = append([]int(nil), cam.Classes...)
+	if target.Kind != engine.TargetFunc && target.Classes == nil {
+		target.Classes = append([]int(nil), cm.Classes...)
 	}
 	g, err := e.Saliency(x, SaliencyOptions{Target: target, ReLU: models.ReLUGuided, Norm: opts.Norm})
 	if err != nil {
@@ -313,7 +317,7 @@ func (e *Explainer) GuidedGradCAM(x *Array, opts GuidedGradCAMOptions) (*GuidedG
 	n, h, w := x.Shape[0], x.Shape[2], x.Shape[3]
 	out := g.Grad.Clone()
 	for i := 0; i < n; i++ {
-		m := cam.Map.Index(i).Data
+		m := cm.Map.Index(i).Data
 		d := out.Index(i).Data
 		for c := 0; c < 3; c++ {
 			for p := 0; p < h*w; p++ {
@@ -321,5 +325,5 @@ func (e *Explainer) GuidedGradCAM(x *Array, opts GuidedGradCAMOptions) (*GuidedG
 			}
 		}
 	}
-	return &GuidedGradCAMResult{Guided: g, CAM: cam, Map: out}, nil
+	return &GuidedGradCAMResult{Guided: g, CAM: cm, Map: out}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/cnnviz/cnnviz/models/vgg"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 )
 
 // Memory and time of the sampling attributions on full-size VGG11 (random
@@ -19,7 +20,7 @@ func benchSampling(b *testing.B, run func(ex *Explainer, x *Array) error) {
 		b.Fatal(err)
 	}
 	defer m.Close()
-	ex, err := NewExplainer(m, Options{})
+	ex, err := NewExplainer(m, engine.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

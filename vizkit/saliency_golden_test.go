@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/cnnviz/cnnviz/models"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 )
 
 // saliencyGoldenDir holds fixtures made by scripts/gen_saliency_golden.py with
@@ -27,12 +28,12 @@ func saliencyGolden(t *testing.T, name string) *Array {
 func saliencyFixture(t *testing.T) (*Explainer, *Array, Target) {
 	t.Helper()
 	m := loadGoldenModel(t, "tinyvgg11.safetensors")
-	ex, err := NewExplainer(m, Options{})
+	ex, err := NewExplainer(m, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ex.Close(); m.Close() })
-	return ex, saliencyGolden(t, "input.npy"), Class(3, 7)
+	return ex, saliencyGolden(t, "input.npy"), engine.Class(3, 7)
 }
 
 func TestSaliencyGolden(t *testing.T) {

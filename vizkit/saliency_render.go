@@ -8,6 +8,8 @@ import (
 	"sort"
 
 	"github.com/cnnviz/cnnviz/models"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/heatmap"
 	"github.com/cnnviz/cnnviz/vizkit/imageio"
 	"github.com/cnnviz/cnnviz/vizkit/render"
 )
@@ -67,7 +69,7 @@ func OutlierThreshold(values []float32) float64 {
 
 // magnitudeTile colours a non-negative map with range [0, t] (OutlierThreshold).
 func magnitudeTile(m []float32, h, w int, cmap render.Colormap) (image.Image, render.Range, error) {
-	mp, err := render.NewMap(h, w, m)
+	mp, err := heatmap.NewMap(h, w, m)
 	if err != nil {
 		return nil, render.Range{}, err
 	}
@@ -84,7 +86,7 @@ func magnitudeTile(m []float32, h, w int, cmap render.Colormap) (image.Image, re
 
 // signedTile colours a signed map with RdBu_r on ±t (OutlierThreshold).
 func signedTile(m []float32, h, w int) (image.Image, render.Range, error) {
-	mp, err := render.NewMap(h, w, m)
+	mp, err := heatmap.NewMap(h, w, m)
 	if err != nil {
 		return nil, render.Range{}, err
 	}
@@ -117,7 +119,7 @@ func heatOverlay(base image.Image, m []float32, h, w int) (image.Image, error) {
 			s[i] = float32(min(float64(v)/t, 1))
 		}
 	}
-	mp, err := render.NewMap(h, w, s)
+	mp, err := heatmap.NewMap(h, w, s)
 	if err != nil {
 		return nil, err
 	}
@@ -175,14 +177,14 @@ func checkExampleIndex(n, i int) error {
 }
 
 func targetText(t Target, classes []int, scores []float32, i int) string {
-	if t.Kind == TargetFunc {
+	if t.Kind == engine.TargetFunc {
 		return fmt.Sprintf("%s = %.4g", t.Name, scores[i])
 	}
 	what := "logit"
 	switch t.Kind {
-	case TargetSoftmax:
+	case engine.TargetSoftmax:
 		what = "softmax"
-	case TargetLogSoftmax:
+	case engine.TargetLogSoftmax:
 		what = "log-softmax"
 	}
 	return fmt.Sprintf("%s of class %d = %.4g", what, classes[i], scores[i])
@@ -326,7 +328,7 @@ func (g *GuidedGradCAMResult) tiles(i int) ([]gradTile, error) {
 	if err != nil {
 		return nil, err
 	}
-	cm, err := render.NewMap(h, w, g.CAM.Map.Index(i).Data)
+	cm, err := heatmap.NewMap(h, w, g.CAM.Map.Index(i).Data)
 	if err != nil {
 		return nil, err
 	}

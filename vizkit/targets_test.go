@@ -4,6 +4,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 )
 
 // The linear toy's outputs are (s, 0) with s = Σ w·x: every target below has
@@ -11,7 +13,7 @@ import (
 func TestTargetsBeyondLogits(t *testing.T) {
 	const h, w = 2, 3
 	wt := make([]float32, 3*h*w)
-	x := NewArray(2, 3, h, w)
+	x := engine.NewArray(2, 3, h, w)
 	for i := range wt {
 		wt[i] = float32(i%5) - 1.5
 		x.Data[i] = float32(i%7) * 0.25
@@ -25,16 +27,16 @@ func TestTargetsBeyondLogits(t *testing.T) {
 		want   func(s float64) float64
 		dwant  float64 // d target / d s
 	}{
-		{BinaryTarget(true), func(s float64) float64 { return s }, 1},
-		{BinaryTarget(false), func(s float64) float64 { return -s }, -1},
-		{RegressionTarget(0, RegressionValue), func(s float64) float64 { return s }, 1},
-		{RegressionTarget(0, RegressionDecrease), func(s float64) float64 { return -s }, -1},
-		{RegressionTarget(1, RegressionIncrease), func(float64) float64 { return 0 }, 0},
-		{ClassSetTarget(0, 1), func(s float64) float64 { return s }, 1},
-		{SimilarityTarget([]float32{3, 4}), func(s float64) float64 { return sign(s) * 3 / 5 }, 0},
+		{engine.BinaryTarget(true), func(s float64) float64 { return s }, 1},
+		{engine.BinaryTarget(false), func(s float64) float64 { return -s }, -1},
+		{engine.RegressionTarget(0, engine.RegressionValue), func(s float64) float64 { return s }, 1},
+		{engine.RegressionTarget(0, engine.RegressionDecrease), func(s float64) float64 { return -s }, -1},
+		{engine.RegressionTarget(1, engine.RegressionIncrease), func(float64) float64 { return 0 }, 0},
+		{engine.ClassSetTarget(0, 1), func(s float64) float64 { return s }, 1},
+		{engine.SimilarityTarget([]float32{3, 4}), func(s float64) float64 { return sign(s) * 3 / 5 }, 0},
 	}
 	for _, c := range cases {
-		res, err := ex.Run(x, Request{Target: c.target, GradInput: true})
+		res, err := ex.Run(x, engine.Request{Target: c.target, GradInput: true})
 		if err != nil {
 			t.Fatalf("%s: %v", c.target.Name, err)
 		}
@@ -49,13 +51,13 @@ func TestTargetsBeyondLogits(t *testing.T) {
 		target Target
 		msg    string
 	}{
-		{ClassSetTarget(0, 5), "class 5 is out of range for a network with 2 outputs"},
-		{ClassSetTarget(), "the class set is empty"},
-		{SimilarityTarget([]float32{1, 2, 3}), "needs a network output of 3 values, the network gives 2"},
-		{SimilarityTarget([]float32{0, 0}), "zero or not finite"},
-		{RegressionTarget(4, RegressionValue), "needs output 4"},
+		{engine.ClassSetTarget(0, 5), "class 5 is out of range for a network with 2 outputs"},
+		{engine.ClassSetTarget(), "the class set is empty"},
+		{engine.SimilarityTarget([]float32{1, 2, 3}), "needs a network output of 3 values, the network gives 2"},
+		{engine.SimilarityTarget([]float32{0, 0}), "zero or not finite"},
+		{engine.RegressionTarget(4, engine.RegressionValue), "needs output 4"},
 	} {
-		_, err := ex.Run(x, Request{Target: c.target})
+		_, err := ex.Run(x, engine.Request{Target: c.target})
 		if err == nil || !strings.Contains(err.Error(), c.msg) {
 			t.Errorf("%s: error %v, want one containing %q", c.target.Name, err, c.msg)
 		}

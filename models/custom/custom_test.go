@@ -1,6 +1,7 @@
 package custom_test
 
 import (
+	"context"
 	"math"
 	"strings"
 	"testing"
@@ -8,6 +9,8 @@ import (
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/custom"
 	"github.com/cnnviz/cnnviz/vizkit"
+	"github.com/cnnviz/cnnviz/vizkit/cam"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 )
@@ -34,17 +37,17 @@ func TestParamsGradCAMAnalytic(t *testing.T) {
 	if net.NumClasses() != k || len(net.Layers()) != 3 {
 		t.Fatalf("NumClasses %d, layers %v", net.NumClasses(), net.Layers())
 	}
-	ex, err := vizkit.NewExplainer(net, vizkit.Options{Backend: "go"})
+	ex, err := vizkit.NewExplainer(net, engine.Options{Backend: "go"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ex.Close()
-	x := vizkit.NewArray(1, c, h, w)
+	x := engine.NewArray(1, c, h, w)
 	for i := range x.Data {
 		x.Data[i] = float32(math.Sin(float64(i)*0.7)) + 0.3
 	}
 	const class = 2
-	cam, err := ex.CAM(x, vizkit.CAMOptions{Method: "gradcam", Layers: []string{"feat"}, Target: vizkit.Class(class)})
+	cam, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "gradcam", Layers: []string{"feat"}, Target: engine.Class(class)})
 	if err != nil {
 		t.Fatal(err)
 	}

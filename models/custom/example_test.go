@@ -12,6 +12,8 @@ import (
 	"github.com/cnnviz/cnnviz/models/shapes"
 	"github.com/cnnviz/cnnviz/vizkit"
 	"github.com/cnnviz/cnnviz/vizkit/backend"
+	"github.com/cnnviz/cnnviz/vizkit/cam"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -100,7 +102,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer net.Close()
-	ex, err := vizkit.NewExplainer(net, vizkit.Options{BackendInstance: b})
+	ex, err := vizkit.NewExplainer(net, engine.Options{BackendInstance: b})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -111,7 +113,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	x := &vizkit.Array{Shape: test.Shape(), Data: test.Images}
-	res, err := ex.Run(x, vizkit.Request{})
+	res, err := ex.Run(x, engine.Request{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -124,7 +126,7 @@ func Example() {
 	log.Printf("accuracy %d/%d", correct, len(res.Classes))
 	fmt.Println("accuracy above 40% (chance: 20%):", correct*100 > 40*len(res.Classes))
 
-	cam, err := ex.CAM(&vizkit.Array{Shape: []int{1, 3, 32, 32}, Data: test.Images[:3*32*32]}, vizkit.CAMOptions{Method: "gradcam"})
+	cam, err := cam.Compute(context.Background(), ex.Explainer, &vizkit.Array{Shape: []int{1, 3, 32, 32}, Data: test.Images[:3*32*32]}, cam.Options{Method: "gradcam"})
 	if err != nil {
 		log.Fatal(err)
 	}

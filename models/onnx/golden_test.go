@@ -2,6 +2,7 @@ package onnx_test
 
 import (
 	"archive/zip"
+	"context"
 	"encoding/json"
 	"math"
 	"os"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/cnnviz/cnnviz/models/onnx"
 	"github.com/cnnviz/cnnviz/vizkit"
+	"github.com/cnnviz/cnnviz/vizkit/cam"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/npy"
 )
 
@@ -149,7 +152,7 @@ func TestGoldenPyTorch(t *testing.T) {
 			if got := m.DefaultCAMLayer(); got != spec.GradCAM[0] {
 				t.Errorf("DefaultCAMLayer = %q, want %q", got, spec.GradCAM[0])
 			}
-			ex, err := vizkit.NewExplainer(m, vizkit.Options{Backend: "go"})
+			ex, err := vizkit.NewExplainer(m, engine.Options{Backend: "go"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -159,18 +162,18 @@ func TestGoldenPyTorch(t *testing.T) {
 			for i, c := range ref["classes"].Data {
 				classes[i] = int(c)
 			}
-			res, err := ex.Run(x, vizkit.Request{Target: vizkit.Class(classes...), GradInput: true})
+			res, err := ex.Run(x, engine.Request{Target: engine.Class(classes...), GradInput: true})
 			if err != nil {
 				t.Fatal(err)
 			}
 			closeTo(t, "logits", res.Logits, ref["logits"], 1e-4)
 			closeTo(t, "input gradient", res.InputGrad, ref["input_grad"], 1e-4)
 			check := func(method, layer string, auto bool) {
-				opts := vizkit.CAMOptions{Method: method, Target: vizkit.Class(classes...)}
+				opts := cam.Options{Method: method, Target: engine.Class(classes...)}
 				if !auto {
 					opts.Layers = []string{layer}
 				}
-				cam, err := ex.CAM(x, opts)
+				cam, err := cam.Compute(context.Background(), ex.Explainer, x, opts)
 				if err != nil {
 					t.Errorf("%s at %s: %v", method, layer, err)
 					return

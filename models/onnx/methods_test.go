@@ -10,6 +10,8 @@ import (
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/onnx"
 	"github.com/cnnviz/cnnviz/vizkit"
+	"github.com/cnnviz/cnnviz/vizkit/cam"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 )
 
 func finite(t *testing.T, what string, a *vizkit.Array) {
@@ -36,23 +38,23 @@ func TestEngineMethods(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	ex, err := vizkit.NewExplainer(m, vizkit.Options{Backend: "go"})
+	ex, err := vizkit.NewExplainer(m, engine.Options{Backend: "go"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ex.Close()
 	x := readNPZ(t, filepath.Join("testdata", "resnet18n.ref.npz"))["x"]
 	x1 := &vizkit.Array{Shape: []int{1, 3, 64, 64}, Data: x.Data[:3*64*64]}
-	for _, method := range vizkit.CAMMethodNames() {
-		opts := vizkit.CAMOptions{Method: method, BatchSize: 8}
+	for _, method := range cam.Names() {
+		opts := cam.Options{Method: method, BatchSize: 8}
 		if method == "fullgrad" {
 			// Batch norms are folded into the convolutions of this export.
-			if _, err := ex.CAM(x1, opts); err == nil {
+			if _, err := cam.Compute(context.Background(), ex.Explainer, x1, opts); err == nil {
 				t.Logf("fullgrad ran on a folded export")
 			}
 			continue
 		}
-		r, err := ex.CAM(x1, opts)
+		r, err := cam.Compute(context.Background(), ex.Explainer, x1, opts)
 		if err != nil {
 			t.Errorf("CAM %s: %v", method, err)
 			continue
@@ -96,11 +98,11 @@ func TestEngineMethods(t *testing.T) {
 		t.Errorf("Kernel tiles: %v", err)
 	}
 	// StartAfter a stage and ScaleLayer (Ablation-CAM's mechanism) on module paths.
-	full, err := ex.Run(x1, vizkit.Request{Taps: []string{"layer3"}})
+	full, err := ex.Run(x1, engine.Request{Taps: []string{"layer3"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tail, err := ex.Run(full.Acts["layer3"], vizkit.Request{StartAfter: "layer3", StartInput: x1.Shape})
+	tail, err := ex.Run(full.Acts["layer3"], engine.Request{StartAfter: "layer3", StartInput: x1.Shape})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,17 +122,17 @@ func TestOtherActivationsRefuseRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	ex, err := vizkit.NewExplainer(m, vizkit.Options{Backend: "go"})
+	ex, err := vizkit.NewExplainer(m, engine.Options{Backend: "go"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ex.Close()
 	x := readNPZ(t, filepath.Join("testdata", "tinynet.ref.npz"))["x"]
-	_, err = ex.Run(x, vizkit.Request{GradInput: true, ReLU: models.ReLUGuided, Target: vizkit.Class(0, 0)})
+	_, err = ex.Run(x, engine.Request{GradInput: true, ReLU: models.ReLUGuided, Target: engine.Class(0, 0)})
 	if err == nil || !strings.Contains(err.Error(), "ReLU") || !strings.Contains(err.Error(), "LeakyRelu") {
 		t.Errorf("guided rule on LeakyRelu: %v", err)
 	}
-	if _, err := ex.Run(x, vizkit.Request{GradInput: true, Target: vizkit.Class(0, 0)}); err != nil {
+	if _, err := ex.Run(x, engine.Request{GradInput: true, Target: engine.Class(0, 0)}); err != nil {
 		t.Error(err)
 	}
 	if b, err := m.ModuleBias("stem.1"); err != nil || len(b) != 6 {
@@ -139,7 +141,7 @@ func TestOtherActivationsRefuseRules(t *testing.T) {
 	if _, err := m.ModuleBias("stem.0"); err == nil {
 		t.Error("ModuleBias of a Conv: no error")
 	}
-	r, err := ex.CAM(x, vizkit.CAMOptions{Method: "fullgrad", Target: vizkit.Class(0, 0)})
+	r, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "fullgrad", Target: engine.Class(0, 0)})
 	if err != nil {
 		t.Errorf("FullGrad: %v", err)
 	} else {

@@ -13,6 +13,8 @@ import (
 	"github.com/cnnviz/cnnviz/models/shapes"
 	"github.com/cnnviz/cnnviz/models/weights"
 	"github.com/cnnviz/cnnviz/vizkit"
+	"github.com/cnnviz/cnnviz/vizkit/cam"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/npy"
 )
 
@@ -63,14 +65,14 @@ func TestGoldenPyTorch(t *testing.T) {
 	if got := m.Config.Blocks; len(got) != 6 || got[1] != 0 || got[3] != 0 || got[5] != 8 || m.NumClasses() != 5 {
 		t.Fatalf("inferred config %+v, want Blocks {4,0,6,0,6,8}, 5 classes", m.Config)
 	}
-	ex, err := vizkit.NewExplainer(m, vizkit.Options{})
+	ex, err := vizkit.NewExplainer(m, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ex.Close()
 	x := loadNPY(t, "tiny_input.npy")
-	res, err := ex.Run(x, vizkit.Request{Taps: []string{"features.9", "pool"}, GradTaps: []string{"features.9"}, GradInput: true,
-		Target: vizkit.Class(1, 3)})
+	res, err := ex.Run(x, engine.Request{Taps: []string{"features.9", "pool"}, GradTaps: []string{"features.9"}, GradInput: true,
+		Target: engine.Class(1, 3)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,21 +82,21 @@ func TestGoldenPyTorch(t *testing.T) {
 	assertClose(t, "grad features.9", res.Grads["features.9"], loadNPY(t, "tiny_grad_features9.npy"), 1e-4)
 	assertClose(t, "grad input", res.InputGrad, loadNPY(t, "tiny_grad_input.npy"), 1e-4)
 	// Forward-only graphs (nothing differentiated: the scope builds forward-only forms) compute the same values.
-	fwd, err := ex.Run(x, vizkit.Request{Taps: []string{"features.9"}, Target: vizkit.Class(1, 3)})
+	fwd, err := ex.Run(x, engine.Request{Taps: []string{"features.9"}, Target: engine.Class(1, 3)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	assertClose(t, "forward-only logits", fwd.Logits, loadNPY(t, "tiny_logits.npy"), 1e-5)
 	assertClose(t, "forward-only features.9", fwd.Acts["features.9"], loadNPY(t, "tiny_act_features9.npy"), 1e-5)
 	// A gradient tap at features.6 makes the layers before it forward-only.
-	part, err := ex.Run(x, vizkit.Request{GradTaps: []string{"features.6", "features.9"}, Target: vizkit.Class(1, 3)})
+	part, err := ex.Run(x, engine.Request{GradTaps: []string{"features.6", "features.9"}, Target: engine.Class(1, 3)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	assertClose(t, "grad features.9 (partial)", part.Grads["features.9"], loadNPY(t, "tiny_grad_features9.npy"), 1e-4)
 
 	// CAM (Zhou et al.) applies: GAP + one linear layer, on the last ReLU.
-	cam, err := ex.CAM(x, vizkit.CAMOptions{Method: "cam", Target: vizkit.Class(1, 3)})
+	cam, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "cam", Target: engine.Class(1, 3)})
 	if err != nil {
 		t.Fatalf("CAM on smallcnn: %v", err)
 	}

@@ -22,7 +22,7 @@
 //
 //	res, _ := smallcnn.Train(ctx, smallcnn.TrainOptions{
 //		Progress: func(p smallcnn.TrainProgress) { /* update a bar, plot p.SmoothedLoss */ }})
-//	l, _ := lab.New(res.Model, vizkit.Options{})         // res.Losses holds every step's loss
+//	l, _ := lab.New(res.Model, engine.Options{})         // res.Losses holds every step's loss
 
 package lab
 
@@ -33,6 +33,7 @@ import (
 	"github.com/cnnviz/cnnviz/models/shapes"
 	"github.com/cnnviz/cnnviz/models/smallcnn"
 	"github.com/cnnviz/cnnviz/vizkit"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 )
 
 // Lab is a trained shapes classifier with its explainer.
@@ -55,7 +56,7 @@ func Open() (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := New(m, vizkit.Options{})
+	l, err := New(m, engine.Options{})
 	if err != nil {
 		m.Close()
 		return nil, err
@@ -66,7 +67,7 @@ func Open() (*Lab, error) {
 
 // New wraps a trained model (e.g. smallcnn.TrainResult.Model); the caller
 // keeps ownership of m and closes it after l.Close.
-func New(m *smallcnn.Model, opts vizkit.Options) (*Lab, error) {
+func New(m *smallcnn.Model, opts engine.Options) (*Lab, error) {
 	if m == nil {
 		return nil, errors.New("lab.New: model is nil")
 	}
@@ -100,7 +101,7 @@ func Input(b *shapes.Batch) (*vizkit.Array, error) {
 	if b == nil {
 		return nil, errors.New("lab: batch is nil")
 	}
-	return vizkit.ArrayFrom(b.Images, b.Shape()...)
+	return engine.ArrayFrom(b.Images, b.Shape()...)
 }
 
 // Predict returns the softmax probabilities (N,K) and top-1 classes of a
@@ -110,13 +111,13 @@ func (l *Lab) Predict(b *shapes.Batch) (probs *vizkit.Array, classes []int, err 
 	if err != nil {
 		return nil, nil, err
 	}
-	probs = vizkit.NewArray(b.N, shapes.NumClasses)
+	probs = engine.NewArray(b.N, shapes.NumClasses)
 	classes = make([]int, b.N)
 	const chunk = 100
 	for lo := 0; lo < b.N; lo += chunk {
 		hi := min(lo+chunk, b.N)
-		xs, _ := vizkit.ArrayFrom(x.Data[lo*x.Size()/b.N:hi*x.Size()/b.N], hi-lo, 3, b.Size, b.Size)
-		res, err := l.Ex.Run(xs, vizkit.Request{Target: vizkit.SoftmaxOf()})
+		xs, _ := engine.ArrayFrom(x.Data[lo*x.Size()/b.N:hi*x.Size()/b.N], hi-lo, 3, b.Size, b.Size)
+		res, err := l.Ex.Run(xs, engine.Request{Target: engine.SoftmaxOf()})
 		if err != nil {
 			return nil, nil, err
 		}

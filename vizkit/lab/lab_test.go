@@ -10,6 +10,8 @@ import (
 	"github.com/cnnviz/cnnviz/models/shapes"
 	"github.com/cnnviz/cnnviz/models/smallcnn"
 	"github.com/cnnviz/cnnviz/vizkit"
+	"github.com/cnnviz/cnnviz/vizkit/cam"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 )
 
 var (
@@ -135,7 +137,7 @@ func TestCAMFamilyIdentities(t *testing.T) {
 	x, _ := Input(test)
 	maps := map[string]*vizkit.Array{}
 	for _, name := range []string{"gradcam", "cam", "hirescam", "xgradcam", "layercam", "gradcamelementwise"} {
-		r, err := l.Ex.CAM(x, vizkit.CAMOptions{Method: name})
+		r, err := cam.Compute(context.Background(), l.Ex.Explainer, x, cam.Options{Method: name})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -205,7 +207,7 @@ func TestMetricsTable(t *testing.T) {
 // the table's methods without any change here, and a failing method gets a
 // row with its error instead of stopping the table.
 func TestMethodsFollowTheRegistry(t *testing.T) {
-	err := vizkit.RegisterCAMMethod(&vizkit.CAMMethod{Name: "labtestbroken", Title: "Broken (test)", NeedsGrads: true,
+	err := cam.Register(&cam.ChannelWeights{Info: cam.Info{Name: "labtestbroken", Title: "Broken (test)", NeedsGrads: true},
 		Weights: func(a, g []float32, c, h, w int) []float32 { return make([]float32, c+1) }})
 	if err != nil {
 		t.Fatal(err)
@@ -217,7 +219,7 @@ func TestMethodsFollowTheRegistry(t *testing.T) {
 	if !found {
 		t.Fatal("registered CAM method missing from Methods()")
 	}
-	for _, name := range vizkit.CAMMethodNames() {
+	for _, name := range cam.Names() {
 		if _, err := LookupMethod(name); err != nil {
 			t.Fatal(err)
 		}
@@ -286,10 +288,10 @@ func TestNewChecksClasses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if _, err := New(m, vizkit.Options{}); err == nil || !strings.Contains(err.Error(), "3 classes") {
+	if _, err := New(m, engine.Options{}); err == nil || !strings.Contains(err.Error(), "3 classes") {
 		t.Fatalf("3-class model: %v", err)
 	}
-	if _, err := New(nil, vizkit.Options{}); err == nil {
+	if _, err := New(nil, engine.Options{}); err == nil {
 		t.Fatal("nil model accepted")
 	}
 	_ = shapes.NumClasses

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cnnviz/cnnviz/models/shapes"
 	"github.com/cnnviz/cnnviz/vizkit"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/render"
 )
 
@@ -76,7 +77,7 @@ func (l *Lab) CAMGrid(ctx context.Context, b *shapes.Batch, method string, n, co
 		return nil, err
 	}
 	hw := b.Size * b.Size
-	xs, _ := vizkit.ArrayFrom(x.Data[:n*3*hw], n, 3, b.Size, b.Size)
+	xs, _ := engine.ArrayFrom(x.Data[:n*3*hw], n, 3, b.Size, b.Size)
 	maps, err := m.Maps(ctx, l.Ex, xs)
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cnnviz/cnnviz/models/shapes"
 	"github.com/cnnviz/cnnviz/vizkit"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/render"
 )
 
@@ -149,7 +150,7 @@ func (l *Lab) MetricsTable(ctx context.Context, b *shapes.Batch, opts TableOptio
 		tab.MaskArea += masks[i].Area() / float64(b.N)
 	}
 	np := opts.PerturbImages
-	xp, _ := vizkit.ArrayFrom(x.Data[:np*3*b.Size*b.Size], np, 3, b.Size, b.Size)
+	xp, _ := engine.ArrayFrom(x.Data[:np*3*b.Size*b.Size], np, 3, b.Size, b.Size)
 	for mi, m := range methods {
 		progress := func(stage string) {
 			if opts.Progress != nil {
@@ -178,11 +179,11 @@ func (l *Lab) scoreMethod(ctx context.Context, m Method, b *shapes.Batch, x, xp 
 	row := Row{Name: m.Name, Title: m.Title, Family: m.Family, Note: m.Note}
 	progress("maps")
 	n, hw := b.N, b.Size*b.Size
-	maps := vizkit.NewArray(n, b.Size, b.Size)
+	maps := engine.NewArray(n, b.Size, b.Size)
 	t0 := time.Now()
 	for lo := 0; lo < n; lo += opts.MapBatch {
 		hi := min(lo+opts.MapBatch, n)
-		xs, _ := vizkit.ArrayFrom(x.Data[lo*3*hw:hi*3*hw], hi-lo, 3, b.Size, b.Size)
+		xs, _ := engine.ArrayFrom(x.Data[lo*3*hw:hi*3*hw], hi-lo, 3, b.Size, b.Size)
 		got, err := m.Maps(ctx, l.Ex, xs)
 		if err != nil {
 			return row, err
@@ -226,7 +227,7 @@ func (l *Lab) scoreMethod(ctx context.Context, m Method, b *shapes.Batch, x, xp 
 		row.EnergyMask += e / float64(n)
 	}
 	np := xp.Shape[0]
-	mapsP, _ := vizkit.ArrayFrom(maps.Data[:np*hw], np, b.Size, b.Size)
+	mapsP, _ := engine.ArrayFrom(maps.Data[:np*hw], np, b.Size, b.Size)
 	batch := vizkit.BatchOptions{Chunk: 128}
 	progress("deletion/insertion")
 	del, err := l.Ex.Deletion(ctx, xp, mapsP, vizkit.CausalOptions{Steps: opts.Steps, MetricOptions: vizkit.MetricOptions{Batch: batch}})

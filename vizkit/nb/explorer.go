@@ -8,6 +8,7 @@ import (
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/vizkit"
+	"github.com/cnnviz/cnnviz/vizkit/cam"
 	"github.com/cnnviz/cnnviz/vizkit/render"
 	"github.com/janpfeifer/gonb/gonbui"
 	"github.com/janpfeifer/gonb/gonbui/dom"
@@ -25,7 +26,7 @@ var IdleTimeout = 10 * time.Minute
 // its last view in the notebook. Without a live browser (see Interactive) it
 // shows a static view instead: the top-4 classes at the default layer, and
 // the top-1 class at each layer. opts go to vizkit.GradCAM (e.g. a
-// CAMOptions value with another Method).
+// cam.Options value with another Method).
 func CAMExplorer(m *vizkit.Model, img *vizkit.Image, opts ...vizkit.Option) error {
 	if m == nil || img == nil {
 		return errors.New("nb.CAMExplorer: nil model or image")
@@ -163,7 +164,7 @@ loop:
 // and the default CAM layer, in network order, at most the last five; and the
 // default.
 func camLayers(net models.Network) ([]string, string, error) {
-	def, err := vizkit.DefaultCAMLayer(net)
+	def, err := cam.DefaultLayer(net)
 	if err != nil {
 		return nil, "", err
 	}

@@ -5,6 +5,8 @@ import (
 	"image"
 	"image/color"
 	"image/draw"
+
+	"github.com/cnnviz/cnnviz/vizkit/heatmap"
 )
 
 // Colorbar draws a horizontal colour bar legend of exactly width×height pixels on
@@ -43,7 +45,7 @@ func Colorbar(cmap Colormap, r Range, width, height int, label string) (*image.R
 	if barH < minBar {
 		return nil, fmt.Errorf("render.Colorbar: height %d too small, need at least %d", height, height-barH+minBar)
 	}
-	lo, hi := FormatValue(r.Min), FormatValue(r.Max)
+	lo, hi := heatmap.FormatValue(r.Min), heatmap.FormatValue(r.Max)
 	need := 2*margin + small.width(lo) + small.width(hi) + small.em()
 	if width < need || width < 2*margin+4 {
 		return nil, fmt.Errorf("render.Colorbar: width %d too small for labels %q and %q, need at least %d", width, lo, hi, max(need, 2*margin+4))
@@ -80,7 +82,7 @@ func Colorbar(cmap Colormap, r Range, width, height int, label string) (*image.R
 	tick(x1 - 1)
 	small.draw(dst, lo, x0, ty, ink)
 	small.draw(dst, hi, x1-small.width(hi), ty, ink)
-	mid := FormatValue((r.Min + r.Max) / 2)
+	mid := heatmap.FormatValue((r.Min + r.Max) / 2)
 	xm := x0 + (x1-x0)/2
 	mx := xm - small.width(mid)/2
 	if r.Max > r.Min && mx >= x0+small.width(lo)+small.em() && mx+small.width(mid)+small.em() <= x1-small.width(hi) {

@@ -6,6 +6,8 @@ import (
 	"image/color"
 	"math"
 	"strings"
+
+	"github.com/cnnviz/cnnviz/vizkit/heatmap"
 )
 
 // Colorized is the result of [Colorize].
@@ -59,7 +61,7 @@ func Colorize(m Map, cmap Colormap, r Range) (Colorized, error) {
 		notes = append(notes, fmt.Sprintf("no finite values (%s)", describeNonFinite(stats)))
 	case stats.Min == stats.Max:
 		res.Flat = true
-		notes = append(notes, fmt.Sprintf("constant map (value %s)", FormatValue(stats.Min)))
+		notes = append(notes, fmt.Sprintf("constant map (value %s)", heatmap.FormatValue(stats.Min)))
 	case r.Min == r.Max:
 		res.Flat = true
 		notes = append(notes, fmt.Sprintf("degenerate range %s", r))
@@ -85,7 +87,7 @@ func Colorize(m Map, cmap Colormap, r Range) (Colorized, error) {
 	return res, nil
 }
 
-func describeNonFinite(s Stats) string {
+func describeNonFinite(s heatmap.Stats) string {
 	var parts []string
 	if s.NaN > 0 {
 		parts = append(parts, fmt.Sprintf("%d NaN", s.NaN))

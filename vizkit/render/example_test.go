@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/cnnviz/cnnviz/vizkit/heatmap"
 )
 
 var examplesDir = flag.String("examples-dir", "", "if set, TestWriteExamples writes demo PNG and HTML files there")
@@ -32,7 +34,7 @@ func demoImage(w, h int) *image.RGBA {
 
 // demoMap returns an h×w map filled by f(y/h, x/w).
 func demoMap(h, w int, f func(y, x float64) float64) Map {
-	m, _ := Zeros(h, w)
+	m, _ := heatmap.Zeros(h, w)
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
 			m.Data[y*w+x] = float32(f(float64(y)/float64(h), float64(x)/float64(w)))
@@ -69,7 +71,7 @@ func buildExamples() (*image.RGBA, *HTML, error) {
 		})
 		switch i {
 		case 6:
-			m, _ = Zeros(14, 14)
+			m, _ = heatmap.Zeros(14, 14)
 		case 7:
 			for j := 0; j < 14; j++ {
 				m.Data[j*14+j] = float32(math.NaN())
@@ -116,7 +118,7 @@ func buildExamples() (*image.RGBA, *HTML, error) {
 	cam := demoMap(7, 7, func(y, x float64) float64 {
 		return math.Exp(-((x-0.3)*(x-0.3) + (y-0.6)*(y-0.6)) / 0.05)
 	})
-	cam, err = ScaleCAM(cam)
+	cam, err = heatmap.ScaleCAM(cam)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -125,7 +127,7 @@ func buildExamples() (*image.RGBA, *HTML, error) {
 		return nil, nil, err
 	}
 	sal := demoMap(56, 56, func(y, x float64) float64 { return math.Sin(6*x) * math.Cos(5*y) * (x - 0.2) })
-	div, err := Colorize(sal, RdBuR, Diverging(sal))
+	div, err := Colorize(sal, RdBuR, heatmap.Diverging(sal))
 	if err != nil {
 		return nil, nil, err
 	}

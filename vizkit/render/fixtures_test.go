@@ -2,6 +2,7 @@ package render
 
 import (
 	"encoding/json"
+	"github.com/cnnviz/cnnviz/vizkit/heatmap"
 	"image"
 	"math"
 	"os"
@@ -69,16 +70,16 @@ func loadFixtures(t *testing.T) *fixtures {
 
 func TestResizeMatchesTorchAndOpenCV(t *testing.T) {
 	fx := loadFixtures(t)
-	src, err := NewMap(fx.Resize.H, fx.Resize.W, fx.Resize.In)
+	src, err := heatmap.NewMap(fx.Resize.H, fx.Resize.W, fx.Resize.In)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range fx.Resize.Cases {
-		mode := Bilinear
+		mode := heatmap.Bilinear
 		if c.Mode == "nearest" {
-			mode = Nearest
+			mode = heatmap.Nearest
 		}
-		got, err := Resize(src, c.H, c.W, mode, c.AlignCorners)
+		got, err := heatmap.Resize(src, c.H, c.W, mode, c.AlignCorners)
 		if err != nil {
 			t.Fatalf("%s %dx%d: %v", c.Source, c.H, c.W, err)
 		}
@@ -88,7 +89,7 @@ func TestResizeMatchesTorchAndOpenCV(t *testing.T) {
 		for i, want := range c.Out {
 			g := got.Data[i]
 			tol := 2e-6 * math.Max(1, math.Abs(float64(want)))
-			if mode == Nearest {
+			if mode == heatmap.Nearest {
 				tol = 0 // copies, must be exact
 			}
 			if math.Abs(float64(g-want)) > tol {
@@ -114,7 +115,7 @@ func TestOverlayMatchesShowCamOnImage(t *testing.T) {
 	base := fixtureImage(o.H, o.W, o.Image).SubImage(image.Rect(0, 0, o.W, o.H)).(*image.RGBA)
 	shifted := &image.RGBA{Pix: base.Pix, Stride: base.Stride, Rect: base.Rect.Add(image.Pt(3, -2))}
 	for _, c := range o.Cases {
-		mask, err := NewMap(c.MaskH, c.MaskW, c.Mask)
+		mask, err := heatmap.NewMap(c.MaskH, c.MaskW, c.Mask)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -149,11 +150,11 @@ func TestOverlayMatchesShowCamOnImage(t *testing.T) {
 
 func TestScaleCAMMatchesGradCam(t *testing.T) {
 	fx := loadFixtures(t)
-	m, err := NewMap(fx.ScaleCAM.H, fx.ScaleCAM.W, fx.ScaleCAM.In)
+	m, err := heatmap.NewMap(fx.ScaleCAM.H, fx.ScaleCAM.W, fx.ScaleCAM.In)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := ScaleCAM(m)
+	got, err := heatmap.ScaleCAM(m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +170,7 @@ func TestScaleCAMMatchesGradCam(t *testing.T) {
 
 func TestColorizeMatchesMatplotlib(t *testing.T) {
 	fx := loadFixtures(t)
-	m, err := NewMap(fx.Colorize.H, fx.Colorize.W, fx.Colorize.In)
+	m, err := heatmap.NewMap(fx.Colorize.H, fx.Colorize.W, fx.Colorize.In)
 	if err != nil {
 		t.Fatal(err)
 	}

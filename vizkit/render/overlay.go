@@ -5,6 +5,8 @@ import (
 	"image"
 	"image/color"
 	"math"
+
+	"github.com/cnnviz/cnnviz/vizkit/heatmap"
 )
 
 // Overlay blends a heat map over base exactly like pytorch-grad-cam's
@@ -23,7 +25,7 @@ import (
 // and opaque; base's alpha channel is ignored (its un-premultiplied RGB is used).
 //
 // heat should hold values in [0, 1] (see [ScaleCAM]); it is first resized to base's
-// size with [Bilinear], alignCorners=false (= cv2.resize INTER_LINEAR, which
+// size with [heatmap.Bilinear], alignCorners=false (= cv2.resize INTER_LINEAR, which
 // grad-cam's scale_cam_image uses) if the sizes differ. Values are then clamped to
 // [0, 1] and NaN counts as 0 (numpy would wrap around or give platform-dependent
 // results there). If every blended value is 0 (only possible with a colormap whose
@@ -49,7 +51,7 @@ func Overlay(base image.Image, heat Map, cmap Colormap, alpha float64) (*image.R
 	w, h := b.Dx(), b.Dy()
 	if heat.H != h || heat.W != w {
 		var err error
-		if heat, err = Resize(heat, h, w, Bilinear, false); err != nil {
+		if heat, err = heatmap.Resize(heat, h, w, heatmap.Bilinear, false); err != nil {
 			return nil, fmt.Errorf("render.Overlay: %w", err)
 		}
 	}

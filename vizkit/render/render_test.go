@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cnnviz/cnnviz/vizkit/heatmap"
 )
 
 var (
@@ -24,27 +26,27 @@ func rgba(r, g, b uint8) color.RGBA { return color.RGBA{R: r, G: g, B: b, A: 255
 func pixel(img *image.RGBA, x, y int) color.RGBA { return img.RGBAAt(x, y) }
 
 func TestNewMapValidation(t *testing.T) {
-	if _, err := NewMap(2, 3, make([]float32, 6)); err != nil {
+	if _, err := heatmap.NewMap(2, 3, make([]float32, 6)); err != nil {
 		t.Fatalf("valid map: %v", err)
 	}
 	for _, c := range []struct {
 		h, w, n int
 	}{{0, 3, 0}, {2, -1, 0}, {2, 3, 5}, {2, 3, 7}, {1 << 20, 1 << 20, 0}} {
-		if _, err := NewMap(c.h, c.w, make([]float32, c.n)); err == nil {
+		if _, err := heatmap.NewMap(c.h, c.w, make([]float32, c.n)); err == nil {
 			t.Errorf("NewMap(%d, %d, len %d): no error", c.h, c.w, c.n)
 		}
 	}
-	if _, err := Zeros(0, 1); err == nil {
+	if _, err := heatmap.Zeros(0, 1); err == nil {
 		t.Errorf("Zeros(0,1): no error")
 	}
-	m, err := MapFromFloat64(1, 2, []float64{1.5, -2})
+	m, err := heatmap.MapFromFloat64(1, 2, []float64{1.5, -2})
 	if err != nil || m.At(0, 1) != -2 || m.At(0, 0) != 1.5 {
 		t.Errorf("MapFromFloat64 = %v, %v", m, err)
 	}
 }
 
 func TestRangeAndStatsIgnoreNonFinite(t *testing.T) {
-	m, _ := NewMap(2, 3, []float32{nan, 1, -2, pinf, 3, ninf})
+	m, _ := heatmap.NewMap(2, 3, []float32{nan, 1, -2, pinf, 3, ninf})
 	r, ok := m.Range()
 	if !ok || r != (Range{Min: -2, Max: 3}) {
 		t.Errorf("Range = %v, %v; want [-2, 3]", r, ok)
@@ -57,18 +59,18 @@ func TestRangeAndStatsIgnoreNonFinite(t *testing.T) {
 	if s.Min != -2 || s.Max != 3 || math.Abs(s.Mean-2.0/3) > 1e-12 || math.Abs(s.Std-math.Sqrt(38.0/9)) > 1e-12 {
 		t.Errorf("stats: %+v", s)
 	}
-	allNaN, _ := NewMap(1, 2, []float32{nan, pinf})
+	allNaN, _ := heatmap.NewMap(1, 2, []float32{nan, pinf})
 	if r, ok := allNaN.Range(); ok || !r.IsAuto() {
 		t.Errorf("all non-finite Range = %v, %v", r, ok)
 	}
 	if s := allNaN.Stats(); s.Min != 0 || s.Max != 0 || s.Mean != 0 || s.Std != 0 || s.Finite != 0 {
 		t.Errorf("all non-finite Stats = %+v", s)
 	}
-	if got := Diverging(m); got != (Range{Min: -3, Max: 3}) {
+	if got := heatmap.Diverging(m); got != (Range{Min: -3, Max: 3}) {
 		t.Errorf("Diverging = %v, want [-3, 3]", got)
 	}
-	zeros, _ := Zeros(2, 2)
-	if got := Diverging(zeros); got != (Range{Min: -1, Max: 1}) {
+	zeros, _ := heatmap.Zeros(2, 2)
+	if got := heatmap.Diverging(zeros); got != (Range{Min: -1, Max: 1}) {
 		t.Errorf("Diverging(zeros) = %v, want [-1, 1]", got)
 	}
 	if (Range{Min: 1, Max: 0}).Validate() == nil || (Range{Min: math.NaN(), Max: 1}).Validate() == nil ||
@@ -168,7 +170,7 @@ func TestColormapIndexing(t *testing.T) {
 
 func TestColorizeGrayExact(t *testing.T) {
 	// Values 0..3, auto range [0,3]: t = 0, 1/3, 2/3, 1 → entries floor(256t) = 0, 85, 170, 255.
-	m, _ := NewMap(2, 2, []float32{0, 1, 2, 3})
+	m, _ := heatmap.NewMap(2, 2, []float32{0, 1, 2, 3})
 	res, err := Colorize(m, Gray, Range{})
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +182,7 @@ func TestColorizeGrayExact(t *testing.T) {
 			t.Errorf("pixel %v = %v, want gray %d", p, got, v)
 		}
 	}
-	if res.Image.Bounds() != image.Rect(0, 0, 2, 2) || res.Flat || res.NonFinite != 0 || res.Note != "" || res.Range != (Range{0, 3}) {
+	if res.Image.Bounds() != image.Rect(0, 0, 2, 2) || res.Flat || res.NonFinite != 0 || res.Note != "" || res.Range != (Range{Min: 0, Max: 3}) {
 		t.Errorf("result metadata: %+v", res)
 	}
 	// Explicit range [1, 2]: 0 clamps to black, 3 to white, 1 → 0, 2 → 255.
@@ -204,7 +206,7 @@ func TestColorizeFlatAndNonFinite(t *testing.T) {
 			}
 		}
 	}
-	zeros, _ := Zeros(3, 2)
+	zeros, _ := heatmap.Zeros(3, 2)
 	res, err := Colorize(zeros, Viridis, Range{})
 	if err != nil {
 		t.Fatal(err)
@@ -213,19 +215,19 @@ func TestColorizeFlatAndNonFinite(t *testing.T) {
 	if !res.Flat || res.Note != "constant map (value 0)" {
 		t.Errorf("zeros: Flat=%v Note=%q", res.Flat, res.Note)
 	}
-	sevens, _ := NewMap(1, 3, []float32{7.25, 7.25, 7.25})
+	sevens, _ := heatmap.NewMap(1, 3, []float32{7.25, 7.25, 7.25})
 	res, _ = Colorize(sevens, Magma, Range{})
 	checkAll("sevens", res.Image, Magma.Index(0))
 	if !res.Flat || res.Note != "constant map (value 7.25)" {
 		t.Errorf("sevens: Flat=%v Note=%q", res.Flat, res.Note)
 	}
-	// Zeros with a diverging range land on the neutral middle, still flagged.
-	res, _ = Colorize(zeros, RdBuR, Diverging(zeros))
+	// heatmap.Zeros with a diverging range land on the neutral middle, still flagged.
+	res, _ = Colorize(zeros, RdBuR, heatmap.Diverging(zeros))
 	checkAll("diverging zeros", res.Image, RdBuR.Index(128))
 	if !res.Flat {
 		t.Errorf("diverging zeros not Flat")
 	}
-	allBad, _ := NewMap(2, 2, []float32{nan, pinf, ninf, nan})
+	allBad, _ := heatmap.NewMap(2, 2, []float32{nan, pinf, ninf, nan})
 	res, err = Colorize(allBad, Jet, Range{})
 	if err != nil {
 		t.Fatal(err)
@@ -234,7 +236,7 @@ func TestColorizeFlatAndNonFinite(t *testing.T) {
 	if !res.Flat || res.NonFinite != 4 || res.Note != "no finite values (2 NaN, 1 +Inf, 1 -Inf)" {
 		t.Errorf("all non-finite: %+v", res)
 	}
-	mixed, _ := NewMap(1, 4, []float32{0, nan, 1, pinf})
+	mixed, _ := heatmap.NewMap(1, 4, []float32{0, nan, 1, pinf})
 	res, _ = Colorize(mixed.Clone(), Gray.WithBad(rgba(255, 0, 255)), Range{})
 	want := []color.RGBA{rgba(0, 0, 0), rgba(255, 0, 255), rgba(255, 255, 255), rgba(255, 0, 255)}
 	for x, w := range want {
@@ -242,10 +244,10 @@ func TestColorizeFlatAndNonFinite(t *testing.T) {
 			t.Errorf("mixed: pixel %d = %v, want %v", x, got, w)
 		}
 	}
-	if res.Flat || res.NonFinite != 2 || res.Note != "1 NaN, 1 +Inf" || res.Range != (Range{0, 1}) {
+	if res.Flat || res.NonFinite != 2 || res.Note != "1 NaN, 1 +Inf" || res.Range != (Range{Min: 0, Max: 1}) {
 		t.Errorf("mixed: %+v", res)
 	}
-	varied, _ := NewMap(1, 2, []float32{1, 5})
+	varied, _ := heatmap.NewMap(1, 2, []float32{1, 5})
 	res, _ = Colorize(varied, Gray, Range{Min: 3, Max: 3})
 	checkAll("degenerate range", res.Image, rgba(0, 0, 0))
 	if !res.Flat || res.Note != "degenerate range [3, 3]" {
@@ -265,38 +267,38 @@ func TestColorizeFlatAndNonFinite(t *testing.T) {
 }
 
 func TestResizeHandComputed(t *testing.T) {
-	m, _ := NewMap(1, 2, []float32{0, 1})
+	m, _ := heatmap.NewMap(1, 2, []float32{0, 1})
 	// align_corners=False, 2→4: src = (d+0.5)/2 - 0.5 = -0.25→0, 0.25, 0.75, 1.25→index 1.
-	checkResize(t, m, 1, 4, Bilinear, false, []float32{0, 0.25, 0.75, 1})
+	checkResize(t, m, 1, 4, heatmap.Bilinear, false, []float32{0, 0.25, 0.75, 1})
 	// align_corners=True, 2→3: src = d·1/2.
-	checkResize(t, m, 1, 3, Bilinear, true, []float32{0, 0.5, 1})
+	checkResize(t, m, 1, 3, heatmap.Bilinear, true, []float32{0, 0.5, 1})
 	// align_corners=True to a single column: src = 0.
-	checkResize(t, m, 1, 1, Bilinear, true, []float32{0})
+	checkResize(t, m, 1, 1, heatmap.Bilinear, true, []float32{0})
 	// align_corners=False to a single column: src = 0.5.
-	checkResize(t, m, 1, 1, Bilinear, false, []float32{0.5})
-	sq, _ := NewMap(2, 2, []float32{1, 2, 3, 4})
-	checkResize(t, sq, 4, 4, Nearest, false, []float32{1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4})
-	checkResize(t, sq, 1, 1, Nearest, false, []float32{1})
-	// Bilinear 2×2 → 3×3 with align_corners=True: centre is the mean.
-	checkResize(t, sq, 3, 3, Bilinear, true, []float32{1, 1.5, 2, 2, 2.5, 3, 3, 3.5, 4})
+	checkResize(t, m, 1, 1, heatmap.Bilinear, false, []float32{0.5})
+	sq, _ := heatmap.NewMap(2, 2, []float32{1, 2, 3, 4})
+	checkResize(t, sq, 4, 4, heatmap.Nearest, false, []float32{1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4})
+	checkResize(t, sq, 1, 1, heatmap.Nearest, false, []float32{1})
+	// heatmap.Bilinear 2×2 → 3×3 with align_corners=True: centre is the mean.
+	checkResize(t, sq, 3, 3, heatmap.Bilinear, true, []float32{1, 1.5, 2, 2, 2.5, 3, 3, 3.5, 4})
 
-	if _, err := Resize(sq, 3, 3, Nearest, true); err == nil {
+	if _, err := heatmap.Resize(sq, 3, 3, heatmap.Nearest, true); err == nil {
 		t.Errorf("nearest + alignCorners: no error")
 	}
-	if _, err := Resize(sq, 0, 3, Bilinear, false); err == nil {
+	if _, err := heatmap.Resize(sq, 0, 3, heatmap.Bilinear, false); err == nil {
 		t.Errorf("zero height: no error")
 	}
-	if _, err := Resize(sq, 3, 3, Interp(9), false); err == nil {
+	if _, err := heatmap.Resize(sq, 3, 3, heatmap.Interp(9), false); err == nil {
 		t.Errorf("unknown mode: no error")
 	}
-	if Bilinear.String() != "bilinear" || Nearest.String() != "nearest" {
+	if heatmap.Bilinear.String() != "bilinear" || heatmap.Nearest.String() != "nearest" {
 		t.Errorf("Interp.String")
 	}
 }
 
-func checkResize(t *testing.T, m Map, h, w int, mode Interp, ac bool, want []float32) {
+func checkResize(t *testing.T, m Map, h, w int, mode heatmap.Interp, ac bool, want []float32) {
 	t.Helper()
-	got, err := Resize(m, h, w, mode, ac)
+	got, err := heatmap.Resize(m, h, w, mode, ac)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +318,7 @@ func TestOverlayEdgeCases(t *testing.T) {
 	base.SetRGBA(0, 0, rgba(255, 255, 255))
 	base.SetRGBA(1, 0, rgba(0, 0, 0))
 	// alpha = 0 → cam = img, normalised by its max (1): the image itself.
-	heat, _ := NewMap(1, 2, []float32{0.3, 0.9})
+	heat, _ := heatmap.NewMap(1, 2, []float32{0.3, 0.9})
 	got, err := Overlay(base, heat, Jet, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -337,8 +339,8 @@ func TestOverlayEdgeCases(t *testing.T) {
 		}
 	}
 	// NaN and out-of-range mask values behave like 0 and clamped values.
-	weird, _ := NewMap(1, 2, []float32{nan, 3})
-	clean, _ := NewMap(1, 2, []float32{0, 1})
+	weird, _ := heatmap.NewMap(1, 2, []float32{nan, 3})
+	clean, _ := heatmap.NewMap(1, 2, []float32{0, 1})
 	a, _ := Overlay(base, weird, Jet, 0.5)
 	b, _ := Overlay(base, clean, Jet, 0.5)
 	if !bytes.Equal(a.Pix, b.Pix) {
@@ -346,7 +348,7 @@ func TestOverlayEdgeCases(t *testing.T) {
 	}
 	// All-black blend (black image, gray colormap, zero mask) gives black, not NaN garbage.
 	black := image.NewRGBA(image.Rect(0, 0, 2, 2))
-	zeros, _ := Zeros(2, 2)
+	zeros, _ := heatmap.Zeros(2, 2)
 	got, err = Overlay(black, zeros, Gray, 0.5)
 	if err != nil {
 		t.Fatal(err)
@@ -373,8 +375,8 @@ func TestOverlayEdgeCases(t *testing.T) {
 }
 
 func TestScaleCAMNonFinite(t *testing.T) {
-	m, _ := NewMap(1, 4, []float32{2, nan, 4, 3})
-	got, err := ScaleCAM(m)
+	m, _ := heatmap.NewMap(1, 4, []float32{2, nan, 4, 3})
+	got, err := heatmap.ScaleCAM(m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,19 +390,19 @@ func TestScaleCAMNonFinite(t *testing.T) {
 
 func TestSplitAndRGB(t *testing.T) {
 	chw := []float32{1, 2, 3, 4, 5, 6} // C=3, H=1, W=2
-	maps, err := SplitCHW(chw, 3, 1, 2)
+	maps, err := heatmap.SplitCHW(chw, 3, 1, 2)
 	if err != nil || len(maps) != 3 || maps[1].Data[0] != 3 || maps[2].Data[1] != 6 {
 		t.Fatalf("SplitCHW = %v, %v", maps, err)
 	}
 	hwc := []float32{1, 2, 3, 4, 5, 6} // H=1, W=2, C=3
-	maps, err = SplitHWC(hwc, 1, 2, 3)
+	maps, err = heatmap.SplitHWC(hwc, 1, 2, 3)
 	if err != nil || maps[0].Data[1] != 4 || maps[2].Data[0] != 3 || maps[1].Data[1] != 5 {
 		t.Fatalf("SplitHWC = %v, %v", maps, err)
 	}
-	if _, err := SplitCHW(chw, 2, 1, 2); err == nil {
+	if _, err := heatmap.SplitCHW(chw, 2, 1, 2); err == nil {
 		t.Errorf("SplitCHW bad length: no error")
 	}
-	if _, err := SplitHWC(hwc, 1, 2, 0); err == nil {
+	if _, err := heatmap.SplitHWC(hwc, 1, 2, 0); err == nil {
 		t.Errorf("SplitHWC zero channels: no error")
 	}
 	// Range [1, 6]: v → round(255·(v−1)/5) = 0, 51, 102, 153, 204, 255.

@@ -29,6 +29,8 @@ import (
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/vizkit"
 	"github.com/cnnviz/cnnviz/vizkit/backend"
+	"github.com/cnnviz/cnnviz/vizkit/cam"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/imageio"
 	"github.com/cnnviz/cnnviz/vizkit/render"
 )
@@ -250,7 +252,7 @@ func runDataset(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	ex, err := vizkit.NewExplainer(net, vizkit.Options{BackendInstance: b})
+	ex, err := vizkit.NewExplainer(net, engine.Options{BackendInstance: b})
 	if err != nil {
 		return err
 	}
@@ -477,7 +479,7 @@ func (r *dsRun) processBatch(batch []loadedImage) ([]summaryRow, []skippedFile, 
 	n := len(batch)
 	x := &vizkit.Array{Shape: shape[:], Data: data}
 	t0 := time.Now()
-	fwd, err := r.ex.Run(x, vizkit.Request{Target: vizkit.Predicted()})
+	fwd, err := r.ex.Run(x, engine.Request{Target: engine.Predicted()})
 	if err != nil {
 		return nil, nil, r.fatalOr(err)
 	}
@@ -496,13 +498,13 @@ func (r *dsRun) processBatch(batch []loadedImage) ([]summaryRow, []skippedFile, 
 	camMs := map[string]float64{}
 	camErr := map[string]error{}
 	for _, m := range r.methods {
-		cm, err := vizkit.LookupCAMMethod(m.Name)
+		cm, err := cam.Lookup(m.Name)
 		if err != nil {
 			continue // not a CAM method: runs image by image
 		}
 		t := time.Now()
-		res, err := r.ex.CAMContext(r.ctx, x, vizkit.CAMOptions{Method: cm.Name, Layers: r.layers,
-			Target: vizkit.Class(targets...), EigenSmooth: r.o.eigen, AugSmooth: r.o.aug})
+		res, err := cam.Compute(r.ctx, r.ex.Explainer, x, cam.Options{Method: cm.Name, Layers: r.layers,
+			Target: engine.Class(targets...), EigenSmooth: r.o.eigen, AugSmooth: r.o.aug})
 		if err != nil {
 			if r.ctx.Err() != nil {
 				return nil, nil, r.ctx.Err()
@@ -510,7 +512,7 @@ func (r *dsRun) processBatch(batch []loadedImage) ([]summaryRow, []skippedFile, 
 			camErr[m.Name] = err
 			continue
 		}
-		cams[m.Name] = res
+		cams[m.Name] = &vizkit.CAMResult{Result: res}
 		camMs[m.Name] = msSince(t) / float64(n)
 	}
 	var rows []summaryRow
@@ -552,7 +554,7 @@ func (r *dsRun) fatalOr(err error) error {
 func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
 
 // writeImage writes example i's folder under a .partial name, then renames it.
-func (r *dsRun) writeImage(li loadedImage, x *vizkit.Array, i int, fwd *vizkit.Result, fwdMs float64, target int,
+func (r *dsRun) writeImage(li loadedImage, x *vizkit.Array, i int, fwd *engine.Result, fwdMs float64, target int,
 	cams map[string]*vizkit.CAMResult, camMs map[string]float64, camErr map[string]error) (summaryRow, error) {
 	it := li.it
 	final := r.imageDir(it)
@@ -574,13 +576,13 @@ func (r *dsRun) writeImage(li loadedImage, x *vizkit.Array, i int, fwd *vizkit.R
 	input := &vizkit.Array{Shape: []int{1, 3, H, W}, Data: x.Data[i*size : (i+1)*size]}
 	c := &runCtx{Ctx: r.ctx, Ex: r.ex, Net: r.net, Input: input, Image: li.in.Image, OutDir: tmp, NPY: r.o.npy,
 		Report: render.NewHTML(), Log: io.Discard, Layers: r.layers, EigenSmooth: r.o.eigen, AugSmooth: r.o.aug,
-		Mean: imageio.ImageNetMean, Std: imageio.ImageNetStd, Class: target, Target: vizkit.Class(target), Label: r.label}
+		Mean: imageio.ImageNetMean, Std: imageio.ImageNetStd, Class: target, Target: engine.Class(target), Label: r.label}
 	logits := fwd.Logits.Index(i)
 	probs := softmax(logits.Data)
 	row := summaryRow{Path: it.Path, Rel: it.Rel, Width: li.w, Height: li.h,
 		Pred: fwd.Classes[i], PredLabel: r.label(fwd.Classes[i]), PredScore: probs[fwd.Classes[i]],
 		Target: target, TargetLabel: r.label(target), TargetScore: probs[target], Box: it.Box, ForwardMs: fwdMs}
-	for _, cs := range vizkit.TopClasses(logits.Data, r.o.topK) {
+	for _, cs := range engine.TopClasses(logits.Data, r.o.topK) {
 		row.TopK = append(row.TopK, classProb{Class: cs.Class, Label: r.label(cs.Class), Prob: probs[cs.Class]})
 	}
 	var region *vizkit.Region
@@ -629,7 +631,7 @@ func (r *dsRun) writeImage(li loadedImage, x *vizkit.Array, i int, fwd *vizkit.R
 			return row, fmt.Errorf("method %s: %w", m.Name, err)
 		}
 		if res, isCAM := cams[m.Name]; isCAM {
-			cm, _ := vizkit.LookupCAMMethod(m.Name)
+			cm, _ := cam.Lookup(m.Name)
 			if err := writeCAM(c, cm, res, i); err != nil {
 				return row, fmt.Errorf("method %s: %w", m.Name, err)
 			}

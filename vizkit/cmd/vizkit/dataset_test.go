@@ -18,6 +18,8 @@ import (
 
 	"github.com/cnnviz/cnnviz/models/zoo"
 	"github.com/cnnviz/cnnviz/vizkit"
+	"github.com/cnnviz/cnnviz/vizkit/cam"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/imageio"
 )
 
@@ -372,7 +374,7 @@ func TestDatasetMetricsMatchAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer net.Close()
-	ex, err := vizkit.NewExplainer(net, vizkit.Options{})
+	ex, err := vizkit.NewExplainer(net, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,11 +394,11 @@ func TestDatasetMetricsMatchAPI(t *testing.T) {
 			t.Fatal(err)
 		}
 		x := &vizkit.Array{Shape: []int{1, 3, in.H, in.W}, Data: in.Data}
-		target := vizkit.Predicted()
+		target := engine.Predicted()
 		if k == 0 {
-			target = vizkit.Class(3)
+			target = engine.Class(3)
 		}
-		cam, err := ex.CAM(x, vizkit.CAMOptions{Method: "gradcam", Target: target})
+		cam, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "gradcam", Target: target})
 		if err != nil {
 			t.Fatal(err)
 		}

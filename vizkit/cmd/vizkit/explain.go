@@ -20,6 +20,7 @@ import (
 	"github.com/cnnviz/cnnviz/models/zoo"
 	"github.com/cnnviz/cnnviz/vizkit"
 	"github.com/cnnviz/cnnviz/vizkit/backend"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/imageio"
 	"github.com/cnnviz/cnnviz/vizkit/npy"
 	"github.com/cnnviz/cnnviz/vizkit/render"
@@ -246,7 +247,7 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	ex, err := vizkit.NewExplainer(net, vizkit.Options{BackendInstance: b})
+	ex, err := vizkit.NewExplainer(net, engine.Options{BackendInstance: b})
 	if err != nil {
 		return err
 	}
@@ -336,7 +337,7 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Sprintf("class %d", i)
 	}
 
-	res, err := ex.Run(c.Input, vizkit.Request{Target: vizkit.Predicted()})
+	res, err := ex.Run(c.Input, engine.Request{Target: engine.Predicted()})
 	if err != nil {
 		return err
 	}
@@ -348,13 +349,13 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		c.Class = *class
 	}
-	c.Target = vizkit.Class(c.Class)
+	c.Target = engine.Class(c.Class)
 	targetDesc := ""
 	if t, desc, err := parseTarget(*targetKind, c.Class, *outputIdx, *referenceNPY, *classSet); err != nil {
 		return err
 	} else if desc != "" {
 		c.Target, targetDesc = t, desc
-		if _, err := ex.Run(c.Input, vizkit.Request{Target: t}); err != nil {
+		if _, err := ex.Run(c.Input, engine.Request{Target: t}); err != nil {
 			return fmt.Errorf("--target %s: %w", *targetKind, err)
 		}
 	}
@@ -384,7 +385,7 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		net.Arch(), len(net.Layers()), humanCount(models.NumParams(net)), sourceOr(net, mf), b.Name(), inputDesc))
 	probs := softmax(logits.Data)
 	var rows [][]string
-	for i, cs := range vizkit.TopClasses(logits.Data, 5) {
+	for i, cs := range engine.TopClasses(logits.Data, 5) {
 		rows = append(rows, []string{strconv.Itoa(i + 1), c.Label(cs.Class), fmt.Sprintf("%.4g", cs.Score), fmt.Sprintf("%.2f%%", 100*probs[cs.Class])})
 	}
 	r.Figure([]render.FigureItem{{Image: c.Image, Caption: "input", WidthPx: 224}}, render.FigureOptions{})
@@ -586,17 +587,17 @@ func parseTarget(kind string, class, output int, referenceNPY, classes string) (
 	case "", "class", "logit":
 		return vizkit.Target{}, "", nil
 	case "softmax":
-		t := vizkit.SoftmaxOf(class)
+		t := engine.SoftmaxOf(class)
 		return t, t.String(), nil
 	case "positive", "negative":
-		t := vizkit.BinaryTarget(kind == "positive")
+		t := engine.BinaryTarget(kind == "positive")
 		return t, t.Name, nil
 	case "value", "increase", "decrease":
 		if output < 0 {
 			return vizkit.Target{}, "", fmt.Errorf("--output must be ≥ 0, got %d", output)
 		}
-		mode := map[string]vizkit.RegressionMode{"value": vizkit.RegressionValue, "increase": vizkit.RegressionIncrease, "decrease": vizkit.RegressionDecrease}[kind]
-		t := vizkit.RegressionTarget(output, mode)
+		mode := map[string]engine.RegressionMode{"value": engine.RegressionValue, "increase": engine.RegressionIncrease, "decrease": engine.RegressionDecrease}[kind]
+		t := engine.RegressionTarget(output, mode)
 		return t, t.Name, nil
 	case "similarity":
 		if referenceNPY == "" {
@@ -612,7 +613,7 @@ func parseTarget(kind string, class, output int, referenceNPY, classes string) (
 		if len(shape) != 1 {
 			return vizkit.Target{}, "", fmt.Errorf("--reference %s: shape %v, want (D,) or (1,D)", referenceNPY, shape)
 		}
-		t := vizkit.SimilarityTarget(data)
+		t := engine.SimilarityTarget(data)
 		return t, t.Name, nil
 	case "classes":
 		var cs []int
@@ -630,7 +631,7 @@ func parseTarget(kind string, class, output int, referenceNPY, classes string) (
 		if len(cs) == 0 {
 			return vizkit.Target{}, "", errors.New("--target classes needs --classes, e.g. --classes 151,152,153")
 		}
-		t := vizkit.ClassSetTarget(cs...)
+		t := engine.ClassSetTarget(cs...)
 		return t, t.Name, nil
 	}
 	return vizkit.Target{}, "", fmt.Errorf("unknown --target %q; known: class, softmax, positive, negative, value, increase, decrease, similarity, classes", kind)

@@ -2,25 +2,22 @@ package main
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/cnnviz/cnnviz/vizkit"
+	"github.com/cnnviz/cnnviz/vizkit/cam"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/render"
 )
 
 // Every CAM method registered in vizkit is a CLI method of the same name, and
 // "camcompare" runs them all side by side.
 func init() {
-	for _, name := range vizkit.CAMMethodNames() {
-		m, _ := vizkit.LookupCAMMethod(name)
-		help := m.Title + " class activation map, overlaid on the input (--layer: target layer(s), default the last conv block)"
-		switch name {
-		case "fullgrad":
-			help = m.Title + " map from the input gradient and every bias layer's gradient (--layer is ignored)"
-		case "cam":
-			help = "original CAM (Zhou et al.): only for networks ending in global average pooling + one linear layer (not VGG)"
-		}
-		register(&method{Name: name, Help: help, Run: func(c *runCtx) error { return runCAM(c, m) }})
+	for _, name := range cam.Names() {
+		m, _ := cam.Lookup(name)
+		register(&method{Name: name, Help: m.Help, Run: func(c *runCtx) error { return runCAM(c, m) }})
 	}
 	register(&method{Name: "camcompare", Help: "every CAM method side by side in one grid (slow: includes Score-CAM and Ablation-CAM)",
 		Run: runCAMCompare})
@@ -28,31 +25,31 @@ func init() {
 
 // camOptions are the CLI's CAM options for method name: the --layer values,
 // the target, progress lines on the log for methods that run many batches.
-func camOptions(c *runCtx, name string) vizkit.CAMOptions {
+func camOptions(c *runCtx, name string) cam.Options {
 	last := -1
-	return vizkit.CAMOptions{Method: name, Layers: c.Layers, Target: c.Target,
+	return cam.Options{Method: name, Layers: c.Layers, Target: c.Target,
 		EigenSmooth: c.EigenSmooth, AugSmooth: c.AugSmooth,
-		Progress: func(p vizkit.CAMProgress) {
+		Progress: func(p engine.Progress) {
 			pct := 100 * p.Done / max(p.Total, 1)
 			if pct/10 != last/10 || p.Done == p.Total {
 				last = pct
-				fmt.Fprintf(c.Log, "vizkit: %s %s: %d/%d network evaluations (%d%%)\n", p.Method, p.Layer, p.Done, p.Total, pct)
+				fmt.Fprintf(c.Log, "vizkit: %s: %d/%d network evaluations (%d%%)\n", p.Task, p.Done, p.Total, pct)
 			}
 		}}
 }
 
-func runCAM(c *runCtx, m *vizkit.CAMMethod) error {
-	res, err := c.Ex.CAMContext(c.Ctx, c.Input, camOptions(c, m.Name))
+func runCAM(c *runCtx, m cam.Info) error {
+	res, err := cam.Compute(c.Ctx, c.Ex.Explainer, c.Input, camOptions(c, m.Name))
 	if err != nil {
 		return err
 	}
-	return writeCAM(c, m, res, 0)
+	return writeCAM(c, m, &vizkit.CAMResult{Result: res}, 0)
 }
 
 // writeCAM writes example i of res (a batch's result; c describes that
 // example) as runCAM does for a single image: cam_<method>_<layers>.png, the
 // .npy files with --npy and a report section.
-func writeCAM(c *runCtx, m *vizkit.CAMMethod, res *vizkit.CAMResult, i int) error {
+func writeCAM(c *runCtx, m cam.Info, res *vizkit.CAMResult, i int) error {
 	style := vizkit.CAMStyle{}
 	overlay, err := res.Overlay(i, c.Image, style)
 	if err != nil {
@@ -62,18 +59,14 @@ func writeCAM(c *runCtx, m *vizkit.CAMMethod, res *vizkit.CAMResult, i int) erro
 	if err != nil {
 		return err
 	}
-	layers := strings.Join(res.Layers, "+")
-	if m.Name == "fullgrad" {
-		layers = "biases"
-	}
-	stem := fmt.Sprintf("cam_%s_%s", m.Name, layers)
+	stem := fmt.Sprintf("cam_%s_%s", m.Name, res.LayerTag)
 	if err := c.SavePNG(stem, overlay); err != nil {
 		return err
 	}
 	if err := c.SaveNPY(stem, res.Map.Index(i)); err != nil {
 		return err
 	}
-	for _, l := range vizkit.SortedKeys(res.Low) {
+	for _, l := range slices.Sorted(maps.Keys(res.Low)) {
 		if err := c.SaveNPY(fmt.Sprintf("camlow_%s_%s", m.Name, l), res.Low[l].Index(i)); err != nil {
 			return err
 		}
@@ -113,7 +106,7 @@ func runCAMCompare(c *runCtx) error {
 		if err := c.Ctx.Err(); err != nil {
 			return err
 		}
-		res, err := c.Ex.CAMContext(c.Ctx, c.Input, camOptions(c, name))
+		res, err := cam.Compute(c.Ctx, c.Ex.Explainer, c.Input, camOptions(c, name))
 		if err != nil {
 			if c.Ctx.Err() != nil {
 				return err
@@ -121,7 +114,7 @@ func runCAMCompare(c *runCtx) error {
 			skipped = append(skipped, fmt.Sprintf("%s: %v", name, err))
 			continue
 		}
-		results = append(results, res)
+		results = append(results, &vizkit.CAMResult{Result: res})
 	}
 	if len(results) == 0 {
 		return fmt.Errorf("no CAM method applies: %s", strings.Join(skipped, "; "))
@@ -160,12 +153,12 @@ func camCompareOrder() []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, n := range order {
-		if _, err := vizkit.LookupCAMMethod(n); err == nil {
+		if _, err := cam.Lookup(n); err == nil {
 			out = append(out, n)
 			seen[n] = true
 		}
 	}
-	for _, n := range vizkit.CAMMethodNames() {
+	for _, n := range cam.Names() {
 		if !seen[n] {
 			out = append(out, n)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/cnnviz/cnnviz/models/vgg"
 	"github.com/cnnviz/cnnviz/models/weights"
 	"github.com/cnnviz/cnnviz/vizkit"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/npy"
 )
 
@@ -80,19 +81,19 @@ func TestCLIGradientMethods(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	ex, err := vizkit.NewExplainer(m, vizkit.Options{})
+	ex, err := vizkit.NewExplainer(m, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ex.Close()
 	for rule, file := range map[models.ReLURule]string{models.ReLUGuided: "guided_backprop.npy", models.ReLUDeconv: "deconv.npy"} {
-		s, err := ex.Saliency(in, vizkit.SaliencyOptions{Target: vizkit.Class(3), ReLU: rule})
+		s, err := ex.Saliency(in, vizkit.SaliencyOptions{Target: engine.Class(3), ReLU: rule})
 		if err != nil {
 			t.Fatal(err)
 		}
 		gradClose(t, file, gradReadNPY(t, filepath.Join(out, file)), s.Grad.Index(0), 1e-6)
 	}
-	ig, err := ex.IntegratedGradients(context.Background(), in, vizkit.IGOptions{Target: vizkit.Class(3)})
+	ig, err := ex.IntegratedGradients(context.Background(), in, vizkit.IGOptions{Target: engine.Class(3)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -122,7 +122,7 @@ explanations can be scored objectively.
   ` + "`go run ./models/smallcnn/cmd/train`" + ` (seeds in the file's metadata).
 - This table: ` + "`go run ./vizkit/lab/cmd/labreport`" + ` (%d held-out images of seed 2 for
   localisation, %d for the perturbation metrics; %s). Methods come from
-  ` + "`vizkit.CAMMethodNames()`" + ` plus the gradient methods, so new CAM methods appear
+  ` + "`cam.Names()`" + ` plus the gradient methods, so new CAM methods appear
   automatically.
 
 ![Grad-CAM on held-out images](img/lab_gradcam.png)
@@ -162,5 +162,5 @@ html, _ := tab.HTML()
 ` + "```" + `
 
 Retrain with ` + "`smallcnn.Train(ctx, smallcnn.TrainOptions{Progress: ...})`" + ` and wrap the
-result with ` + "`lab.New(res.Model, vizkit.Options{})`" + `.
+result with ` + "`lab.New(res.Model, engine.Options{})`" + `.
 `

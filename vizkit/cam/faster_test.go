@@ -1,10 +1,12 @@
-package vizkit
+package cam
 
 import (
+	"context"
 	"math"
 	"path/filepath"
 	"testing"
 
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/imageio"
 )
 
@@ -14,7 +16,7 @@ import (
 // Its agreement with exact Score-CAM on a photo is logged.
 func TestFasterScoreCAM(t *testing.T) {
 	ex := goldenExplainer(t, "tinyvgg11.safetensors")
-	img, err := imageio.Load(filepath.Join("..", "testdata", "images", "chelsea.jpg"))
+	img, err := imageio.Load(filepath.Join("..", "..", "testdata", "images", "chelsea.jpg"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,17 +24,17 @@ func TestFasterScoreCAM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := &Array{Shape: []int{1, in.C, in.H, in.W}, Data: in.Data}
-	exact, err := ex.CAM(x, CAMOptions{Method: "scorecam"})
+	x := &engine.Array{Shape: []int{1, in.C, in.H, in.W}, Data: in.Data}
+	exact, err := Compute(context.Background(), ex, x, Options{Method: "scorecam"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fast, err := ex.CAM(x, CAMOptions{Method: "fasterscorecam"})
+	fast, err := Compute(context.Background(), ex, x, Options{Method: "fasterscorecam"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	layer := exact.Layers[0]
-	res, err := ex.Run(x, Request{Taps: []string{layer}, Target: Predicted()})
+	res, err := ex.Run(x, engine.Request{Taps: []string{layer}, Target: engine.Predicted()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,12 +69,12 @@ func TestFasterScoreCAM(t *testing.T) {
 	if math.Abs(sum-1) > 1e-5 {
 		t.Errorf("kept weights sum to %g, want 1 (softmax)", sum)
 	}
-	r, _, _ := pearson(exact.Map.Data, fast.Map.Data)
+	r := pearson(exact.Map.Data, fast.Map.Data)
 	t.Logf("Faster Score-CAM on %s (%d of %d channels) vs exact Score-CAM: Pearson r of the maps %.3f", layer, k, c, r)
 
 	// All channels kept: exact Score-CAM.
-	run := &CAMRun{Ex: ex, Input: x, Target: Class(res.Classes[0]), Layers: []string{layer}, Layer: layer,
-		Result: res, Options: CAMOptions{BatchSize: 16}, prog: &camProgress{}}
+	run := &Run{Ex: ex, Input: x, Target: engine.Class(res.Classes[0]), Layers: []string{layer}, Layer: layer,
+		Result: res, Options: Options{BatchSize: 16}, prog: &camProgress{}}
 	all, err := scoreCAMWeightsTop(run, func(c int) int { return c })
 	if err != nil {
 		t.Fatal(err)

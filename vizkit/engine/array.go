@@ -1,8 +1,9 @@
-package vizkit
+package engine
 
 import (
 	"fmt"
 	"math"
+	"sort"
 )
 
 // Array is a dense float32 array in row-major order, the currency of every
@@ -142,4 +143,28 @@ func sameDims(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// TopClasses returns the k largest entries of a logits row as (class, value) pairs,
+// largest first.
+func TopClasses(logits []float32, k int) []ClassScore {
+	idx := make([]int, len(logits))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return logits[idx[a]] > logits[idx[b]] })
+	if k > len(idx) {
+		k = len(idx)
+	}
+	out := make([]ClassScore, k)
+	for i := 0; i < k; i++ {
+		out[i] = ClassScore{Class: idx[i], Score: logits[idx[i]]}
+	}
+	return out
+}
+
+// ClassScore pairs a class index with a score.
+type ClassScore struct {
+	Class int
+	Score float32
 }

@@ -1,149 +1,220 @@
-package vizkit
+package cam
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"image"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/cnnviz/cnnviz/models"
-	"github.com/cnnviz/cnnviz/vizkit/render"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/heatmap"
 )
 
-// CAMMethod is one member of the class-activation-map family. Like
+// Method is one member of the class-activation-map family. Like
 // pytorch-grad-cam's BaseCAM subclasses, a method only says how a layer's
 // activations A and gradients G become a raw map; the shared pipeline
-// (Explainer.CAM) does the rest. Simple methods set one per-example function
-// (acts and grads are one example's (C,h,w), row-major; c, h, w its sizes):
+// ([Compute]) does the rest. A method is one of five adapters, by what it
+// computes (acts and grads are one example's (C,h,w), row-major; c, h, w its
+// sizes):
 //
-//   - Weights: channel weights w (C); raw = Σ_c w_c·A_c, or with
-//     CAMOptions.EigenSmooth the first principal component of (w_c·A_c).
-//   - Elementwise: per-element contributions E (C·h·w); raw = Σ_c E_c, or its
-//     first principal component with EigenSmooth or Project.
-//   - Raw: the raw map (h·w) directly (EigenSmooth does not apply).
-//
-// Methods that need more than one example's (A, G) — further engine
-// executions (ScoreCAM, AblationCAM), the model's parameters (CAM) or other
-// layers (FullGrad) — set BatchWeights (channel weights for the whole batch,
-// used like Weights) or Full (replaces the per-layer pipeline). Exactly one
-// of Weights, Elementwise, Raw, BatchWeights and Full must be set.
-type CAMMethod struct {
+//   - [ChannelWeights]: channel weights w (C); raw = Σ_c w_c·A_c, or with
+//     Options.EigenSmooth the first principal component of (w_c·A_c).
+//   - [Elementwise]: per-element contributions E (C·h·w); raw = Σ_c E_c, or
+//     its first principal component with EigenSmooth or Project.
+//   - [WholeMap]: the raw map (h·w) directly (EigenSmooth does not apply).
+//   - [BatchWeights]: the (N,C) channel weights of the whole batch, used like
+//     ChannelWeights; for methods that run further engine executions
+//     (Score-CAM, Ablation-CAM) or read the model's parameters (CAM).
+//   - [Custom]: the whole result, with its own engine executions (FullGrad).
+type Method interface {
+	// Describe returns the method's name, title and requirements.
+	Describe() Info
+	spec() *spec
+}
+
+// Info describes a CAM method.
+type Info struct {
 	// Name is the CLI/display name ("gradcam", "hirescam", …), lower case.
 	Name string
 	// Title is the display title ("Grad-CAM").
 	Title string
 	// Reference cites the definition followed.
 	Reference string
+	// Help is one line for `vizkit methods` (default: Title + " class
+	// activation map at --layer").
+	Help string
 	// NeedsGrads is false for gradient-free methods (EigenCAM, ScoreCAM, …):
 	// the shared engine execution then computes no gradients.
 	NeedsGrads bool
-	// Project makes the raw map the first principal component of the
-	// Elementwise tensor even without EigenSmooth (EigenCAM, EigenGradCAM).
-	Project bool
 	// DefaultBatchSize is the engine batch for methods that run extra
-	// executions (used when CAMOptions.BatchSize is 0).
+	// executions (used when Options.BatchSize is 0).
 	DefaultBatchSize int
-
-	// Weights returns one example's channel weights (C); grads is nil when
-	// NeedsGrads is false.
-	Weights func(acts, grads []float32, c, h, w int) []float32
-	// Elementwise returns one example's per-element contributions (C·h·w).
-	Elementwise func(acts, grads []float32, c, h, w int) []float32
-	// Raw returns one example's raw map (h·w).
-	Raw func(acts, grads []float32, c, h, w int) []float32
-	// BatchWeights returns the (N,C) channel weights of r.Layer for the
-	// whole batch; it may run further engine executions through r.Ex (call
-	// r.Step after each batch for progress and cancellation).
-	BatchWeights func(r *CAMRun) (*Array, error)
-	// Full computes the whole result (Map before the final ReLU and scaling,
-	// Raw/Low/Layers as it sees fit) with its own engine executions.
-	Full func(r *CAMRun) (*CAMResult, error)
 	// Check, if set, validates the network, resolved layers and options before
 	// anything runs (e.g. CAM's "global average pooling + one linear layer").
-	Check func(e *Explainer, layers []string, opts CAMOptions) error
+	Check func(e *engine.Explainer, layers []string, opts Options) error
+}
+
+// ChannelWeights is a method given by per-example channel weights (C) of a
+// layer (Grad-CAM, Grad-CAM++, XGrad-CAM); grads is nil unless NeedsGrads.
+type ChannelWeights struct {
+	Info
+	Weights func(acts, grads []float32, c, h, w int) []float32
+}
+
+// Elementwise is a method given by per-element contributions (C·h·w)
+// (HiResCAM, LayerCAM); with Project the raw map is their first principal
+// component (EigenCAM, EigenGrad-CAM).
+type Elementwise struct {
+	Info
+	Project bool
+	Elems   func(acts, grads []float32, c, h, w int) []float32
+}
+
+// WholeMap is a method that computes the raw map (h·w) of one example itself.
+type WholeMap struct {
+	Info
+	Map func(acts, grads []float32, c, h, w int) []float32
+}
+
+// BatchWeights is a method that computes the (N,C) channel weights of
+// r.Layer for the whole batch; it may run further engine executions through
+// r.Ex (calling r.Step after each batch for progress and cancellation).
+type BatchWeights struct {
+	Info
+	Weights func(r *Run) (*engine.Array, error)
+}
+
+// Custom is a method that computes the whole result itself: Map (N,H,W)
+// before the final ReLU and scaling, Raw/Low/Layers as it sees fit. It does
+// not use target layers; LayerTag names what its maps come from in captions
+// and file names (FullGrad: "biases").
+type Custom struct {
+	Info
+	LayerTag string
+	Compute  func(r *Run) (*Result, error)
+}
+
+func (m *ChannelWeights) Describe() Info { return m.Info }
+func (m *Elementwise) Describe() Info    { return m.Info }
+func (m *WholeMap) Describe() Info       { return m.Info }
+func (m *BatchWeights) Describe() Info   { return m.Info }
+func (m *Custom) Describe() Info         { return m.Info }
+
+func (m *ChannelWeights) spec() *spec {
+	return &spec{Info: m.Info, Weights: m.Weights}
+}
+func (m *Elementwise) spec() *spec {
+	return &spec{Info: m.Info, Elementwise: m.Elems, Project: m.Project}
+}
+func (m *WholeMap) spec() *spec     { return &spec{Info: m.Info, Raw: m.Map} }
+func (m *BatchWeights) spec() *spec { return &spec{Info: m.Info, BatchWeights: m.Weights} }
+func (m *Custom) spec() *spec {
+	return &spec{Info: m.Info, Full: m.Compute, LayerTag: m.LayerTag}
+}
+
+// spec is the pipeline's view of a method: exactly one function is set.
+type spec struct {
+	Info
+	Project      bool
+	LayerTag     string
+	Weights      func(acts, grads []float32, c, h, w int) []float32
+	Elementwise  func(acts, grads []float32, c, h, w int) []float32
+	Raw          func(acts, grads []float32, c, h, w int) []float32
+	BatchWeights func(r *Run) (*engine.Array, error)
+	Full         func(r *Run) (*Result, error)
 }
 
 var (
 	camMu      sync.RWMutex
-	camMethods = map[string]*CAMMethod{}
+	camMethods = map[string]*spec{}
 )
 
-// RegisterCAMMethod adds a method to the registry used by Explainer.CAM and
-// the CLI (which offers every registered method under its Name). It fails if
-// the name is empty, not lower case, already taken, or if not exactly one of
-// Weights, Elementwise, Raw, BatchWeights and Full is set.
-func RegisterCAMMethod(m *CAMMethod) error {
-	if m == nil || m.Name == "" || m.Name != strings.ToLower(m.Name) {
-		return fmt.Errorf("CAM method needs a lower-case Name, got %+v", m)
+// Register adds a CAM method to the registry used by [Compute], and to the
+// attribution registry of package engine under the same name (so the CLI,
+// the lab and the method tests offer it). It fails if the name is empty, not
+// lower case or already taken, or if the adapter's function is nil.
+func Register(m Method) error {
+	if m == nil {
+		return fmt.Errorf("cam.Register: nil method")
 	}
-	set := 0
-	for _, f := range []bool{m.Weights != nil, m.Elementwise != nil, m.Raw != nil, m.BatchWeights != nil, m.Full != nil} {
-		if f {
-			set++
-		}
+	sp := m.spec()
+	if sp.Name == "" || sp.Name != strings.ToLower(sp.Name) {
+		return fmt.Errorf("cam.Register: a CAM method needs a lower-case Name, got %q", sp.Name)
 	}
-	if set != 1 {
-		return fmt.Errorf("CAM method %q must set exactly one of Weights, Elementwise, Raw, BatchWeights and Full (%d set)", m.Name, set)
+	if sp.Weights == nil && sp.Elementwise == nil && sp.Raw == nil && sp.BatchWeights == nil && sp.Full == nil {
+		return fmt.Errorf("cam.Register: CAM method %q has no function (%T)", sp.Name, m)
 	}
-	if m.Project && m.Elementwise == nil {
-		return fmt.Errorf("CAM method %q: Project needs Elementwise", m.Name)
+	if sp.Title == "" {
+		sp.Title = sp.Name
+	}
+	if sp.Help == "" {
+		sp.Help = sp.Title + " class activation map, overlaid on the input (--layer: target layer(s), default the last conv block)"
 	}
 	camMu.Lock()
 	defer camMu.Unlock()
-	if _, dup := camMethods[m.Name]; dup {
-		return fmt.Errorf("CAM method %q is already registered", m.Name)
+	if _, dup := camMethods[sp.Name]; dup {
+		return fmt.Errorf("cam.Register: CAM method %q is already registered", sp.Name)
 	}
-	if m.Title == "" {
-		m.Title = m.Name
+	if err := engine.Register(attributionInfo(sp)); err != nil {
+		return err
 	}
-	camMethods[m.Name] = m
+	camMethods[sp.Name] = sp
 	return nil
 }
 
-func mustRegisterCAM(m *CAMMethod) {
-	if err := RegisterCAMMethod(m); err != nil {
+func mustRegister(m Method) {
+	if err := Register(m); err != nil {
 		panic(err) // Only for the built-in methods, at init.
 	}
 }
 
-// CAMMethodNames lists the registered methods, sorted.
-func CAMMethodNames() []string {
+// Names lists the registered CAM methods, sorted.
+func Names() []string {
 	camMu.RLock()
 	defer camMu.RUnlock()
-	return SortedKeys(camMethods)
+	return slices.Sorted(maps.Keys(camMethods))
 }
 
-// LookupCAMMethod returns a registered method (case-insensitive) or an error
-// listing them.
-func LookupCAMMethod(name string) (*CAMMethod, error) {
+// Lookup returns a registered method's description (case-insensitive), or
+// an error listing them.
+func Lookup(name string) (Info, error) {
+	sp, err := lookup(name)
+	if err != nil {
+		return Info{}, err
+	}
+	return sp.Info, nil
+}
+
+func lookup(name string) (*spec, error) {
 	camMu.RLock()
 	m, ok := camMethods[strings.ToLower(strings.TrimSpace(name))]
 	camMu.RUnlock()
 	if !ok {
-		return nil, fmt.Errorf("unknown CAM method %q; known: %s", name, strings.Join(CAMMethodNames(), ", "))
+		return nil, fmt.Errorf("unknown CAM method %q; known: %s", name, strings.Join(Names(), ", "))
 	}
 	return m, nil
 }
 
-// CAMOptions configures Explainer.CAM. The zero value is Grad-CAM of each
-// example's top-1 class logit on DefaultCAMLayer.
-type CAMOptions struct {
-	// Method name (see CAMMethodNames); default "gradcam".
+// Options configures [Compute]. The zero value is Grad-CAM of each
+// example's top-1 class logit on DefaultLayer.
+type Options struct {
+	// Method is a registered method's name (see [Names]); default "gradcam".
 	Method string
-	// Layers are the target layers; default: DefaultCAMLayer (reported in
-	// CAMResult.Layers with AutoLayer set). With several, their scaled
+	// Layers are the target layers; default: DefaultLayer (reported in
+	// Result.Layers with AutoLayer set). With several, their scaled
 	// input-size maps are averaged, then scaled again (as pytorch-grad-cam).
 	Layers []string
 	// Target is what is explained: a class logit (Class), a softmax score
-	// (SoftmaxOf), a function of the logits (Target{Kind: TargetFunc}); with
+	// (SoftmaxOf), a function of the logits (engine.Target{Kind: engine.TargetFunc}); with
 	// one class per example for batches. Default: each example's top-1 logit.
-	Target Target
+	Target engine.Target
 	// EigenSmooth replaces the channel sum by the first principal component
 	// of the weighted activations (pytorch-grad-cam's eigen_smooth; see
-	// FirstPrincipalProjection for the sign rule).
+	// firstPrincipalProjection for the sign rule).
 	EigenSmooth bool
 	// AugSmooth averages the maps of 6 augmented inputs — horizontal flip
 	// {off, on} × intensity factor {0.9, 1, 1.1} applied to the normalised
@@ -157,56 +228,47 @@ type CAMOptions struct {
 	BatchSize int
 	// Progress, if set, is called after every extra engine batch (ScoreCAM,
 	// AblationCAM) from the calling goroutine.
-	Progress func(CAMProgress)
+	Progress func(engine.Progress)
 }
 
-// CAMProgress reports how far a CAM computation that runs extra engine
-// batches has come. Done and Total count network evaluations (masked inputs
-// or ablated channels) over all examples, layers and augmentations.
-type CAMProgress struct {
-	Method, Layer string
-	Done, Total   int
-}
-
-// CAMResult is a class activation map for a batch. Maps are (N,H,W) at the
+// Result is a class activation map for a batch. Maps are (N,H,W) at the
 // input's resolution, (N,h,w) at a layer's.
-type CAMResult struct {
+type Result struct {
 	// Method is the method's name, Title its display title.
 	Method, Title string
+	// LayerTag names what the maps come from in captions and file names:
+	// the layers joined by "+", or a Custom method's tag (FullGrad: "biases").
+	LayerTag string
 	// Layers are the target layers used. AutoLayer is true when they were
-	// chosen by DefaultCAMLayer because CAMOptions.Layers was empty.
+	// chosen by DefaultLayer because Options.Layers was empty.
 	Layers    []string
 	AutoLayer bool
 	// Target is the explained target; Classes and Scores its resolved class
-	// (-1 for TargetFunc) and value per example.
-	Target  Target
+	// (-1 for engine.TargetFunc) and value per example.
+	Target  engine.Target
 	Classes []int
 	Scores  []float32
 	// EigenSmooth and AugSmooth echo the options used.
 	EigenSmooth, AugSmooth bool
 	// Raw maps, per layer, the raw map before ReLU (the weighted sum, or its
 	// first principal component), (N,h,w).
-	Raw map[string]*Array
+	Raw map[string]*engine.Array
 	// Low maps, per layer, the low-resolution map after ReLU and min-max
 	// scaling (N,h,w), values in [0,1].
-	Low map[string]*Array
+	Low map[string]*engine.Array
 	// Weights maps, per layer, the channel weights (N,C) of weight-based
 	// methods (absent for element-wise ones).
-	Weights map[string]*Array
+	Weights map[string]*engine.Array
 	// Map is the final map at input resolution (N,H,W), values in [0,1].
-	Map *Array
+	Map *engine.Array
 	// Flat marks examples whose map is constant (e.g. dead ReLUs on random
 	// weights, or a 1×1 layer): their map is all zeros, never NaN.
 	Flat []bool
 	// Notes are remarks for the user (ignored options, degenerate cases).
 	Notes []string
-	// Images are the input pictures that HTML overlays the maps on (one per
-	// example, or one for all; nil draws the maps alone). The façade
-	// (vizkit.GradCAM …) sets them; Explainer.CAM leaves them nil.
-	Images []image.Image
 }
 
-// DefaultCAMLayer returns the layer CAM methods use when none is given: the
+// DefaultLayer returns the layer CAM methods use when none is given: the
 // output of the last convolutional block (the last spatial layer before the
 // global pooling), e.g. "features.20" (VGG11's last max-pool), as
 // pytorch-grad-cam recommends (model.features[-1]).
@@ -215,7 +277,7 @@ type CAMResult struct {
 // ONNX models do); otherwise the registry's default for the architecture
 // (models/zoo: "layer4" for ResNet, "features.norm5" for DenseNet,
 // "features.18" for MobileNet-V2, "features.12" for AlexNet) is used.
-func DefaultCAMLayer(net models.Network) (string, error) {
+func DefaultLayer(net models.Network) (string, error) {
 	if d, ok := net.(interface{ DefaultCAMLayer() string }); ok && d.DefaultCAMLayer() != "" {
 		return d.DefaultCAMLayer(), nil
 	}
@@ -236,12 +298,7 @@ func DefaultCAMLayer(net models.Network) (string, error) {
 	return last, nil
 }
 
-// CAM computes a class activation map; see CAMContext.
-func (e *Explainer) CAM(x *Array, opts CAMOptions) (*CAMResult, error) {
-	return e.CAMContext(context.Background(), x, opts)
-}
-
-// CAMContext computes a class activation map of x (NCHW (N,3,H,W),
+// Compute computes a class activation map of x (NCHW (N,3,H,W),
 // normalised as the network expects) with one engine execution for the
 // target layers' activations and gradients:
 //
@@ -257,7 +314,7 @@ func (e *Explainer) CAM(x *Array, opts CAMOptions) (*CAMResult, error) {
 // to ~1e-6. Where this package deliberately differs:
 //
 //   - Principal components (EigenCAM, EigenGradCAM, EigenSmooth) have a
-//     deterministic sign (FirstPrincipalProjection); the library keeps
+//     deterministic sign (firstPrincipalProjection); the library keeps
 //     LAPACK's arbitrary one.
 //   - AblationCAM always sets the ablated channel to 0; the library uses
 //     min(A) − 1e7 when the layer's minimum is not 0. If the target's value is
@@ -269,7 +326,7 @@ func (e *Explainer) CAM(x *Array, opts CAMOptions) (*CAMResult, error) {
 //     on every augmented input.
 //   - CAM (Zhou et al.) is not in pytorch-grad-cam; it needs a network ending
 //     in global average pooling + one linear layer and errors otherwise (VGG).
-func (e *Explainer) CAMContext(ctx context.Context, x *Array, opts CAMOptions) (*CAMResult, error) {
+func Compute(ctx context.Context, e *engine.Explainer, x *engine.Array, opts Options) (*Result, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -277,14 +334,14 @@ func (e *Explainer) CAMContext(ctx context.Context, x *Array, opts CAMOptions) (
 	if name == "" {
 		name = "gradcam"
 	}
-	method, err := LookupCAMMethod(name)
+	method, err := lookup(name)
 	if err != nil {
 		return nil, err
 	}
 	if x == nil {
 		return nil, errors.New("CAM: input is nil")
 	}
-	if err := e.net.CheckInput(x.Shape); err != nil {
+	if err := e.Net().CheckInput(x.Shape); err != nil {
 		return nil, err
 	}
 	if opts.BatchSize < 0 {
@@ -301,7 +358,7 @@ func (e *Explainer) CAMContext(ctx context.Context, x *Array, opts CAMOptions) (
 	auto := false
 	if method.Full == nil {
 		if len(layers) == 0 {
-			l, err := DefaultCAMLayer(e.net)
+			l, err := DefaultLayer(e.Net())
 			if err != nil {
 				return nil, err
 			}
@@ -341,16 +398,20 @@ func (e *Explainer) CAMContext(ctx context.Context, x *Array, opts CAMOptions) (
 			prog.total += augs * x.Shape[0] * layer.Out
 		}
 	}
-	var out *CAMResult
+	var out *Result
 	if !opts.AugSmooth {
-		out, err = e.camOnce(ctx, x, method, layers, opts, prog)
+		out, err = camOnce(ctx, e, x, method, layers, opts, prog)
 	} else {
-		out, err = e.camAugmented(ctx, x, method, layers, opts, prog)
+		out, err = camAugmented(ctx, e, x, method, layers, opts, prog)
 	}
 	if err != nil {
 		return nil, err
 	}
 	out.AutoLayer = auto
+	out.LayerTag = strings.Join(out.Layers, "+")
+	if method.Full != nil {
+		out.LayerTag = method.LayerTag
+	}
 	out.EigenSmooth, out.AugSmooth = opts.EigenSmooth, opts.AugSmooth
 	out.Notes = append(notes, out.Notes...)
 	if err := out.Map.CheckFinite("CAM"); err != nil {
@@ -359,31 +420,31 @@ func (e *Explainer) CAMContext(ctx context.Context, x *Array, opts CAMOptions) (
 	return out, nil
 }
 
-// CAMRun is what a whole-batch method (CAMMethod.BatchWeights or Full) sees.
-type CAMRun struct {
+// Run is what a whole-batch method (CAMMethod.BatchWeights or Full) sees.
+type Run struct {
 	// Ctx is checked between extra engine batches (see Step).
 	Ctx context.Context
 	// Ex runs further requests on the same network and backend.
-	Ex *Explainer
+	Ex *engine.Explainer
 	// Input is the batch (N,3,H,W) as given to the engine (augmented, with AugSmooth).
-	Input *Array
+	Input *engine.Array
 	// Target is the requested target; use ExampleTarget for one example's.
-	Target Target
+	Target engine.Target
 	// Layers are the target layers; Layer the one BatchWeights is asked about.
 	Layers []string
 	Layer  string
 	// Result is the shared engine execution (activations of Layers, gradients
 	// when the method NeedsGrads, resolved Classes, Scores); nil for Full.
-	Result *Result
+	Result *engine.Result
 	// Options are the CAM options with BatchSize resolved.
-	Options CAMOptions
+	Options Options
 
 	prog  *camProgress
 	notes []string
 }
 
-// Note adds a remark for the user to the result (CAMResult.Notes), once.
-func (r *CAMRun) Note(s string) {
+// Note adds a remark for the user to the result (Result.Notes), once.
+func (r *Run) Note(s string) {
 	for _, n := range r.notes {
 		if n == s {
 			return
@@ -393,10 +454,10 @@ func (r *CAMRun) Note(s string) {
 }
 
 // ExampleTarget returns the target of example i alone: the resolved class of
-// that example for class targets, the target itself for TargetFunc.
-func (r *CAMRun) ExampleTarget(i int) Target {
+// that example for class targets, the target itself for engine.TargetFunc.
+func (r *Run) ExampleTarget(i int) engine.Target {
 	t := r.Target
-	if t.Kind == TargetFunc {
+	if t.Kind == engine.TargetFunc {
 		return t
 	}
 	if r.Result != nil && i < len(r.Result.Classes) {
@@ -409,18 +470,18 @@ func (r *CAMRun) ExampleTarget(i int) Target {
 
 // Step reports that done more network evaluations finished and returns
 // Ctx's error if the computation was cancelled.
-func (r *CAMRun) Step(done int) error {
+func (r *Run) Step(done int) error {
 	if r.prog != nil {
 		r.prog.done += done
 		if r.prog.fn != nil {
-			r.prog.fn(CAMProgress{Method: r.prog.method, Layer: r.Layer, Done: r.prog.done, Total: r.prog.total})
+			r.prog.fn(engine.Progress{Task: r.prog.method + " at " + r.Layer, Done: r.prog.done, Total: r.prog.total})
 		}
 	}
 	return r.Cancelled()
 }
 
 // Cancelled returns a descriptive error if Ctx is done, else nil.
-func (r *CAMRun) Cancelled() error {
+func (r *Run) Cancelled() error {
 	if r.Ctx == nil {
 		return nil
 	}
@@ -434,15 +495,15 @@ func (r *CAMRun) Cancelled() error {
 }
 
 type camProgress struct {
-	fn          func(CAMProgress)
+	fn          func(engine.Progress)
 	method      string
 	done, total int
 }
 
 // camOnce is the pipeline on one (possibly augmented) input.
-func (e *Explainer) camOnce(ctx context.Context, x *Array, method *CAMMethod, layers []string, opts CAMOptions, prog *camProgress) (*CAMResult, error) {
+func camOnce(ctx context.Context, e *engine.Explainer, x *engine.Array, method *spec, layers []string, opts Options, prog *camProgress) (*Result, error) {
 	n, H, W := x.Shape[0], x.Shape[2], x.Shape[3]
-	run := &CAMRun{Ctx: ctx, Ex: e, Input: x, Target: opts.Target, Layers: layers, Options: opts, prog: prog}
+	run := &Run{Ctx: ctx, Ex: e, Input: x, Target: opts.Target, Layers: layers, Options: opts, prog: prog}
 	if err := run.Cancelled(); err != nil {
 		return nil, err
 	}
@@ -458,7 +519,7 @@ func (e *Explainer) camOnce(ctx context.Context, x *Array, method *CAMMethod, la
 		}
 		return out, nil
 	}
-	req := Request{Taps: layers, Target: opts.Target}
+	req := engine.Request{Taps: layers, Target: opts.Target}
 	if method.NeedsGrads {
 		req.GradTaps = layers
 	}
@@ -467,28 +528,28 @@ func (e *Explainer) camOnce(ctx context.Context, x *Array, method *CAMMethod, la
 		return nil, err
 	}
 	run.Result = res
-	out := &CAMResult{Method: method.Name, Title: method.Title, Layers: layers, Target: opts.Target,
+	out := &Result{Method: method.Name, Title: method.Title, Layers: layers, Target: opts.Target,
 		Classes: res.Classes, Scores: res.Scores,
-		Raw: map[string]*Array{}, Low: map[string]*Array{}, Weights: map[string]*Array{},
-		Map: NewArray(n, H, W)}
+		Raw: map[string]*engine.Array{}, Low: map[string]*engine.Array{}, Weights: map[string]*engine.Array{},
+		Map: engine.NewArray(n, H, W)}
 	for _, l := range layers {
 		acts := res.Acts[l]
 		grads := res.Grads[l]
 		c, h, w := acts.Shape[1], acts.Shape[2], acts.Shape[3]
 		hw := h * w
-		var wts *Array
+		var wts *engine.Array
 		if method.BatchWeights != nil {
 			run.Layer = l
 			if wts, err = method.BatchWeights(run); err != nil {
 				return nil, err
 			}
-			if wts == nil || !sameDims(wts.Shape, []int{n, c}) {
+			if wts == nil || !slices.Equal(wts.Shape, []int{n, c}) {
 				return nil, fmt.Errorf("%s: BatchWeights for layer %q must return (N,C)=(%d,%d) weights, got %v", method.Name, l, n, c, shapeOf(wts))
 			}
 		} else if method.Weights != nil {
-			wts = NewArray(n, c)
+			wts = engine.NewArray(n, c)
 		}
-		raw := NewArray(n, h, w)
+		raw := engine.NewArray(n, h, w)
 		for i := 0; i < n; i++ {
 			a := acts.Index(i).Data
 			var g []float32
@@ -513,7 +574,7 @@ func (e *Explainer) camOnce(ctx context.Context, x *Array, method *CAMMethod, la
 							weighted[ci*hw+p] = cw[ci] * v
 						}
 					}
-					copy(r, FirstPrincipalProjection(weighted, c, hw))
+					copy(r, firstPrincipalProjection(weighted, c, hw))
 				} else {
 					weightedSum(r, a, cw, c, hw)
 				}
@@ -523,7 +584,7 @@ func (e *Explainer) camOnce(ctx context.Context, x *Array, method *CAMMethod, la
 					return nil, fmt.Errorf("%s: Elementwise returned %d values for (C,h,w)=(%d,%d,%d)", method.Name, len(el), c, h, w)
 				}
 				if method.Project || opts.EigenSmooth {
-					copy(r, FirstPrincipalProjection(el, c, hw))
+					copy(r, firstPrincipalProjection(el, c, hw))
 				} else {
 					channelSum(r, el, c, hw)
 				}
@@ -560,16 +621,16 @@ func (e *Explainer) camOnce(ctx context.Context, x *Array, method *CAMMethod, la
 
 // scaleAndResize applies ReLU and min-max scaling to each (h,w) map of raw
 // (N,h,w), returning the scaled maps and their bilinear resizes to (N,H,W).
-func scaleAndResize(raw *Array, H, W int) (low, up *Array, err error) {
+func scaleAndResize(raw *engine.Array, H, W int) (low, up *engine.Array, err error) {
 	n, h, w := raw.Shape[0], raw.Shape[1], raw.Shape[2]
-	low = NewArray(n, h, w)
-	up = NewArray(n, H, W)
+	low = engine.NewArray(n, h, w)
+	up = engine.NewArray(n, H, W)
 	for i := 0; i < n; i++ {
 		lo := low.Index(i).Data
 		for j, v := range raw.Index(i).Data {
 			lo[j] = max(v, 0)
 		}
-		scaled, err := render.ScaleCAM(render.Map{H: h, W: w, Data: lo})
+		scaled, err := heatmap.ScaleCAM(heatmap.Map{H: h, W: w, Data: lo})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -585,15 +646,15 @@ func scaleAndResize(raw *Array, H, W int) (low, up *Array, err error) {
 
 // resizeMap is cv2.resize(INTER_LINEAR): bilinear, align_corners=False; the
 // identity when the size already matches.
-func resizeMap(m render.Map, H, W int) (render.Map, error) {
+func resizeMap(m heatmap.Map, H, W int) (heatmap.Map, error) {
 	if m.H == H && m.W == W {
 		return m.Clone(), nil
 	}
-	return render.Resize(m, H, W, render.Bilinear, false)
+	return heatmap.Resize(m, H, W, heatmap.Bilinear, false)
 }
 
 // finishCAM applies the final ReLU and min-max scaling to out.Map and sets Flat.
-func finishCAM(out *CAMResult) error {
+func finishCAM(out *Result) error {
 	n, H, W := out.Map.Shape[0], out.Map.Shape[1], out.Map.Shape[2]
 	out.Flat = make([]bool, n)
 	for i := 0; i < n; i++ {
@@ -601,7 +662,7 @@ func finishCAM(out *CAMResult) error {
 		for j, v := range m {
 			m[j] = max(v, 0)
 		}
-		scaled, err := render.ScaleCAM(render.Map{H: H, W: W, Data: m})
+		scaled, err := heatmap.ScaleCAM(heatmap.Map{H: H, W: W, Data: m})
 		if err != nil {
 			return err
 		}
@@ -636,7 +697,7 @@ func isConstant(m []float32) bool {
 	return true
 }
 
-func shapeOf(a *Array) any {
+func shapeOf(a *engine.Array) any {
 	if a == nil {
 		return "nil"
 	}
@@ -652,16 +713,16 @@ var camAugmentations = []struct {
 
 // camAugmented averages the de-augmented maps of the 6 augmentations. Raw,
 // Low, Weights, Classes and Scores are those of the un-augmented input.
-func (e *Explainer) camAugmented(ctx context.Context, x *Array, method *CAMMethod, layers []string, opts CAMOptions, prog *camProgress) (*CAMResult, error) {
-	if t := opts.Target; t.Kind != TargetFunc && len(t.Classes) == 0 {
-		res, err := e.Run(x, Request{Target: t})
+func camAugmented(ctx context.Context, e *engine.Explainer, x *engine.Array, method *spec, layers []string, opts Options, prog *camProgress) (*Result, error) {
+	if t := opts.Target; t.Kind != engine.TargetFunc && len(t.Classes) == 0 {
+		res, err := e.Run(x, engine.Request{Target: t})
 		if err != nil {
 			return nil, err
 		}
 		opts.Target.Classes = res.Classes
 	}
 	n, H, W := x.Shape[0], x.Shape[2], x.Shape[3]
-	var out *CAMResult
+	var out *Result
 	sum := make([]float32, n*H*W)
 	for _, aug := range camAugmentations {
 		xa := x.Clone()
@@ -671,7 +732,7 @@ func (e *Explainer) camAugmented(ctx context.Context, x *Array, method *CAMMetho
 		if aug.flip {
 			flipW(xa.Data, xa.Shape[0]*xa.Shape[1], H, W)
 		}
-		r, err := e.camOnce(ctx, xa, method, layers, opts, prog)
+		r, err := camOnce(ctx, e, xa, method, layers, opts, prog)
 		if err != nil {
 			return nil, err
 		}
@@ -734,28 +795,4 @@ func channelSum(dst, e []float32, c, hw int) {
 	for j := range dst {
 		dst[j] = float32(acc[j])
 	}
-}
-
-// TopClasses returns the k largest entries of a logits row as (class, value) pairs,
-// largest first.
-func TopClasses(logits []float32, k int) []ClassScore {
-	idx := make([]int, len(logits))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.SliceStable(idx, func(a, b int) bool { return logits[idx[a]] > logits[idx[b]] })
-	if k > len(idx) {
-		k = len(idx)
-	}
-	out := make([]ClassScore, k)
-	for i := 0; i < k; i++ {
-		out[i] = ClassScore{Class: idx[i], Score: logits[idx[i]]}
-	}
-	return out
-}
-
-// ClassScore pairs a class index with a score.
-type ClassScore struct {
-	Class int
-	Score float32
 }

@@ -1,4 +1,4 @@
-package vizkit
+package engine
 
 import (
 	"fmt"

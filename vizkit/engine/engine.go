@@ -1,17 +1,24 @@
-// Package vizkit opens up convolutional networks: kernels, feature maps, class
-// activation maps and gradient visualisations, on GoMLX.
+// Package engine is cnnviz's shared computation: one Explainer per network
+// runs explanation requests, and every method (packages cam, attr, actmax,
+// metrics) is built on it.
 //
-// Everything runs through one engine, the Explainer: a request names the layers
-// whose activations it wants ("taps", PyTorch's forward hooks), the layers (and/or
-// the input) to differentiate a target with respect to, the target (a class
-// logit, a softmax score or a function of the logits) and the ReLU backward rule.
-// The engine builds ONE graph that returns all of it from one execution, compiles
-// it once per input shape, and caches the executable. There are no hooks to
-// leak: the cache has one owner, the Explainer, and Close releases it.
+// A Request names the layers whose activations it wants ("taps", PyTorch's
+// forward hooks), the layers (and/or the input) to differentiate a Target with
+// respect to, the target (a class logit, a softmax score, a function of the
+// outputs) and the ReLU backward rule. The engine builds ONE graph that
+// returns all of it from one execution, compiles it once per input shape, and
+// caches the executable. There are no hooks to leak: the cache has one owner,
+// the Explainer, and Close releases it.
+//
+// Every attribution method (Grad-CAM, saliency, Integrated Gradients, …)
+// implements one contract, [Method]: model (the Explainer), input and target
+// in, an [Attribution] with one (H,W) map per example out. [Register] makes a
+// method known by name to the CLI, the lab and the method × model tests.
 //
 // Layouts follow PyTorch: inputs and spatial activations are NCHW (N,C,H,W),
-// classifier activations (N,F), logits (N,K).
-package vizkit
+// classifier activations (N,F), logits (N,K). Nothing here draws: package
+// vizkit/render does, and package vizkit puts both behind notebook calls.
+package engine
 
 import (
 	"errors"
@@ -77,6 +84,17 @@ type Target struct {
 	// value Func captures; the cache then keys Func by Name, so equal
 	// targets built in separate calls share one compiled graph.
 	named bool
+}
+
+// NamedFunc is a function target (Kind TargetFunc) on layer's output (the
+// network's output when layer is empty) whose name identifies it completely:
+// fn must depend on nothing that name does not encode, since the executable
+// cache then keys fn by name, and equal targets built in separate calls
+// share one compiled graph. For functions that capture other values, build
+// Target{Kind: TargetFunc, Func: fn} instead (keyed by the function's
+// identity).
+func NamedFunc(layer, name string, fn func(*graph.Node) *graph.Node) Target {
+	return Target{Kind: TargetFunc, Layer: layer, Name: name, named: name != "", Func: fn}
 }
 
 // Class targets the logits of the given class(es) (see Target.Classes).
@@ -241,6 +259,9 @@ func NewExplainer(net models.Network, opts Options) (*Explainer, error) {
 	return &Explainer{net: net, backend: b, lowering: models.ResolveLowering(opts.Lowering, b),
 		layers: net.Layers(), execs: map[string]*graph.Exec{}}, nil
 }
+
+// Layers returns the network's layers, in execution order (do not modify).
+func (e *Explainer) Layers() []models.Layer { return e.layers }
 
 // Net returns the explained network.
 func (e *Explainer) Net() models.Network { return e.net }
@@ -502,7 +523,7 @@ func (e *Explainer) RunWith(x *Array, req Request, ro RunOptions) (*Result, erro
 	}
 	outs, err := execSafely(ex, args)
 	if err != nil {
-		var cut errNotACut
+		var cut NotACutError
 		if errors.As(err, &cut) {
 			return nil, cut
 		}
@@ -567,11 +588,11 @@ func toNCHW(x *graph.Node) *graph.Node {
 	return x
 }
 
-// errNotACut is raised (as a panic inside graph building, recovered by
+// NotACutError is raised (as a panic inside graph building, recovered by
 // graph.NewExec's caller) when StartAfter names a module some path bypasses.
-type errNotACut struct{ module string }
+type NotACutError struct{ module string }
 
-func (e errNotACut) Error() string {
+func (e NotACutError) Error() string {
 	return fmt.Sprintf("StartAfter %q: the network's output also depends on values computed before this module (a residual or parallel branch bypasses it), so it cannot be started from this module's output alone; use a module every path goes through (a whole block or stage)", e.module)
 }
 
@@ -715,7 +736,7 @@ func (e *Explainer) graphFn(req Request, haveClasses bool) func(inputs []*graph.
 			}
 		}
 		if dummy != nil && reaches(outs, dummy) {
-			panic(errNotACut{req.StartAfter})
+			panic(NotACutError{req.StartAfter})
 		}
 		return outs
 	}
@@ -746,7 +767,7 @@ func toNHWC(x *graph.Node) *graph.Node {
 }
 
 // SortedKeys returns a map's keys in sorted order (handy for deterministic output).
-func SortedKeys[V any](m map[string]V) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

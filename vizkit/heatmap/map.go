@@ -1,4 +1,10 @@
-package render
+// Package heatmap holds 2-D float maps and the numerics every method shares:
+// min-max scaling as pytorch-grad-cam's scale_cam_image, bilinear and nearest
+// resizing as PyTorch's interpolate and cv2.resize, value ranges and
+// statistics. It draws nothing: package render colours these maps, and the
+// compute packages (engine, cam, attr, actmax, metrics) use them without
+// depending on any drawing code.
+package heatmap
 
 import (
 	"fmt"
@@ -32,19 +38,19 @@ func NewMap(h, w int, data []float32) (Map, error) {
 
 // Zeros returns a new H×W map of zeros.
 func Zeros(h, w int) (Map, error) {
-	if err := checkSize(h, w); err != nil {
-		return Map{}, fmt.Errorf("render.Zeros: %w", err)
+	if err := CheckSize(h, w); err != nil {
+		return Map{}, fmt.Errorf("heatmap.Zeros: %w", err)
 	}
 	return Map{H: h, W: w, Data: make([]float32, h*w)}, nil
 }
 
 // MapFromFloat64 returns a new H×W map holding data converted to float32 (row-major).
 func MapFromFloat64(h, w int, data []float64) (Map, error) {
-	if err := checkSize(h, w); err != nil {
-		return Map{}, fmt.Errorf("render.MapFromFloat64: %w", err)
+	if err := CheckSize(h, w); err != nil {
+		return Map{}, fmt.Errorf("heatmap.MapFromFloat64: %w", err)
 	}
 	if len(data) != h*w {
-		return Map{}, fmt.Errorf("render.MapFromFloat64: len(data)=%d, want H*W=%d*%d=%d", len(data), h, w, h*w)
+		return Map{}, fmt.Errorf("heatmap.MapFromFloat64: len(data)=%d, want H*W=%d*%d=%d", len(data), h, w, h*w)
 	}
 	out := make([]float32, len(data))
 	for i, v := range data {
@@ -53,7 +59,8 @@ func MapFromFloat64(h, w int, data []float64) (Map, error) {
 	return Map{H: h, W: w, Data: out}, nil
 }
 
-func checkSize(h, w int) error {
+// CheckSize returns an error unless h and w are positive and h·w ≤ [MaxPixels].
+func CheckSize(h, w int) error {
 	if h <= 0 || w <= 0 {
 		return fmt.Errorf("size %dx%d: height and width must be positive", h, w)
 	}
@@ -66,11 +73,11 @@ func checkSize(h, w int) error {
 // Validate reports whether m is well formed: H ≥ 1, W ≥ 1, H·W ≤ [MaxPixels] and
 // len(Data) == H·W.
 func (m Map) Validate() error {
-	if err := checkSize(m.H, m.W); err != nil {
-		return fmt.Errorf("render.Map: %w", err)
+	if err := CheckSize(m.H, m.W); err != nil {
+		return fmt.Errorf("heatmap.Map: %w", err)
 	}
 	if len(m.Data) != m.H*m.W {
-		return fmt.Errorf("render.Map: len(Data)=%d, want H*W=%d*%d=%d", len(m.Data), m.H, m.W, m.H*m.W)
+		return fmt.Errorf("heatmap.Map: len(Data)=%d, want H*W=%d*%d=%d", len(m.Data), m.H, m.W, m.H*m.W)
 	}
 	return nil
 }
@@ -99,10 +106,10 @@ func (r Range) IsAuto() bool { return r.Min == 0 && r.Max == 0 }
 // (a degenerate range renders every finite value as the colormap's low end).
 func (r Range) Validate() error {
 	if !isFinite(r.Min) || !isFinite(r.Max) {
-		return fmt.Errorf("render.Range: bounds must be finite, got [%v, %v]", r.Min, r.Max)
+		return fmt.Errorf("heatmap.Range: bounds must be finite, got [%v, %v]", r.Min, r.Max)
 	}
 	if r.Max < r.Min {
-		return fmt.Errorf("render.Range: Max (%v) < Min (%v)", r.Max, r.Min)
+		return fmt.Errorf("heatmap.Range: Max (%v) < Min (%v)", r.Max, r.Min)
 	}
 	return nil
 }
@@ -227,7 +234,7 @@ func (m Map) Stats() Stats {
 // values is returned as a copy.
 func ScaleCAM(m Map) (Map, error) {
 	if err := m.Validate(); err != nil {
-		return Map{}, fmt.Errorf("render.ScaleCAM: %w", err)
+		return Map{}, fmt.Errorf("heatmap.ScaleCAM: %w", err)
 	}
 	out := m.Clone()
 	r, ok := m.Range()
@@ -255,13 +262,13 @@ func ScaleCAM(m Map) (Map, error) {
 // maps that share data's storage.
 func SplitCHW(data []float32, c, h, w int) ([]Map, error) {
 	if c <= 0 {
-		return nil, fmt.Errorf("render.SplitCHW: channel count %d must be positive", c)
+		return nil, fmt.Errorf("heatmap.SplitCHW: channel count %d must be positive", c)
 	}
-	if err := checkSize(h, w); err != nil {
-		return nil, fmt.Errorf("render.SplitCHW: %w", err)
+	if err := CheckSize(h, w); err != nil {
+		return nil, fmt.Errorf("heatmap.SplitCHW: %w", err)
 	}
 	if len(data) != c*h*w {
-		return nil, fmt.Errorf("render.SplitCHW: len(data)=%d, want C*H*W=%d*%d*%d=%d", len(data), c, h, w, c*h*w)
+		return nil, fmt.Errorf("heatmap.SplitCHW: len(data)=%d, want C*H*W=%d*%d*%d=%d", len(data), c, h, w, c*h*w)
 	}
 	maps := make([]Map, c)
 	n := h * w
@@ -274,13 +281,13 @@ func SplitCHW(data []float32, c, h, w int) ([]Map, error) {
 // SplitHWC splits a channels-last [H, W, C] array (row-major, len H·W·C) into C new maps.
 func SplitHWC(data []float32, h, w, c int) ([]Map, error) {
 	if c <= 0 {
-		return nil, fmt.Errorf("render.SplitHWC: channel count %d must be positive", c)
+		return nil, fmt.Errorf("heatmap.SplitHWC: channel count %d must be positive", c)
 	}
-	if err := checkSize(h, w); err != nil {
-		return nil, fmt.Errorf("render.SplitHWC: %w", err)
+	if err := CheckSize(h, w); err != nil {
+		return nil, fmt.Errorf("heatmap.SplitHWC: %w", err)
 	}
 	if len(data) != c*h*w {
-		return nil, fmt.Errorf("render.SplitHWC: len(data)=%d, want H*W*C=%d*%d*%d=%d", len(data), h, w, c, c*h*w)
+		return nil, fmt.Errorf("heatmap.SplitHWC: len(data)=%d, want H*W*C=%d*%d*%d=%d", len(data), h, w, c, c*h*w)
 	}
 	maps := make([]Map, c)
 	for i := range maps {

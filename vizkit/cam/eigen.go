@@ -1,11 +1,11 @@
-package vizkit
+package cam
 
 import (
 	"math"
 	"sort"
 )
 
-// FirstPrincipalProjection is pytorch-grad-cam's get_2d_projection for one
+// firstPrincipalProjection is pytorch-grad-cam's get_2d_projection for one
 // example: t holds C channels of hw positions (row-major (C,hw)); each
 // position is a sample and each channel a feature. The channels are centred
 // over the positions, and the result (hw values) is the projection of every
@@ -25,7 +25,7 @@ import (
 // Computation is in float64 through the smaller Gram matrix (hw×hw or C×C)
 // and its symmetric eigen-decomposition. All-zero or constant-per-channel
 // input gives an all-zero projection (never NaN).
-func FirstPrincipalProjection(t []float32, c, hw int) []float32 {
+func firstPrincipalProjection(t []float32, c, hw int) []float32 {
 	out := make([]float32, hw)
 	if c <= 0 || hw <= 0 || len(t) != c*hw {
 		return out

@@ -1,4 +1,4 @@
-package vizkit
+package cam
 
 import (
 	"errors"
@@ -8,7 +8,8 @@ import (
 	"strings"
 
 	"github.com/cnnviz/cnnviz/models"
-	"github.com/cnnviz/cnnviz/vizkit/render"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/heatmap"
 )
 
 // The class-activation-map family, with pytorch-grad-cam's definitions
@@ -16,48 +17,50 @@ import (
 // example's activations and gradients of the target, (C,h,w); sums over p
 // run over the h·w positions. All arithmetic is float64.
 func init() {
-	for _, m := range []*CAMMethod{
-		{Name: "gradcam", Title: "Grad-CAM", NeedsGrads: true,
-			Reference: "Selvaraju et al. 2017; grad_cam.py: w_c = mean_p G_c",
-			Weights:   gradCAMWeights},
-		{Name: "hirescam", Title: "HiResCAM", NeedsGrads: true,
-			Reference:   "Draelos & Carin 2020; hirescam.py: raw = Σ_c G_c⊙A_c",
-			Elementwise: func(a, g []float32, c, h, w int) []float32 { return mulElems(a, g, false) }},
-		{Name: "gradcamelementwise", Title: "Grad-CAM element-wise", NeedsGrads: true,
-			Reference:   "grad_cam_elementwise.py: raw = Σ_c max(G_c⊙A_c, 0)",
-			Elementwise: func(a, g []float32, c, h, w int) []float32 { return mulElems(a, g, true) }},
-		{Name: "gradcampp", Title: "Grad-CAM++", NeedsGrads: true,
-			Reference: "Chattopadhay et al. 2018, eq. 19; grad_cam_plusplus.py",
-			Weights:   gradCAMPlusPlusWeights},
-		{Name: "xgradcam", Title: "XGrad-CAM", NeedsGrads: true,
-			Reference: "Fu et al. 2020; xgrad_cam.py: w_c = Σ_p G_c A_c / (Σ_p A_c + 1e-7)",
-			Weights:   xGradCAMWeights},
-		{Name: "layercam", Title: "LayerCAM", NeedsGrads: true,
-			Reference:   "Jiang et al. 2021; layer_cam.py: raw = Σ_c max(G_c, 0)⊙A_c",
-			Elementwise: layerCAMElems},
-		{Name: "eigencam", Title: "EigenCAM", NeedsGrads: false, Project: true,
-			Reference:   "Muhammad & Yeasin 2020; eigen_cam.py: first principal component of A",
-			Elementwise: func(a, _ []float32, c, h, w int) []float32 { return a }},
-		{Name: "eigengradcam", Title: "EigenGrad-CAM", NeedsGrads: true, Project: true,
-			Reference:   "eigen_grad_cam.py: first principal component of G⊙A",
-			Elementwise: func(a, g []float32, c, h, w int) []float32 { return mulElems(a, g, false) }},
-		{Name: "scorecam", Title: "Score-CAM", NeedsGrads: false, DefaultBatchSize: 16,
-			Reference:    "Wang et al. 2020; score_cam.py: w = softmax_c(score(x ⊙ norm(upsample(A_c))))",
-			BatchWeights: scoreCAMWeights},
-		{Name: "fasterscorecam", Title: "Faster Score-CAM (approximate)", NeedsGrads: false, DefaultBatchSize: 16,
-			Reference:    "tf-keras-vis ScoreCAM(max_N): Score-CAM on the ⌈C/8⌉ channels of largest variance; the others weigh 0",
-			BatchWeights: func(r *CAMRun) (*Array, error) { return scoreCAMWeightsTop(r, fasterScoreCAMChannels) }},
-		{Name: "ablationcam", Title: "Ablation-CAM", NeedsGrads: false, DefaultBatchSize: 32,
-			Reference:    "Desai & Ramaswamy 2020; ablation_cam.py: w_c = (y − y_{A_c=0}) / y",
-			BatchWeights: ablationCAMWeights},
-		{Name: "fullgrad", Title: "FullGrad", NeedsGrads: true,
+	for _, m := range []Method{
+		&ChannelWeights{Info{Name: "gradcam", Title: "Grad-CAM", NeedsGrads: true,
+			Reference: "Selvaraju et al. 2017; grad_cam.py: w_c = mean_p G_c"},
+			gradCAMWeights},
+		&Elementwise{Info: Info{Name: "hirescam", Title: "HiResCAM", NeedsGrads: true,
+			Reference: "Draelos & Carin 2020; hirescam.py: raw = Σ_c G_c⊙A_c"},
+			Elems: func(a, g []float32, c, h, w int) []float32 { return mulElems(a, g, false) }},
+		&Elementwise{Info: Info{Name: "gradcamelementwise", Title: "Grad-CAM element-wise", NeedsGrads: true,
+			Reference: "grad_cam_elementwise.py: raw = Σ_c max(G_c⊙A_c, 0)"},
+			Elems: func(a, g []float32, c, h, w int) []float32 { return mulElems(a, g, true) }},
+		&ChannelWeights{Info{Name: "gradcampp", Title: "Grad-CAM++", NeedsGrads: true,
+			Reference: "Chattopadhay et al. 2018, eq. 19; grad_cam_plusplus.py"},
+			gradCAMPlusPlusWeights},
+		&ChannelWeights{Info{Name: "xgradcam", Title: "XGrad-CAM", NeedsGrads: true,
+			Reference: "Fu et al. 2020; xgrad_cam.py: w_c = Σ_p G_c A_c / (Σ_p A_c + 1e-7)"},
+			xGradCAMWeights},
+		&Elementwise{Info: Info{Name: "layercam", Title: "LayerCAM", NeedsGrads: true,
+			Reference: "Jiang et al. 2021; layer_cam.py: raw = Σ_c max(G_c, 0)⊙A_c"},
+			Elems: layerCAMElems},
+		&Elementwise{Info: Info{Name: "eigencam", Title: "EigenCAM", NeedsGrads: false,
+			Reference: "Muhammad & Yeasin 2020; eigen_cam.py: first principal component of A"},
+			Project: true, Elems: func(a, _ []float32, c, h, w int) []float32 { return a }},
+		&Elementwise{Info: Info{Name: "eigengradcam", Title: "EigenGrad-CAM", NeedsGrads: true,
+			Reference: "eigen_grad_cam.py: first principal component of G⊙A"},
+			Project: true, Elems: func(a, g []float32, c, h, w int) []float32 { return mulElems(a, g, false) }},
+		&BatchWeights{Info{Name: "scorecam", Title: "Score-CAM", NeedsGrads: false, DefaultBatchSize: 16,
+			Reference: "Wang et al. 2020; score_cam.py: w = softmax_c(score(x ⊙ norm(upsample(A_c))))"},
+			scoreCAMWeights},
+		&BatchWeights{Info{Name: "fasterscorecam", Title: "Faster Score-CAM (approximate)", NeedsGrads: false, DefaultBatchSize: 16,
+			Reference: "tf-keras-vis ScoreCAM(max_N): Score-CAM on the ⌈C/8⌉ channels of largest variance; the others weigh 0"},
+			func(r *Run) (*engine.Array, error) { return scoreCAMWeightsTop(r, fasterScoreCAMChannels) }},
+		&BatchWeights{Info{Name: "ablationcam", Title: "Ablation-CAM", NeedsGrads: false, DefaultBatchSize: 32,
+			Reference: "Desai & Ramaswamy 2020; ablation_cam.py: w_c = (y − y_{A_c=0}) / y"},
+			ablationCAMWeights},
+		&Custom{Info: Info{Name: "fullgrad", Title: "FullGrad", NeedsGrads: true,
 			Reference: "Srinivas & Fleuret 2019; fullgrad_cam.py: |x⊙∇x| + Σ_layers Σ_c scale(|b_c·∇_c|)",
-			Full:      fullGradCAM},
-		{Name: "cam", Title: "CAM", NeedsGrads: false,
-			Reference:    "Zhou et al. 2016: w_c = W_fc[class, c] of a network ending in GAP + one linear layer",
-			BatchWeights: zhouCAMWeights, Check: zhouCAMCheck},
+			Help:      "FullGrad map from the input gradient and every bias layer's gradient (--layer is ignored)"},
+			LayerTag: "biases", Compute: fullGradCAM},
+		&BatchWeights{Info{Name: "cam", Title: "CAM", NeedsGrads: false, Check: zhouCAMCheck,
+			Reference: "Zhou et al. 2016: w_c = W_fc[class, c] of a network ending in GAP + one linear layer",
+			Help:      "original CAM (Zhou et al.): only for networks ending in global average pooling + one linear layer (not VGG)"},
+			zhouCAMWeights},
 	} {
-		mustRegisterCAM(m)
+		mustRegister(m)
 	}
 }
 
@@ -164,7 +167,7 @@ func layerCAMElems(a, g []float32, c, h, w int) []float32 {
 // inputs of all examples are evaluated in batches of Options.BatchSize, one
 // target class per row; the last batch is padded so that one executable
 // serves every batch.
-func scoreCAMWeights(r *CAMRun) (*Array, error) { return scoreCAMWeightsTop(r, nil) }
+func scoreCAMWeights(r *Run) (*engine.Array, error) { return scoreCAMWeightsTop(r, nil) }
 
 // fasterScoreCAMChannels is the number of channels Faster Score-CAM
 // evaluates out of c: ⌈c/8⌉ (64 of VGG's 512).
@@ -199,7 +202,7 @@ func topVarianceChannels(a []float32, c, hw, k int) []bool {
 // Faster Score-CAM (tf-keras-vis's max_N), over the top(C) channels of
 // largest activation variance per example: only those are evaluated, the
 // softmax runs over their scores, and every other channel weighs 0.
-func scoreCAMWeightsTop(r *CAMRun, top func(c int) int) (*Array, error) {
+func scoreCAMWeightsTop(r *Run, top func(c int) int) (*engine.Array, error) {
 	acts := r.Result.Acts[r.Layer]
 	n, c, h, w := acts.Shape[0], acts.Shape[1], acts.Shape[2], acts.Shape[3]
 	x := r.Input
@@ -245,7 +248,7 @@ func scoreCAMWeightsTop(r *CAMRun, top func(c int) int) (*Array, error) {
 	for i := range scores {
 		scores[i] = make([]float64, c)
 	}
-	batch := NewArray(bs, ch, H, W)
+	batch := engine.NewArray(bs, ch, H, W)
 	classes := make([]int, bs)
 	t := r.Target
 	for j0 := 0; j0 < len(jobs); j0 += bs {
@@ -264,7 +267,7 @@ func scoreCAMWeightsTop(r *CAMRun, top func(c int) int) (*Array, error) {
 					dst[q*plane+p] = xi[q*plane+p] * m
 				}
 			}
-			if t.Kind != TargetFunc {
+			if t.Kind != engine.TargetFunc {
 				classes[j] = r.ExampleTarget(jb.example).Classes[0]
 			}
 		}
@@ -273,10 +276,10 @@ func scoreCAMWeightsTop(r *CAMRun, top func(c int) int) (*Array, error) {
 			classes[j] = classes[rows-1]
 		}
 		bt := t
-		if t.Kind != TargetFunc {
+		if t.Kind != engine.TargetFunc {
 			bt.Classes = classes
 		}
-		res, err := r.Ex.Run(batch, Request{Target: bt})
+		res, err := r.Ex.Run(batch, engine.Request{Target: bt})
 		if err != nil {
 			return nil, fmt.Errorf("Score-CAM on layer %q: %w", r.Layer, err)
 		}
@@ -288,7 +291,7 @@ func scoreCAMWeightsTop(r *CAMRun, top func(c int) int) (*Array, error) {
 			return nil, err
 		}
 	}
-	out := NewArray(n, c)
+	out := engine.NewArray(n, c)
 	for i := 0; i < n; i++ {
 		for k, src := range source[i] {
 			scores[i][k] = scores[i][src]
@@ -359,7 +362,7 @@ func sameBits(a, b []float32) bool {
 // scoreCAMMask upsamples one (h,w) activation map to (H,W) with
 // align_corners=True and normalises it to [0,1] as ScoreCAM does.
 func scoreCAMMask(a []float32, h, w, H, W int) ([]float32, error) {
-	up, err := render.Resize(render.Map{H: h, W: w, Data: a}, H, W, render.Bilinear, true)
+	up, err := heatmap.Resize(heatmap.Map{H: h, W: w, Data: a}, H, W, heatmap.Bilinear, true)
 	if err != nil {
 		return nil, err
 	}
@@ -405,13 +408,13 @@ func softmaxInto(dst []float32, x []float64) {
 // 0 when the layer's minimum is not 0 (layers that can be negative); here the
 // channel is always zeroed, the paper's definition. For ReLU and max-pool
 // outputs (VGG's CAM layers), whose minimum is 0, both agree.
-func ablationCAMWeights(r *CAMRun) (*Array, error) {
+func ablationCAMWeights(r *Run) (*engine.Array, error) {
 	acts := r.Result.Acts[r.Layer]
 	n, c, h, w := acts.Shape[0], acts.Shape[1], acts.Shape[2], acts.Shape[3]
 	hw := h * w
 	bs := min(r.Options.BatchSize, c)
-	out := NewArray(n, c)
-	batch := NewArray(bs, c, h, w)
+	out := engine.NewArray(n, c)
+	batch := engine.NewArray(bs, c, h, w)
 	for i := 0; i < n; i++ {
 		a := acts.Index(i).Data
 		for j := 0; j < bs; j++ {
@@ -430,8 +433,8 @@ func ablationCAMWeights(r *CAMRun) (*Array, error) {
 				k := c0 + j
 				clear(row[k*hw : (k+1)*hw])
 			}
-			res, err := r.Ex.Run(batch, Request{StartAfter: r.Layer, StartInput: r.Input.Shape, Target: t})
-			var cut errNotACut
+			res, err := r.Ex.Run(batch, engine.Request{StartAfter: r.Layer, StartInput: r.Input.Shape, Target: t})
+			var cut engine.NotACutError
 			if errors.As(err, &cut) {
 				// A module inside a residual or parallel branch: the tail cannot
 				// start from its output alone, so the whole network runs with the
@@ -461,10 +464,10 @@ func ablationCAMWeights(r *CAMRun) (*Array, error) {
 
 // ablateByScaling runs the whole network on bs copies of example i's input
 // with channel c0+j of the target layer multiplied by 0 in row j (rows rows).
-func ablateByScaling(r *CAMRun, i, c0, rows, bs, c int, t Target) (*Result, error) {
+func ablateByScaling(r *Run, i, c0, rows, bs, c int, t engine.Target) (*engine.Result, error) {
 	x := r.Input.Index(i)
-	in := NewArray(append([]int{bs}, x.Shape...)...)
-	scale := NewArray(bs, c)
+	in := engine.NewArray(append([]int{bs}, x.Shape...)...)
+	scale := engine.NewArray(bs, c)
 	for j := 0; j < bs; j++ {
 		copy(in.Index(j).Data, x.Data)
 		row := scale.Index(j).Data
@@ -475,14 +478,14 @@ func ablateByScaling(r *CAMRun, i, c0, rows, bs, c int, t Target) (*Result, erro
 			row[c0+j] = 0
 		}
 	}
-	return r.Ex.RunWith(in, Request{ScaleLayer: r.Layer, Target: t}, RunOptions{Scale: scale})
+	return r.Ex.RunWith(in, engine.Request{ScaleLayer: r.Layer, Target: t}, engine.RunOptions{Scale: scale})
 }
 
 // gapHead finds a "global average pooling + one linear layer" head: it returns
 // the layer feeding the pool (CAM's layer) and the linear layer, or an error
 // explaining why the network is not of that form.
-func gapHead(e *Explainer) (feat, fc string, err error) {
-	layers := e.layers
+func gapHead(e *engine.Explainer) (feat, fc string, err error) {
+	layers := e.Layers()
 	pool := -1
 	for i, l := range layers {
 		if l.Kind == models.GlobalAvgPool || l.Kind == models.AdaptiveAvgPool2d {
@@ -490,14 +493,14 @@ func gapHead(e *Explainer) (feat, fc string, err error) {
 			break
 		}
 	}
-	arch := e.net.Arch()
+	arch := e.Net().Arch()
 	const why = "CAM (Zhou et al. 2016) needs a network that ends in global average pooling followed by a single linear layer, whose class weights then weigh the pooled channels"
 	const alt = "Use gradcam instead: it generalises CAM to any architecture and gives the same map on such networks"
 	if pool <= 0 {
 		return "", "", fmt.Errorf("%s; model %s has no global average pooling layer. %s", why, arch, alt)
 	}
 	var linears, others []string
-	alias, _ := e.net.(interface{ LayerAlias(string) string })
+	alias, _ := e.Net().(interface{ LayerAlias(string) string })
 	for _, l := range layers[pool+1:] {
 		if alias != nil && alias.LayerAlias(l.Name) != "" {
 			continue // Another name of a layer listed before (an ONNX module path).
@@ -526,27 +529,27 @@ func gapHead(e *Explainer) (feat, fc string, err error) {
 	return layers[pool-1].Name, l.Name, nil
 }
 
-func zhouCAMCheck(e *Explainer, layers []string, opts CAMOptions) error {
+func zhouCAMCheck(e *engine.Explainer, layers []string, opts Options) error {
 	feat, _, err := gapHead(e)
 	if err != nil {
 		return err
 	}
 	if len(layers) != 1 || layers[0] != feat {
-		return fmt.Errorf("CAM is defined on the input of the global average pooling, layer %q of model %s; got layers %v", feat, e.net.Arch(), layers)
+		return fmt.Errorf("CAM is defined on the input of the global average pooling, layer %q of model %s; got layers %v", feat, e.Net().Arch(), layers)
 	}
-	if opts.Target.Kind != TargetLogit {
+	if opts.Target.Kind != engine.TargetLogit {
 		return fmt.Errorf("CAM explains a class logit with the linear layer's class weights; target %q is not a class logit (use Class(...) or Predicted(), or gradcam for other targets)", opts.Target.String())
 	}
 	return nil
 }
 
 // zhouCAMWeights: w_c = W[class, c] of the final linear layer (PyTorch layout [K,C]).
-func zhouCAMWeights(r *CAMRun) (*Array, error) {
+func zhouCAMWeights(r *Run) (*engine.Array, error) {
 	_, fc, err := gapHead(r.Ex)
 	if err != nil {
 		return nil, err
 	}
-	wt, _, err := r.Ex.net.Weight(fc)
+	wt, _, err := r.Ex.Net().Weight(fc)
 	if err != nil {
 		return nil, err
 	}
@@ -555,7 +558,7 @@ func zhouCAMWeights(r *CAMRun) (*Array, error) {
 	if len(wt.Shape) != 2 || wt.Shape[1] != c {
 		return nil, fmt.Errorf("CAM: linear layer %q has weight shape %v, want [classes %d]", fc, wt.Shape, c)
 	}
-	out := NewArray(n, c)
+	out := engine.NewArray(n, c)
 	for i := 0; i < n; i++ {
 		k := r.Result.Classes[i]
 		copy(out.Index(i).Data, wt.Data[k*c:(k+1)*c])
@@ -573,11 +576,11 @@ type biasLayer struct {
 // order, with its bias: a convolution's from Network.Weight, a batch norm's
 // effective bias β − μ·γ/√(σ²+ε) (pytorch-grad-cam's get_bias_data) read as
 // the layer's output for a zero input. skipped lists layers without a bias.
-func fullGradBiases(e *Explainer) (out []biasLayer, skipped []string, err error) {
-	for _, l := range e.layers {
+func fullGradBiases(e *engine.Explainer) (out []biasLayer, skipped []string, err error) {
+	for _, l := range e.Layers() {
 		switch l.Kind {
 		case models.Conv2d:
-			_, b, err := e.net.Weight(l.Name)
+			_, b, err := e.Net().Weight(l.Name)
 			if err != nil {
 				return nil, nil, fmt.Errorf("FullGrad: reading the bias of %q: %w", l.Name, err)
 			}
@@ -590,7 +593,7 @@ func fullGradBiases(e *Explainer) (out []biasLayer, skipped []string, err error)
 			}
 			out = append(out, biasLayer{l.Name, b})
 		case models.BatchNorm2d:
-			bn, ok := e.net.(models.BiasedNetwork)
+			bn, ok := e.Net().(models.BiasedNetwork)
 			if !ok {
 				skipped = append(skipped, l.Name)
 				continue
@@ -620,7 +623,7 @@ func fullGradBiases(e *Explainer) (out []biasLayer, skipped []string, err error)
 // each layer's channels are summed before the resize (same result, C times
 // fewer resizes). Result: Layers are the bias layers; Raw and Low hold each
 // layer's summed term at its resolution and the input term under "input".
-func fullGradCAM(r *CAMRun) (*CAMResult, error) {
+func fullGradCAM(r *Run) (*Result, error) {
 	e := r.Ex
 	x := r.Input
 	n, ch, H, W := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
@@ -629,7 +632,7 @@ func fullGradCAM(r *CAMRun) (*CAMResult, error) {
 		return nil, err
 	}
 	if len(bl) == 0 {
-		return nil, fmt.Errorf("FullGrad needs layers with biases (Conv2d or BatchNorm2d), and model %s has none: its map would be only |x⊙∇x|; use a saliency method for that", e.net.Arch())
+		return nil, fmt.Errorf("FullGrad needs layers with biases (Conv2d or BatchNorm2d), and model %s has none: its map would be only |x⊙∇x|; use a saliency method for that", e.Net().Arch())
 	}
 	if len(skipped) > 0 {
 		r.Note(fmt.Sprintf("FullGrad: layers without a bias were skipped: %s.", strings.Join(skipped, ", ")))
@@ -648,16 +651,16 @@ func fullGradCAM(r *CAMRun) (*CAMResult, error) {
 	if r.Options.EigenSmooth && (H < 8 || W < 8) {
 		return nil, fmt.Errorf("FullGrad with EigenSmooth works at 1/8 of the input size and needs an input of at least 8×8, got %d×%d", H, W)
 	}
-	res, err := e.Run(x, Request{GradTaps: names, GradInput: true, Target: r.Target})
+	res, err := e.Run(x, engine.Request{GradTaps: names, GradInput: true, Target: r.Target})
 	if err != nil {
 		return nil, err
 	}
-	out := &CAMResult{Layers: names, Classes: res.Classes, Scores: res.Scores,
-		Raw: map[string]*Array{}, Low: map[string]*Array{}, Weights: map[string]*Array{}, Map: NewArray(n, H, W)}
+	out := &Result{Layers: names, Classes: res.Classes, Scores: res.Scores,
+		Raw: map[string]*engine.Array{}, Low: map[string]*engine.Array{}, Weights: map[string]*engine.Array{}, Map: engine.NewArray(n, H, W)}
 	// terms[i] holds example i's input-size terms: ch input channels, then one per layer.
 	terms := make([][][]float32, n)
 	plane := H * W
-	inputRaw := NewArray(n, H, W)
+	inputRaw := engine.NewArray(n, H, W)
 	for i := 0; i < n; i++ {
 		xi, gi := x.Index(i).Data, res.InputGrad.Index(i).Data
 		for k := 0; k < ch; k++ {
@@ -665,7 +668,7 @@ func fullGradCAM(r *CAMRun) (*CAMResult, error) {
 			for p := range m {
 				m[p] = float32(math.Abs(float64(xi[k*plane+p] * gi[k*plane+p])))
 			}
-			s, err := render.ScaleCAM(render.Map{H: H, W: W, Data: m})
+			s, err := heatmap.ScaleCAM(heatmap.Map{H: H, W: W, Data: m})
 			if err != nil {
 				return nil, err
 			}
@@ -683,7 +686,7 @@ func fullGradCAM(r *CAMRun) (*CAMResult, error) {
 		g := res.Grads[b.name]
 		c, h, w := g.Shape[1], g.Shape[2], g.Shape[3]
 		hw := h * w
-		raw := NewArray(n, h, w)
+		raw := engine.NewArray(n, h, w)
 		for i := 0; i < n; i++ {
 			gi := g.Index(i).Data
 			ri := raw.Index(i).Data
@@ -693,7 +696,7 @@ func fullGradCAM(r *CAMRun) (*CAMResult, error) {
 				for p := range m {
 					m[p] = float32(math.Abs(float64(bc * gi[ci*hw+p])))
 				}
-				s, err := render.ScaleCAM(render.Map{H: h, W: w, Data: m})
+				s, err := heatmap.ScaleCAM(heatmap.Map{H: h, W: w, Data: m})
 				if err != nil {
 					return nil, err
 				}
@@ -701,7 +704,7 @@ func fullGradCAM(r *CAMRun) (*CAMResult, error) {
 					ri[p] += v
 				}
 			}
-			up, err := resizeMap(render.Map{H: h, W: w, Data: ri}, H, W)
+			up, err := resizeMap(heatmap.Map{H: h, W: w, Data: ri}, H, W)
 			if err != nil {
 				return nil, err
 			}
@@ -726,7 +729,7 @@ func fullGradCAM(r *CAMRun) (*CAMResult, error) {
 		k := len(terms[i])
 		small := make([]float32, k*h8*w8)
 		for j, t := range terms[i] {
-			s, err := render.ScaleCAM(render.Map{H: H, W: W, Data: t})
+			s, err := heatmap.ScaleCAM(heatmap.Map{H: H, W: W, Data: t})
 			if err != nil {
 				return nil, err
 			}
@@ -736,8 +739,8 @@ func fullGradCAM(r *CAMRun) (*CAMResult, error) {
 			}
 			copy(small[j*h8*w8:], d.Data)
 		}
-		proj := FirstPrincipalProjection(small, k, h8*w8)
-		s, err := render.ScaleCAM(render.Map{H: h8, W: w8, Data: proj})
+		proj := firstPrincipalProjection(small, k, h8*w8)
+		s, err := heatmap.ScaleCAM(heatmap.Map{H: h8, W: w8, Data: proj})
 		if err != nil {
 			return nil, err
 		}
