@@ -57,6 +57,7 @@ type settings struct {
 	eigen, aug bool
 	n          int // TopChannels, Samples, Steps
 	size       int
+	display    []int
 	cam        CAMOptions
 	kernel     KernelOptions
 	feature    FeatureOptions
@@ -222,6 +223,16 @@ func Samples(n int) Option { return opt("Samples", func(s *settings) { s.n = n }
 // Steps sets the iterations of Integrated Gradients (path points),
 // activation maximisation and DeepDream (steps per octave).
 func Steps(n int) Option { return opt("Steps", func(s *settings) { s.n = n }) }
+
+// DisplayChannels picks the input channels drawn for a multi-channel model
+// (Saliency, GuidedGradCAM, SmoothGrad, IntegratedGradients, ActMaxOf,
+// DeepDream): one channel (drawn in gray) or three (drawn as red, green,
+// blue), e.g. DisplayChannels(3, 2, 1) for a 4-channel input's channels 3, 2,
+// 1. Default: the first three (channel 0 in gray for 1- and 2-channel
+// inputs). A channel outside the input is an error naming it and the count.
+func DisplayChannels(channels ...int) Option {
+	return opt("DisplayChannels", func(s *settings) { s.display = slices.Clone(channels) })
+}
 
 // Size sets the side of activation maximisation's pictures, in pixels.
 func Size(px int) Option { return opt("Size", func(s *settings) { s.size = px }) }
