@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/heatmap"
 	"github.com/gomlx/gomlx/core/graph"
@@ -79,7 +80,11 @@ func (o Objective) String() string {
 const (
 	// ParamPixel optimises the normalised input pixels directly (FlashTorch).
 	ParamPixel = "pixel"
-	// ParamFFT optimises Lucid's decorrelated Fourier parameterisation.
+	// ParamFFT optimises Lucid's decorrelated Fourier parameterisation. Its
+	// colour decorrelation (Lucid's ImageNet colour correlation) is defined
+	// for 3-channel RGB inputs; for any other channel count the channels are
+	// left uncorrelated (an identity colour basis), so each channel is its
+	// own Fourier image.
 	ParamFFT = "fft"
 	// OptimizerNormalized is FlashTorch's step θ += LR · g / (RMS(g) + 1e-5).
 	OptimizerNormalized = "normalized"
@@ -106,7 +111,7 @@ type ActMaxOptions struct {
 	DecayPower float64
 	// Seed seeds the initial image and the random transforms.
 	Seed uint64
-	// Init, if set, is the initial normalised input (1,3,H,W) or (N,3,H,W)
+	// Init, if set, is the initial normalised input (1,C,H,W) or (N,C,H,W)
 	// (ParamPixel only); default: FlashTorch's uniform noise, pixels drawn
 	// uniformly in [150,180)/255 and truncated to whole levels as np.uint8.
 	Init *Array
@@ -128,8 +133,13 @@ type ActMaxOptions struct {
 	// every BlurEvery steps (ParamPixel only); 0: never.
 	BlurEvery int
 	BlurSigma float64
-	// Norm is the input normalisation; zero: ImageNet.
+	// Norm is the input normalisation; zero: the default for the network's
+	// input channel count C (models.InputChannels): ImageNet's for 3, none
+	// otherwise. See Normalization.
 	Norm Normalization
+	// DisplayChannels are the channels drawn by Grid and HTML; see
+	// SaliencyOptions.
+	DisplayChannels []int
 	// Chunk is the number of images optimised together per engine execution;
 	// default DefaultChunk.
 	Chunk int
@@ -145,9 +155,10 @@ type ActMaxResult struct {
 	Objectives []Objective
 	// Param and Optimizer as used.
 	Param, Optimizer string
-	// Input is the optimised network input, normalised, (N,3,H,W).
+	// Input is the optimised network input, normalised, (N,C,H,W) with C the
+	// network's input channel count.
 	Input *Array
-	// Pixels is Input in pixel space, clipped to [0,1], (N,3,H,W).
+	// Pixels is Input in pixel space, clipped to [0,1], (N,C,H,W).
 	Pixels *Array
 	// InitialScores and Scores are the objective values on the initial and the
 	// final image (untransformed), per image.
@@ -155,11 +166,13 @@ type ActMaxResult struct {
 	// History holds the objective value per step (on the transformed input) and
 	// image: History[step][image].
 	History [][]float32
-	// Norm is the input normalisation.
+	// Norm is the input normalisation (resolved: C values each).
 	Norm Normalization
+	// DisplayChannels are the channels drawn (resolved).
+	DisplayChannels []int
 }
 
-// Display returns the images to show, (N,3,H,W) in [0,1]: FlashTorch's
+// Display returns the images to show, (N,C,H,W) in [0,1]: FlashTorch's
 // standardize_and_clip(saturation 0.2, brightness 0.7) of Input for the pixel
 // parameterisation (whose values leave the valid range without
 // regularisation), Pixels for the Fourier one.
@@ -171,25 +184,33 @@ func (r *ActMaxResult) Display() *Array {
 }
 
 type actMaxConfig struct {
-	h, w, steps      int
+	c, h, w, steps   int
 	lr               float64
 	optimizer, param string
 	decay            float64
 	norm             Normalization
+	display          []int
 	blurSigma        float64
 	chunk            int
 }
 
 func (e *Explainer) actMaxConfig(opts ActMaxOptions) (actMaxConfig, error) {
-	c := actMaxConfig{h: opts.Size[0], w: opts.Size[1], steps: opts.Steps, lr: opts.LR, optimizer: opts.Optimizer,
-		param: opts.Param, decay: opts.DecayPower, norm: opts.Norm.resolved(), blurSigma: opts.BlurSigma, chunk: opts.Chunk}
+	c := actMaxConfig{c: models.InputChannels(e.Net()), h: opts.Size[0], w: opts.Size[1], steps: opts.Steps, lr: opts.LR, optimizer: opts.Optimizer,
+		param: opts.Param, decay: opts.DecayPower, blurSigma: opts.BlurSigma, chunk: opts.Chunk}
+	var err error
+	if c.norm, err = opts.Norm.For(c.c); err != nil {
+		return c, fmt.Errorf("activation maximisation: %w", err)
+	}
+	if c.display, err = CheckDisplayChannels(opts.DisplayChannels, c.c); err != nil {
+		return c, fmt.Errorf("activation maximisation: %w", err)
+	}
 	if opts.Size == ([2]int{}) {
 		c.h, c.w = 128, 128
 	}
 	if opts.Init != nil && len(opts.Init.Shape) == 4 && opts.Size == ([2]int{}) {
 		c.h, c.w = opts.Init.Shape[2], opts.Init.Shape[3]
 	}
-	if err := e.Net().CheckInput([]int{1, 3, c.h, c.w}); err != nil {
+	if err := e.Net().CheckInput([]int{1, c.c, c.h, c.w}); err != nil {
 		return c, fmt.Errorf("activation maximisation image size %dx%d: %w", c.h, c.w, err)
 	}
 	if c.steps == 0 {
@@ -249,9 +270,6 @@ func (e *Explainer) actMaxConfig(opts ActMaxOptions) (actMaxConfig, error) {
 			return c, fmt.Errorf("random rotations must be finite, got %v", opts.Rotations)
 		}
 	}
-	if err := c.norm.validate(); err != nil {
-		return c, err
-	}
 	if c.chunk == 0 {
 		c.chunk = DefaultChunk
 	}
@@ -303,7 +321,7 @@ func (e *Explainer) objectiveRequest(objs []Objective) (engine.Request, engine.R
 
 // checkObjectives validates objectives against the network; all must share
 // kind and layer (and position for neurons).
-func (e *Explainer) checkObjectives(objs []Objective, h, w int) error {
+func (e *Explainer) checkObjectives(objs []Objective, c, h, w int) error {
 	if len(objs) == 0 {
 		return errors.New("activation maximisation needs at least one objective")
 	}
@@ -332,7 +350,7 @@ func (e *Explainer) checkObjectives(objs []Objective, h, w int) error {
 	if o.Kind == ObjectiveNeuron {
 		l, _ := e.Layer(o.Layer)
 		if l.Spatial {
-			res, err := e.Run(engine.NewArray(1, 3, h, w), engine.Request{Taps: []string{o.Layer}, Target: engine.ChannelMean(o.Layer, 0)})
+			res, err := e.Run(engine.NewArray(1, c, h, w), engine.Request{Taps: []string{o.Layer}, Target: engine.ChannelMean(o.Layer, 0)})
 			if err != nil {
 				return err
 			}
@@ -365,23 +383,24 @@ func (e *Explainer) ActMax(ctx context.Context, objs []Objective, opts ActMaxOpt
 	if err != nil {
 		return nil, err
 	}
-	if err := e.checkObjectives(objs, cfg.h, cfg.w); err != nil {
+	if err := e.checkObjectives(objs, cfg.c, cfg.h, cfg.w); err != nil {
 		return nil, err
 	}
-	n := len(objs)
+	n, nc := len(objs), cfg.c
 	if opts.Init != nil {
 		in := opts.Init
-		if len(in.Shape) != 4 || (in.Shape[0] != 1 && in.Shape[0] != n) || in.Shape[1] != 3 || in.Shape[2] != cfg.h || in.Shape[3] != cfg.w || len(in.Data) != in.Shape[0]*3*cfg.h*cfg.w {
-			return nil, fmt.Errorf("ActMax Init must have shape (1,3,%d,%d) or (%d,3,%d,%d), got %v", cfg.h, cfg.w, n, cfg.h, cfg.w, in.Shape)
+		if len(in.Shape) != 4 || (in.Shape[0] != 1 && in.Shape[0] != n) || in.Shape[1] != nc || in.Shape[2] != cfg.h || in.Shape[3] != cfg.w || len(in.Data) != in.Shape[0]*nc*cfg.h*cfg.w {
+			return nil, fmt.Errorf("ActMax Init must have shape (1,%d,%d,%d) or (%d,%d,%d,%d), got %v", nc, cfg.h, cfg.w, n, nc, cfg.h, cfg.w, in.Shape)
 		}
 		if err := in.CheckFinite("ActMax Init"); err != nil {
 			return nil, err
 		}
 	}
-	per := 3 * cfg.h * cfg.w
+	per := nc * cfg.h * cfg.w
 	res := &ActMaxResult{Objectives: append([]Objective(nil), objs...), Param: cfg.param, Optimizer: cfg.optimizer,
-		Input: engine.NewArray(n, 3, cfg.h, cfg.w), Pixels: engine.NewArray(n, 3, cfg.h, cfg.w),
-		InitialScores: make([]float32, n), Scores: make([]float32, n), History: make([][]float32, cfg.steps), Norm: cfg.norm}
+		Input: engine.NewArray(n, nc, cfg.h, cfg.w), Pixels: engine.NewArray(n, nc, cfg.h, cfg.w),
+		InitialScores: make([]float32, n), Scores: make([]float32, n), History: make([][]float32, cfg.steps), Norm: cfg.norm,
+		DisplayChannels: cfg.display}
 	for s := range res.History {
 		res.History[s] = make([]float32, n)
 	}
@@ -405,9 +424,9 @@ func (e *Explainer) ActMax(ctx context.Context, objs []Objective, opts ActMaxOpt
 // actMaxChunk optimises objectives objs (images off..off+len−1 of res).
 func (e *Explainer) actMaxChunk(ctx context.Context, objs []Objective, off int, cfg actMaxConfig, opts ActMaxOptions,
 	rng *rand.Rand, res *ActMaxResult) error {
-	b, h, w := len(objs), cfg.h, cfg.w
+	b, nc, h, w := len(objs), cfg.c, cfg.h, cfg.w
 	hw := h * w
-	per := 3 * hw
+	per := nc * hw
 	req, ro, err := e.objectiveRequest(objs)
 	if err != nil {
 		return err
@@ -420,7 +439,7 @@ func (e *Explainer) actMaxChunk(ctx context.Context, objs []Objective, off int, 
 		switch {
 		case cfg.param == ParamFFT:
 			if fft == nil {
-				fft = newFFTParam(h, w, cfg.decay)
+				fft = newFFTParam(nc, h, w, cfg.decay)
 			}
 			thetas[i] = fft.init(rng, 0.01)
 		case opts.Init != nil:
@@ -470,7 +489,7 @@ func (e *Explainer) actMaxChunk(ctx context.Context, objs []Objective, off int, 
 		}
 	}
 	score := func() ([]float32, error) {
-		x := engine.NewArray(b, 3, h, w)
+		x := engine.NewArray(b, nc, h, w)
 		for i, th := range thetas {
 			toInput(image(th), x.Index(i).Data)
 		}
@@ -502,7 +521,7 @@ func (e *Explainer) actMaxChunk(ctx context.Context, objs []Objective, off int, 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		x := engine.NewArray(b, 3, h, w)
+		x := engine.NewArray(b, nc, h, w)
 		for i, th := range thetas {
 			imgs[i] = image(th)
 			warps[i] = nil
@@ -521,7 +540,7 @@ func (e *Explainer) actMaxChunk(ctx context.Context, objs []Objective, off int, 
 				}
 				warps[i] = newWarp(h, w, ty, tx, s, deg)
 				moved := make([]float64, per)
-				for c := 0; c < 3; c++ {
+				for c := 0; c < nc; c++ {
 					warps[i].apply(moved[c*hw:(c+1)*hw], imgs[i][c*hw:(c+1)*hw], 0.5)
 				}
 				toInput(moved, x.Index(i).Data)
@@ -541,7 +560,7 @@ func (e *Explainer) actMaxChunk(ctx context.Context, objs []Objective, off int, 
 			gx := r.InputGrad.Index(i).Data
 			g := make([]float64, per)
 			if warps[i] != nil {
-				for c := 0; c < 3; c++ {
+				for c := 0; c < nc; c++ {
 					for q := 0; q < hw; q++ {
 						plane[q] = float64(gx[c*hw+q]) / float64(norm.Std[c])
 					}
@@ -560,7 +579,7 @@ func (e *Explainer) actMaxChunk(ctx context.Context, objs []Objective, off int, 
 				if opts.TV > 0 {
 					// Ascent on J − TV·tv: subtract TV·∂tv.
 					neg := make([]float64, per)
-					totalVariation(imgs[i], 3, h, w, neg, opts.TV)
+					totalVariation(imgs[i], nc, h, w, neg, opts.TV)
 					for j := range g {
 						g[j] -= neg[j]
 					}
@@ -590,7 +609,7 @@ func (e *Explainer) actMaxChunk(ctx context.Context, objs []Objective, off int, 
 				}
 			}
 			if opts.BlurEvery > 0 && (step+1)%opts.BlurEvery == 0 {
-				for c := 0; c < 3; c++ {
+				for c := 0; c < nc; c++ {
 					src := make([]float32, hw)
 					for q := range src {
 						src[q] = float32(th[c*hw+q])
@@ -694,8 +713,12 @@ type DeepDreamOptions struct {
 	Jitter int
 	// Seed seeds the jitter.
 	Seed uint64
-	// Norm is the input normalisation (pixels are kept in [0,1]); zero: ImageNet.
+	// Norm is the input normalisation (pixels are kept in [0,1]); zero: the
+	// default for the input's channel count (see Normalization).
 	Norm Normalization
+	// DisplayChannels are the channels drawn by Panel and HTML; see
+	// SaliencyOptions.
+	DisplayChannels []int
 	// Progress, if set, is called after every step with the global step number,
 	// the total and the objective value.
 	Progress func(step, steps int, score float32)
@@ -704,18 +727,20 @@ type DeepDreamOptions struct {
 // DeepDreamResult is a dreamed image.
 type DeepDreamResult struct {
 	Layer, Objective string
-	// Input is the dreamed image, normalised, (1,3,H,W); Pixels in [0,1].
+	// Input is the dreamed image, normalised, (1,C,H,W); Pixels in [0,1].
 	Input, Pixels *Array
 	// InitialScore and Score are the objective on the original and dreamed image.
 	InitialScore, Score float32
-	Norm                Normalization
-	// Original is the image the dream started from (1,3,H,W, normalised).
+	// Norm and DisplayChannels (resolved) say how the images are drawn.
+	Norm            Normalization
+	DisplayChannels []int
+	// Original is the image the dream started from (1,C,H,W, normalised).
 	Original *Array
 }
 
 // DeepDream amplifies what a layer sees in an image (Mordvintsev et al.):
 // gradient ascent on the layer's mean squared (or mean) activation, starting
-// from the image x (1,3,H,W, normalised), optionally over octaves.
+// from the image x (1,C,H,W, normalised), optionally over octaves.
 func (e *Explainer) DeepDream(ctx context.Context, x *Array, opts DeepDreamOptions) (*DeepDreamResult, error) {
 	if ctx == nil {
 		ctx = context.Background()
@@ -724,7 +749,7 @@ func (e *Explainer) DeepDream(ctx context.Context, x *Array, opts DeepDreamOptio
 		return nil, err
 	}
 	if x.Shape[0] != 1 {
-		return nil, fmt.Errorf("DeepDream takes one image (1,3,H,W), got shape %v", x.Shape)
+		return nil, fmt.Errorf("DeepDream takes one image (1,C,H,W), got shape %v", x.Shape)
 	}
 	if err := x.CheckFinite("input"); err != nil {
 		return nil, err
@@ -768,8 +793,12 @@ func (e *Explainer) DeepDream(ctx context.Context, x *Array, opts DeepDreamOptio
 		return nil, fmt.Errorf("DeepDream: Steps (%d) ≥ 0, Octaves (%d) ≥ 1, LR (%v) > 0, OctaveScale (%v) > 1 and Jitter (%d) ≥ 0 required",
 			opts.Steps, opts.Octaves, opts.LR, opts.OctaveScale, opts.Jitter)
 	}
-	norm := opts.Norm.resolved()
-	if err := norm.validate(); err != nil {
+	norm, err := opts.Norm.For(x.Shape[1])
+	if err != nil {
+		return nil, err
+	}
+	disp, err := CheckDisplayChannels(opts.DisplayChannels, x.Shape[1])
+	if err != nil {
 		return nil, err
 	}
 	H, W := x.Shape[2], x.Shape[3]
@@ -777,7 +806,7 @@ func (e *Explainer) DeepDream(ctx context.Context, x *Array, opts DeepDreamOptio
 	for k := range sizes {
 		f := math.Pow(oscale, float64(octaves-1-k))
 		sizes[k] = [2]int{int(math.Round(float64(H) / f)), int(math.Round(float64(W) / f))}
-		if err := e.Net().CheckInput([]int{1, 3, sizes[k][0], sizes[k][1]}); err != nil {
+		if err := e.Net().CheckInput([]int{1, x.Shape[1], sizes[k][0], sizes[k][1]}); err != nil {
 			return nil, fmt.Errorf("DeepDream octave %d (%dx%d): %w; use fewer octaves", k, sizes[k][0], sizes[k][1], err)
 		}
 	}
@@ -853,7 +882,7 @@ func (e *Explainer) DeepDream(ctx context.Context, x *Array, opts DeepDreamOptio
 		return nil, err
 	}
 	out := &DeepDreamResult{Layer: opts.Layer, Objective: obj, Input: cur, Original: x, Pixels: engine.NewArray(cur.Shape...),
-		InitialScore: first.Scores[0], Score: last.Scores[0], Norm: norm}
+		InitialScore: first.Scores[0], Score: last.Scores[0], Norm: norm, DisplayChannels: disp}
 	hw := H * W
 	for j, v := range cur.Data {
 		c := j / hw

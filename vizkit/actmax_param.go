@@ -54,7 +54,8 @@ func colorCorrelationNormalized() [3][3]float64 {
 
 // fftParam is Lucid's decorrelated Fourier image parameterisation
 // (lucid.optvis.param: fft_image + to_valid_rgb(decorrelate=True,
-// sigmoid=True)) for H×W RGB images:
+// sigmoid=True)) for H×W images of C channels (M is Lucid's colour
+// correlation for C = 3 RGB channels, the identity otherwise):
 //
 //	spectrum[c] = (θ_re + iθ_im)[c] · scale,  scale = √(HW) / max(f, 1/max(H,W))^decay
 //	raw[c]      = irfft2(spectrum[c])[:H, :W] / 4
@@ -62,22 +63,34 @@ func colorCorrelationNormalized() [3][3]float64 {
 //
 // with f the frequency magnitude sqrt(fy² + fx²) of numpy's fftfreq, FH = H
 // rows and FW = W/2+1 columns (W/2+2 for odd W, whose irfft of even length
-// W+1 is then cropped, as Lucid). θ holds 2·3·FH·FW values per image, laid out
+// W+1 is then cropped, as Lucid). θ holds 2·C·FH·FW values per image, laid out
 // (re/im, channel, row, column).
 type fftParam struct {
-	h, w, fh, fw, wl int // wl: length of the real inverse FFT along a row (2·(FW−1)).
-	scale            []float64
-	m                [3][3]float64
-	rowFFT           *fourier.FFT
-	colFFT           *fourier.CmplxFFT
+	c, h, w, fh, fw, wl int // wl: length of the real inverse FFT along a row (2·(FW−1)).
+	scale               []float64
+	m                   [][]float64 // C×C colour basis.
+	rowFFT              *fourier.FFT
+	colFFT              *fourier.CmplxFFT
 }
 
-func newFFTParam(h, w int, decay float64) *fftParam {
+// newFFTParam builds the parameterisation of H×W images of c channels.
+func newFFTParam(c, h, w int, decay float64) *fftParam {
 	fw := w/2 + 1
 	if w%2 == 1 {
 		fw = w/2 + 2
 	}
-	p := &fftParam{h: h, w: w, fh: h, fw: fw, wl: 2 * (fw - 1), m: colorCorrelationNormalized()}
+	m := make([][]float64, c)
+	for i := range m {
+		m[i] = make([]float64, c)
+		m[i][i] = 1
+	}
+	if c == 3 {
+		cc := colorCorrelationNormalized()
+		for i := range m {
+			copy(m[i], cc[i][:])
+		}
+	}
+	p := &fftParam{c: c, h: h, w: w, fh: h, fw: fw, wl: 2 * (fw - 1), m: m}
 	p.scale = make([]float64, h*fw)
 	floor := 1 / float64(max(h, w))
 	for y := 0; y < h; y++ {
@@ -102,7 +115,7 @@ func fftFreq(i, n int) float64 {
 	return float64(i-n) / float64(n)
 }
 
-func (p *fftParam) size() int { return 2 * 3 * p.fh * p.fw }
+func (p *fftParam) size() int { return 2 * p.c * p.fh * p.fw }
 
 // init draws θ ~ N(0, sd²) (Lucid's sd 0.01).
 func (p *fftParam) init(rng *rand.Rand, sd float64) []float64 {
@@ -113,17 +126,17 @@ func (p *fftParam) init(rng *rand.Rand, sd float64) []float64 {
 	return th
 }
 
-// linear computes raw (3·H·W) from θ: the Fourier part, before decorrelation.
+// linear computes raw (C·H·W) from θ: the Fourier part, before decorrelation.
 func (p *fftParam) linear(theta []float64) []float64 {
 	h, w, fh, fw := p.h, p.w, p.fh, p.fw
 	plane := fh * fw
-	raw := make([]float64, 3*h*w)
+	raw := make([]float64, p.c*h*w)
 	col := make([]complex128, fh)
 	spec := make([]complex128, fh*fw)
 	row := make([]float64, p.wl)
-	for c := 0; c < 3; c++ {
+	for c := 0; c < p.c; c++ {
 		re := theta[c*plane : (c+1)*plane]
-		im := theta[(3+c)*plane : (4+c)*plane]
+		im := theta[(p.c+c)*plane : (p.c+c+1)*plane]
 		for k := 0; k < fw; k++ {
 			for y := 0; y < fh; y++ {
 				s := p.scale[y*fw+k]
@@ -146,7 +159,7 @@ func (p *fftParam) linear(theta []float64) []float64 {
 }
 
 // linearT is the transpose of linear: it maps a gradient with respect to raw
-// (3·H·W) to one with respect to θ.
+// (C·H·W) to one with respect to θ.
 func (p *fftParam) linearT(g []float64) []float64 {
 	h, w, fh, fw := p.h, p.w, p.fh, p.fw
 	plane := fh * fw
@@ -155,7 +168,7 @@ func (p *fftParam) linearT(g []float64) []float64 {
 	coef := make([]complex128, fw)
 	gy := make([]complex128, fh*fw)
 	col := make([]complex128, fh)
-	for c := 0; c < 3; c++ {
+	for c := 0; c < p.c; c++ {
 		for y := 0; y < h; y++ {
 			for x := range row {
 				row[x] = 0
@@ -173,7 +186,7 @@ func (p *fftParam) linearT(g []float64) []float64 {
 			}
 		}
 		re := out[c*plane : (c+1)*plane]
-		im := out[(3+c)*plane : (4+c)*plane]
+		im := out[(p.c+c)*plane : (p.c+c+1)*plane]
 		for k := 0; k < fw; k++ {
 			for y := 0; y < fh; y++ {
 				col[y] = gy[y*fw+k]
@@ -190,16 +203,16 @@ func (p *fftParam) linearT(g []float64) []float64 {
 	return out
 }
 
-// image maps θ to the image in pixel space (3·H·W, values in (0,1)); it also
+// image maps θ to the image in pixel space (C·H·W, values in (0,1)); it also
 // returns the sigmoid output for the backward pass.
 func (p *fftParam) image(theta []float64) []float64 {
 	raw := p.linear(theta)
 	hw := p.h * p.w
-	img := make([]float64, 3*hw)
+	img := make([]float64, p.c*hw)
 	for q := 0; q < hw; q++ {
-		for c := 0; c < 3; c++ {
+		for c := 0; c < p.c; c++ {
 			t := 0.0
-			for k := 0; k < 3; k++ {
+			for k := 0; k < p.c; k++ {
 				t += p.m[c][k] * raw[k*hw+q]
 			}
 			img[c*hw+q] = 1 / (1 + math.Exp(-t))
@@ -212,15 +225,19 @@ func (p *fftParam) image(theta []float64) []float64 {
 // img = image(θ).
 func (p *fftParam) backward(img, g []float64) []float64 {
 	hw := p.h * p.w
-	graw := make([]float64, 3*hw)
+	graw := make([]float64, p.c*hw)
+	gt := make([]float64, p.c)
 	for q := 0; q < hw; q++ {
-		var gt [3]float64
-		for c := 0; c < 3; c++ {
+		for c := 0; c < p.c; c++ {
 			s := img[c*hw+q]
 			gt[c] = g[c*hw+q] * s * (1 - s)
 		}
-		for k := 0; k < 3; k++ {
-			graw[k*hw+q] = p.m[0][k]*gt[0] + p.m[1][k]*gt[1] + p.m[2][k]*gt[2]
+		for k := 0; k < p.c; k++ {
+			t := 0.0
+			for c := 0; c < p.c; c++ {
+				t += p.m[c][k] * gt[c]
+			}
+			graw[k*hw+q] = t
 		}
 	}
 	return p.linearT(graw)

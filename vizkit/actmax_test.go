@@ -19,7 +19,7 @@ import (
 func TestFFTParamAdjoint(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, sz := range [][2]int{{8, 10}, {7, 9}, {16, 16}, {5, 12}} {
-		p := newFFTParam(sz[0], sz[1], 1)
+		p := newFFTParam(3, sz[0], sz[1], 1)
 		th := p.init(rng, 1)
 		g := make([]float64, 3*sz[0]*sz[1])
 		for i := range g {
@@ -37,7 +37,7 @@ func TestFFTParamAdjoint(t *testing.T) {
 // J(θ) = Σ c·image(θ).
 func TestFFTParamBackward(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	p := newFFTParam(6, 7, 1)
+	p := newFFTParam(3, 6, 7, 1)
 	th := p.init(rng, 0.05)
 	c := make([]float64, 3*6*7)
 	for i := range c {

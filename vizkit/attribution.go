@@ -79,8 +79,8 @@ func rowTarget(t Target, r0, r1 int, exampleOf func(int) int) Target {
 }
 
 // runRows runs rows perturbed inputs in chunks: fill writes rows [r0,r1) into
-// dst ((r1−r0),3,H,W), and consume receives each chunk's result.
-func (e *Explainer) runRows(ctx context.Context, rows int, h, w int, b BatchOptions, req func(r0, r1 int) engine.Request,
+// dst ((r1−r0),c,H,W), and consume receives each chunk's result.
+func (e *Explainer) runRows(ctx context.Context, rows int, c, h, w int, b BatchOptions, req func(r0, r1 int) engine.Request,
 	fill func(dst *Array, r0, r1 int), consume func(res *engine.Result, r0, r1 int) error) error {
 	if ctx == nil {
 		ctx = context.Background()
@@ -94,7 +94,7 @@ func (e *Explainer) runRows(ctx context.Context, rows int, h, w int, b BatchOpti
 			return err
 		}
 		r1 := min(r0+chunk, rows)
-		batch := engine.NewArray(r1-r0, 3, h, w)
+		batch := engine.NewArray(r1-r0, c, h, w)
 		fill(batch, r0, r1)
 		res, err := e.Run(batch, req(r0, r1))
 		if err != nil {
@@ -136,15 +136,20 @@ type SmoothGradOptions struct {
 	// position of any batch.
 	Seed uint64
 	// Noise, if set, gives the standard-normal draws Z explicitly (for tests and
-	// comparisons): shape (S,N,3,H,W), or (S,3,H,W) when N is 1. Sample s of
+	// comparisons): shape (S,N,C,H,W), or (S,C,H,W) when N is 1. Sample s of
 	// example i is then x_i + σ_i·Z[s,i]; Samples and Seed are ignored.
 	Noise *Array
 	// Batch controls chunking and progress.
 	Batch BatchOptions
+	// Norm is the input normalisation, used only to draw the input; zero: the
+	// default for the input's channel count (see Normalization).
+	Norm Normalization
+	// DisplayChannels are the input channels drawn; see SaliencyOptions.
+	DisplayChannels []int
 }
 
 // SmoothGradResult holds SmoothGrad, SmoothGrad² and VarGrad of a batch, each
-// (N,3,H,W), over the same noisy samples.
+// (N,C,H,W), over the same noisy samples.
 type SmoothGradResult struct {
 	// Target, Classes and Scores (on the clean input) as in Saliency.
 	Target  Target
@@ -164,6 +169,9 @@ type SmoothGradResult struct {
 	Var *Array
 	// Input is a copy of the explained input.
 	Input *Array
+	// Norm and DisplayChannels (resolved) say how the input is drawn.
+	Norm            Normalization
+	DisplayChannels []int
 }
 
 // SmoothGrad averages the input gradient over noisy copies of the input
@@ -180,16 +188,24 @@ func (e *Explainer) SmoothGrad(ctx context.Context, x *Array, opts SmoothGradOpt
 	if _, ok := reluMethods[opts.ReLU]; !ok {
 		return nil, fmt.Errorf("unknown ReLU rule %d", opts.ReLU)
 	}
-	n, h, w := x.Shape[0], x.Shape[2], x.Shape[3]
-	per := 3 * h * w
+	n, nc, h, w := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
+	norm, err := opts.Norm.For(nc)
+	if err != nil {
+		return nil, err
+	}
+	disp, err := CheckDisplayChannels(opts.DisplayChannels, nc)
+	if err != nil {
+		return nil, err
+	}
+	per := nc * h * w
 	samples := opts.Samples
 	if opts.Noise != nil {
 		z := opts.Noise
 		switch {
-		case len(z.Shape) == 5 && z.Shape[1] == n && z.Shape[2] == 3 && z.Shape[3] == h && z.Shape[4] == w:
-		case n == 1 && len(z.Shape) == 4 && z.Shape[1] == 3 && z.Shape[2] == h && z.Shape[3] == w:
+		case len(z.Shape) == 5 && z.Shape[1] == n && z.Shape[2] == nc && z.Shape[3] == h && z.Shape[4] == w:
+		case n == 1 && len(z.Shape) == 4 && z.Shape[1] == nc && z.Shape[2] == h && z.Shape[3] == w:
 		default:
-			return nil, fmt.Errorf("SmoothGrad Noise must have shape (S,%d,3,%d,%d) (or (S,3,%d,%d) for one example), got %v", n, h, w, h, w, z.Shape)
+			return nil, fmt.Errorf("SmoothGrad Noise must have shape (S,%d,%d,%d,%d) (or (S,%d,%d,%d) for one example), got %v", n, nc, h, w, nc, h, w, z.Shape)
 		}
 		if z.Shape[0] < 1 || len(z.Data) != z.Shape[0]*n*per {
 			return nil, fmt.Errorf("SmoothGrad Noise of shape %v holds %d values", z.Shape, len(z.Data))
@@ -240,7 +256,7 @@ func (e *Explainer) SmoothGrad(ctx context.Context, x *Array, opts SmoothGradOpt
 	sum := make([]float64, n*per)
 	sumSq := make([]float64, n*per)
 	exampleOf := func(r int) int { return r / samples }
-	err = e.runRows(ctx, n*samples, h, w, opts.Batch,
+	err = e.runRows(ctx, n*samples, nc, h, w, opts.Batch,
 		func(r0, r1 int) engine.Request {
 			return engine.Request{GradInput: true, ReLU: opts.ReLU, Target: rowTarget(target, r0, r1, exampleOf)}
 		},
@@ -284,7 +300,8 @@ func (e *Explainer) SmoothGrad(ctx context.Context, x *Array, opts SmoothGradOpt
 		return nil, err
 	}
 	out := &SmoothGradResult{Target: opts.Target, Classes: clean.Classes, Scores: clean.Scores, ReLU: opts.ReLU,
-		Samples: samples, Sigma: sigma, Mean: engine.NewArray(x.Shape...), MeanSquare: engine.NewArray(x.Shape...), Var: engine.NewArray(x.Shape...), Input: x.Clone()}
+		Samples: samples, Sigma: sigma, Mean: engine.NewArray(x.Shape...), MeanSquare: engine.NewArray(x.Shape...), Var: engine.NewArray(x.Shape...), Input: x.Clone(),
+		Norm: norm, DisplayChannels: disp}
 	inv := 1 / float64(samples)
 	for j := range sum {
 		m, m2 := sum[j]*inv, sumSq[j]*inv
@@ -326,7 +343,7 @@ type IGOptions struct {
 	// a Gaussian of BlurSigma pixels).
 	Baseline string
 	// BaselineArray, if set, is an explicit normalised baseline of shape
-	// (N,3,H,W) or (1,3,H,W) (shared); it overrides Baseline.
+	// (N,C,H,W) or (1,C,H,W) (shared); it overrides Baseline.
 	BaselineArray *Array
 	// BlurSigma is the Gaussian σ in pixels of the "blur" baseline; default 10.
 	// The kernel has radius ceil(3σ) and edges repeat the border pixel.
@@ -339,10 +356,14 @@ type IGOptions struct {
 	// weights 1/n (halved at both ends), which sum to 1 − 1/n; this is kept for
 	// comparability, so prefer gausslegendre or riemann_middle.
 	Method string
-	// Norm is the input normalisation (for "black"); zero: ImageNet.
+	// Norm is the input normalisation (for "black" and for drawing the input);
+	// zero: the default for the input's channel count (ImageNet's for 3
+	// channels, none — black is 0 — otherwise). See Normalization.
 	Norm Normalization
 	// Batch controls chunking and progress.
 	Batch BatchOptions
+	// DisplayChannels are the input channels drawn; see SaliencyOptions.
+	DisplayChannels []int
 }
 
 // IGResult is an Integrated Gradients attribution for a batch.
@@ -357,12 +378,15 @@ type IGResult struct {
 	Method       string
 	Steps        int
 	BaselineName string
-	// Attr is (x − baseline) · Σ_k w_k ∇f(baseline + α_k (x − baseline)), (N,3,H,W).
+	// Attr is (x − baseline) · Σ_k w_k ∇f(baseline + α_k (x − baseline)), (N,C,H,W).
 	Attr *Array
-	// Baseline is the baseline used (N,3,H,W); Input a copy of the input.
+	// Baseline is the baseline used (N,C,H,W); Input a copy of the input.
 	Baseline, Input *Array
 	// Delta is the completeness error per example: Σ Attr − (f(x) − f(baseline)).
 	Delta []float64
+	// Norm and DisplayChannels (resolved) say how the input is drawn.
+	Norm            Normalization
+	DisplayChannels []int
 }
 
 // RelativeDelta returns |Delta| / |f(x) − f(baseline)| per example (+Inf when
@@ -493,12 +517,20 @@ func (e *Explainer) IntegratedGradients(ctx context.Context, x *Array, opts IGOp
 	if err != nil {
 		return nil, err
 	}
-	baseline, name, err := igBaseline(x, opts)
+	norm, err := opts.Norm.For(x.Shape[1])
 	if err != nil {
 		return nil, err
 	}
-	n, h, w := x.Shape[0], x.Shape[2], x.Shape[3]
-	per := 3 * h * w
+	disp, err := CheckDisplayChannels(opts.DisplayChannels, x.Shape[1])
+	if err != nil {
+		return nil, err
+	}
+	baseline, name, err := igBaseline(x, opts, norm)
+	if err != nil {
+		return nil, err
+	}
+	n, nc, h, w := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
+	per := nc * h * w
 	target, clean, err := e.resolveTarget(x, opts.Target)
 	if err != nil {
 		return nil, err
@@ -509,7 +541,7 @@ func (e *Explainer) IntegratedGradients(ctx context.Context, x *Array, opts IGOp
 	}
 	total := make([]float64, n*per)
 	exampleOf := func(r int) int { return r / steps }
-	err = e.runRows(ctx, n*steps, h, w, opts.Batch,
+	err = e.runRows(ctx, n*steps, nc, h, w, opts.Batch,
 		func(r0, r1 int) engine.Request {
 			return engine.Request{GradInput: true, Target: rowTarget(target, r0, r1, exampleOf)}
 		},
@@ -543,7 +575,7 @@ func (e *Explainer) IntegratedGradients(ctx context.Context, x *Array, opts IGOp
 	}
 	out := &IGResult{Target: opts.Target, Classes: clean.Classes, Scores: clean.Scores, BaselineScores: base.Scores,
 		Method: method, Steps: steps, BaselineName: name, Attr: engine.NewArray(x.Shape...), Baseline: baseline, Input: x.Clone(),
-		Delta: make([]float64, n)}
+		Delta: make([]float64, n), Norm: norm, DisplayChannels: disp}
 	for i := 0; i < n; i++ {
 		s := 0.0
 		for j := i * per; j < (i+1)*per; j++ {
@@ -556,9 +588,11 @@ func (e *Explainer) IntegratedGradients(ctx context.Context, x *Array, opts IGOp
 	return out, nil
 }
 
-func igBaseline(x *Array, opts IGOptions) (*Array, string, error) {
-	n, h, w := x.Shape[0], x.Shape[2], x.Shape[3]
-	per := 3 * h * w
+// igBaseline builds the (N,C,H,W) baseline of IntegratedGradients; norm is
+// opts.Norm resolved for C channels.
+func igBaseline(x *Array, opts IGOptions, norm Normalization) (*Array, string, error) {
+	n, nc, h, w := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
+	per := nc * h * w
 	if b := opts.BaselineArray; b != nil {
 		out := engine.NewArray(x.Shape...)
 		switch {
@@ -569,7 +603,7 @@ func igBaseline(x *Array, opts IGOptions) (*Array, string, error) {
 				copy(out.Index(i).Data, b.Data)
 			}
 		default:
-			return nil, "", fmt.Errorf("IG BaselineArray must have the input's shape %v or (1,3,%d,%d), got %v", x.Shape, h, w, b.Shape)
+			return nil, "", fmt.Errorf("IG BaselineArray must have the input's shape %v or (1,%d,%d,%d), got %v", x.Shape, nc, h, w, b.Shape)
 		}
 		if err := out.CheckFinite("IG baseline"); err != nil {
 			return nil, "", err
@@ -584,14 +618,10 @@ func igBaseline(x *Array, opts IGOptions) (*Array, string, error) {
 	switch name {
 	case IGBaselineZeros:
 	case IGBaselineBlack:
-		norm := opts.Norm.resolved()
-		if err := norm.validate(); err != nil {
-			return nil, "", err
-		}
 		black := norm.Black()
 		for i := 0; i < n; i++ {
 			d := out.Index(i).Data
-			for c := 0; c < 3; c++ {
+			for c := 0; c < nc; c++ {
 				for p := 0; p < h*w; p++ {
 					d[c*h*w+p] = black[c]
 				}
@@ -605,11 +635,9 @@ func igBaseline(x *Array, opts IGOptions) (*Array, string, error) {
 		if !(sigma > 0) || math.IsInf(sigma, 0) {
 			return nil, "", fmt.Errorf("IG BlurSigma must be positive and finite, got %v", opts.BlurSigma)
 		}
-		for i := 0; i < n; i++ {
-			for c := 0; c < 3; c++ {
-				src := x.Data[(i*3+c)*h*w : (i*3+c+1)*h*w]
-				copy(out.Data[(i*3+c)*h*w:], GaussianBlur(src, h, w, sigma))
-			}
+		for p := 0; p < n*nc; p++ {
+			src := x.Data[p*h*w : (p+1)*h*w]
+			copy(out.Data[p*h*w:], GaussianBlur(src, h, w, sigma))
 		}
 		name = fmt.Sprintf("blur (σ %g px)", sigma)
 	default:
@@ -669,8 +697,8 @@ type OcclusionOptions struct {
 	// Target is the explained score; default: each example's top-1 class on the
 	// input.
 	Target Target
-	// Window is the occluded patch (height, width) in pixels, covering all three
-	// channels (Captum's sliding_window_shapes (3,h,w)); default (32,32).
+	// Window is the occluded patch (height, width) in pixels, covering all the
+	// input's channels (Captum's sliding_window_shapes (C,h,w)); default (32,32).
 	Window [2]int
 	// Stride is the step (vertical, horizontal); default (16,16). A stride may
 	// not exceed the window where the window is smaller than the input (Captum's
@@ -681,6 +709,11 @@ type OcclusionOptions struct {
 	Baseline float32
 	// Batch controls chunking and progress.
 	Batch BatchOptions
+	// Norm is the input normalisation, used only to draw the input; zero: the
+	// default for the input's channel count (see Normalization).
+	Norm Normalization
+	// DisplayChannels are the input channels drawn; see SaliencyOptions.
+	DisplayChannels []int
 }
 
 // OcclusionResult is an occlusion attribution (Zeiler & Fergus; Captum's
@@ -696,12 +729,15 @@ type OcclusionResult struct {
 	Baseline       float32
 	Positions      [2]int
 	// Attr is, per pixel, the mean over the windows covering it of
-	// f(x) − f(x with the window occluded), (N,3,H,W) (equal across channels).
+	// f(x) − f(x with the window occluded), (N,C,H,W) (equal across channels).
 	Attr *Array
 	// Map is Attr's first channel, (N,H,W).
 	Map *Array
 	// Input is a copy of the input.
 	Input *Array
+	// Norm and DisplayChannels (resolved) say how the input is drawn.
+	Norm            Normalization
+	DisplayChannels []int
 }
 
 // Occlusion slides a window over the input, replaces it with a baseline value
@@ -717,7 +753,15 @@ func (e *Explainer) Occlusion(ctx context.Context, x *Array, opts OcclusionOptio
 	if err := x.CheckFinite("input"); err != nil {
 		return nil, err
 	}
-	n, h, w := x.Shape[0], x.Shape[2], x.Shape[3]
+	n, nc, h, w := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
+	norm, err := opts.Norm.For(nc)
+	if err != nil {
+		return nil, err
+	}
+	disp, err := CheckDisplayChannels(opts.DisplayChannels, nc)
+	if err != nil {
+		return nil, err
+	}
 	win, stride := opts.Window, opts.Stride
 	if win == ([2]int{}) {
 		win = [2]int{32, 32}
@@ -746,7 +790,7 @@ func (e *Explainer) Occlusion(ctx context.Context, x *Array, opts OcclusionOptio
 	if err != nil {
 		return nil, err
 	}
-	per := 3 * h * w
+	per := nc * h * w
 	nw := pos[0] * pos[1]
 	total := make([]float64, n*h*w)
 	count := make([]float64, h*w)
@@ -763,7 +807,7 @@ func (e *Explainer) Occlusion(ctx context.Context, x *Array, opts OcclusionOptio
 		}
 	}
 	exampleOf := func(r int) int { return r / nw }
-	err = e.runRows(ctx, n*nw, h, w, opts.Batch,
+	err = e.runRows(ctx, n*nw, nc, h, w, opts.Batch,
 		func(r0, r1 int) engine.Request { return engine.Request{Target: rowTarget(target, r0, r1, exampleOf)} },
 		func(dst *Array, r0, r1 int) {
 			for r := r0; r < r1; r++ {
@@ -771,7 +815,7 @@ func (e *Explainer) Occlusion(ctx context.Context, x *Array, opts OcclusionOptio
 				row := dst.Index(r - r0).Data
 				copy(row, x.Index(i).Data)
 				y0, y1, x0, x1 := rect(k)
-				for c := 0; c < 3; c++ {
+				for c := 0; c < nc; c++ {
 					for y := y0; y < y1; y++ {
 						for xx := x0; xx < x1; xx++ {
 							row[(c*h+y)*w+xx] = opts.Baseline
@@ -801,14 +845,15 @@ func (e *Explainer) Occlusion(ctx context.Context, x *Array, opts OcclusionOptio
 		return nil, err
 	}
 	out := &OcclusionResult{Target: opts.Target, Classes: clean.Classes, Scores: clean.Scores, Window: win, Stride: stride,
-		Baseline: opts.Baseline, Positions: pos, Attr: engine.NewArray(x.Shape...), Map: engine.NewArray(n, h, w), Input: x.Clone()}
+		Baseline: opts.Baseline, Positions: pos, Attr: engine.NewArray(x.Shape...), Map: engine.NewArray(n, h, w), Input: x.Clone(),
+		Norm: norm, DisplayChannels: disp}
 	for i := 0; i < n; i++ {
 		m := out.Map.Index(i).Data
 		for p := range m {
 			m[p] = float32(total[i*h*w+p] / count[p])
 		}
 		a := out.Attr.Data[i*per : (i+1)*per]
-		for c := 0; c < 3; c++ {
+		for c := 0; c < nc; c++ {
 			copy(a[c*h*w:(c+1)*h*w], m)
 		}
 	}

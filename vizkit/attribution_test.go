@@ -236,7 +236,7 @@ func TestAttributionErrors(t *testing.T) {
 		name, want string
 		run        func() error
 	}{
-		{"saliency bad shape", "(N,3,H,W)", func() error { _, err := ex.Saliency(engine.NewArray(2, 32, 32), SaliencyOptions{}); return err }},
+		{"saliency bad shape", "(N,C,H,W)", func() error { _, err := ex.Saliency(engine.NewArray(2, 32, 32), SaliencyOptions{}); return err }},
 		{"saliency class", "out of range", func() error { _, err := ex.Saliency(x, SaliencyOptions{Target: engine.Class(10)}); return err }},
 		{"saliency relu", "ReLU rule", func() error { _, err := ex.Saliency(x, SaliencyOptions{ReLU: models.ReLURule(9)}); return err }},
 		{"smoothgrad nan", "non-finite", func() error { _, err := ex.SmoothGrad(ctx, nan, SmoothGradOptions{Samples: 2}); return err }},

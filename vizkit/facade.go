@@ -120,6 +120,16 @@ func newModel(net models.Network, info zoo.Info, s *settings) (*Model, error) {
 		return nil, err
 	}
 	m := &Model{Net: net, Ex: ex, Info: info, Preprocess: imageio.DefaultImageNet()}
+	if c := models.InputChannels(net); c != 3 {
+		// Not an RGB ImageNet model: no normalisation unless Preprocessing says.
+		m.Preprocess.Mean, m.Preprocess.Std = [3]float32{}, [3]float32{}
+	}
+	if h, w, ok := models.ReferenceSize(net); ok && (h != 224 || w != 224) {
+		// A graph made for another input size: resize the short side in
+		// torchvision's 256:224 proportion and centre-crop to that size.
+		m.Preprocess.ResizeShort = (max(h, w)*256 + 112) / 224
+		m.Preprocess.CropH, m.Preprocess.CropW = h, w
+	}
 	if s.preprocess != nil {
 		if err := s.preprocess.Validate(); err != nil {
 			ex.Close()
@@ -165,14 +175,25 @@ func (m *Model) Label(c int) string {
 	return fmt.Sprintf("class %d", c)
 }
 
-// Norm is the input normalisation of m's preprocessing.
+// Norm is the input normalisation of m's preprocessing, one value per input
+// channel of m's network (models.InputChannels): Preprocess.Mean and Std
+// (an all-zero Std meaning 1) for RGB models, their first entries for
+// 1-channel (grayscale) models, none (mean 0, std 1) for other channel
+// counts, whose inputs the façade does not make from pictures.
 func (m *Model) Norm() Normalization {
+	c := models.InputChannels(m.Net)
 	p := m.Preprocess
 	std := p.Std
 	if std == ([3]float32{}) {
 		std = [3]float32{1, 1, 1}
 	}
-	return Normalization{Mean: p.Mean, Std: std}
+	switch c {
+	case 3:
+		return Normalization{Mean: p.Mean[:], Std: std[:]}
+	case 1:
+		return Normalization{Mean: []float32{p.Mean[0]}, Std: []float32{std[0]}}
+	}
+	return NoNormalization(c)
 }
 
 // banner says which weights the model runs on; compact is the one-line
@@ -275,15 +296,33 @@ func NewImage(name string, img image.Image) (*Image, error) {
 	return &Image{Name: name, Picture: imageio.ToRGB(img)}, nil
 }
 
-// Input preprocesses img for m: the network input x (1,3,H,W), normalised, and
-// the resized and cropped picture it was computed from (W×H), for overlays.
+// Input preprocesses img for m: the network input x (1,C,H,W), normalised,
+// and the resized and cropped picture it was computed from (W×H), for
+// overlays. C is the network's input channel count: 3 (RGB), or 1 — the
+// picture is then converted to grayscale (PIL's "L") and normalised with
+// Preprocess.Mean[0] and Std[0]. Other channel counts are an error: give such
+// a network an (N,C,H,W) array through m.Ex.
 func (m *Model) Input(img *Image) (*Array, *image.RGBA, error) {
 	if img == nil || img.Picture == nil {
 		return nil, nil, errors.New("vizkit: nil image (use vizkit.LoadImage)")
 	}
-	in, err := m.Preprocess.Apply(img.Picture)
+	c := models.InputChannels(m.Net)
+	if c != 1 && c != 3 {
+		return nil, nil, fmt.Errorf("model %s takes %d input channels; pictures give 1 (grayscale) or 3 (RGB): pass an (N,%d,H,W) array to the Explainer (Model.Ex) instead", m.Net.Arch(), c, c)
+	}
+	pre := m.Preprocess
+	if c == 1 {
+		pre.Mean, pre.Std = [3]float32{}, [3]float32{}
+	}
+	in, err := pre.Apply(img.Picture)
 	if err != nil {
 		return nil, nil, fmt.Errorf("preprocessing %s: %w", img.Name, err)
+	}
+	if c == 1 {
+		n := m.Norm()
+		if in, err = imageio.Gray(in, n.Mean[0], n.Std[0]); err != nil {
+			return nil, nil, fmt.Errorf("preprocessing %s: %w", img.Name, err)
+		}
 	}
 	x := &Array{Shape: []int{1, in.C, in.H, in.W}, Data: in.Data}
 	if err := m.Net.CheckInput(x.Shape); err != nil {
@@ -423,9 +462,9 @@ func camCall(fn string, m *Model, img *Image, method string, opts []Option) (*CA
 // Saliency is the gradient of the target (default: the top-1 class logit)
 // with respect to the input pixels (Simonyan et al.), shown as the magnitude
 // map and the signed gradient. Options: Guided (guided backpropagation),
-// Deconv, ForClass / ForTarget, WithContext.
+// Deconv, ForClass / ForTarget, DisplayChannels, WithContext.
 func Saliency(m *Model, img *Image, opts ...Option) (*SaliencyResult, error) {
-	s, err := collect("vizkit.Saliency", opts, "WithContext", "ForClass", "ForTarget", "Guided", "Deconv")
+	s, err := collect("vizkit.Saliency", opts, "WithContext", "ForClass", "ForTarget", "Guided", "Deconv", "DisplayChannels")
 	if err != nil {
 		return nil, err
 	}
@@ -433,7 +472,7 @@ func Saliency(m *Model, img *Image, opts ...Option) (*SaliencyResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	so := SaliencyOptions{ReLU: s.relu, Norm: m.Norm()}
+	so := SaliencyOptions{ReLU: s.relu, Norm: m.Norm(), DisplayChannels: s.display}
 	if s.target != nil {
 		so.Target = *s.target
 	}
@@ -441,9 +480,9 @@ func Saliency(m *Model, img *Image, opts ...Option) (*SaliencyResult, error) {
 }
 
 // GuidedGradCAM multiplies guided backpropagation by the upsampled Grad-CAM
-// map. Options: AtLayer, ForClass / ForTarget, WithContext.
+// map. Options: AtLayer, ForClass / ForTarget, DisplayChannels, WithContext.
 func GuidedGradCAM(m *Model, img *Image, opts ...Option) (*GuidedGradCAMResult, error) {
-	s, err := collect("vizkit.GuidedGradCAM", opts, "WithContext", "AtLayer", "ForClass", "ForTarget")
+	s, err := collect("vizkit.GuidedGradCAM", opts, "WithContext", "AtLayer", "ForClass", "ForTarget", "DisplayChannels")
 	if err != nil {
 		return nil, err
 	}
@@ -451,7 +490,7 @@ func GuidedGradCAM(m *Model, img *Image, opts ...Option) (*GuidedGradCAMResult, 
 	if err != nil {
 		return nil, err
 	}
-	o := GuidedGradCAMOptions{Layers: s.layers, Norm: m.Norm()}
+	o := GuidedGradCAMOptions{Layers: s.layers, Norm: m.Norm(), DisplayChannels: s.display}
 	if s.target != nil {
 		o.Target = *s.target
 	}
@@ -460,10 +499,10 @@ func GuidedGradCAM(m *Model, img *Image, opts ...Option) (*GuidedGradCAMResult, 
 
 // SmoothGrad averages the gradient over noisy copies of the picture
 // (Smilkov et al.). Options: Samples (default 24, 8 with CNNVIZ_FAST=1),
-// Guided, ForClass / ForTarget, WithProgress, WithContext, or a whole
-// SmoothGradOptions value.
+// Guided, ForClass / ForTarget, DisplayChannels, WithProgress, WithContext,
+// or a whole SmoothGradOptions value.
 func SmoothGrad(m *Model, img *Image, opts ...Option) (*SmoothGradResult, error) {
-	s, err := collect("vizkit.SmoothGrad", opts, "WithContext", "WithProgress", "ForClass", "ForTarget", "Guided", "Deconv", "Samples", "SmoothGradOptions")
+	s, err := collect("vizkit.SmoothGrad", opts, "WithContext", "WithProgress", "ForClass", "ForTarget", "Guided", "Deconv", "Samples", "DisplayChannels", "SmoothGradOptions")
 	if err != nil {
 		return nil, err
 	}
@@ -483,6 +522,12 @@ func SmoothGrad(m *Model, img *Image, opts ...Option) (*SmoothGradResult, error)
 	if s.target != nil {
 		o.Target = *s.target
 	}
+	if o.Norm.IsZero() {
+		o.Norm = m.Norm()
+	}
+	if s.display != nil {
+		o.DisplayChannels = s.display
+	}
 	if o.Batch.Progress == nil {
 		o.Batch.Progress = s.countProgress(fmt.Sprintf("SmoothGrad: %d noisy copies", o.Samples))
 	}
@@ -492,9 +537,10 @@ func SmoothGrad(m *Model, img *Image, opts ...Option) (*SmoothGradResult, error)
 // IntegratedGradients integrates the gradient along the straight path from
 // a black picture to img (Sundararajan et al.); its HTML ends with the
 // completeness check. Options: Steps (default 32, 8 with CNNVIZ_FAST=1),
-// ForClass / ForTarget, WithProgress, WithContext, or a whole IGOptions value.
+// ForClass / ForTarget, DisplayChannels, WithProgress, WithContext, or a
+// whole IGOptions value.
 func IntegratedGradients(m *Model, img *Image, opts ...Option) (*IGResult, error) {
-	s, err := collect("vizkit.IntegratedGradients", opts, "WithContext", "WithProgress", "ForClass", "ForTarget", "Steps", "IGOptions")
+	s, err := collect("vizkit.IntegratedGradients", opts, "WithContext", "WithProgress", "ForClass", "ForTarget", "Steps", "DisplayChannels", "IGOptions")
 	if err != nil {
 		return nil, err
 	}
@@ -508,8 +554,11 @@ func IntegratedGradients(m *Model, img *Image, opts ...Option) (*IGResult, error
 	} else if o.Steps == 0 {
 		o.Steps = quick(32, 8)
 	}
-	if o.Norm == (Normalization{}) {
+	if o.Norm.IsZero() {
 		o.Norm = m.Norm()
+	}
+	if s.display != nil {
+		o.DisplayChannels = s.display
 	}
 	if s.target != nil {
 		o.Target = *s.target
@@ -614,9 +663,10 @@ func GradientAscent(m *Model, layer string, channels ...int) (*ActMaxResult, err
 // WithProgress, WithContext, or a whole ActMaxOptions value (its zero fields
 // take the façade's defaults: Fourier parameterisation, Adam, 128×128 — 160
 // for class objectives — jitter, scales 0.95–1.05, rotations ±5°; ±10° and
-// scales 0.9–1.1 for classes).
+// scales 0.9–1.1 for classes). DisplayChannels picks the channels drawn of a
+// multi-channel model's pictures.
 func ActMaxOf(m *Model, objs []Objective, opts ...Option) (*ActMaxResult, error) {
-	s, err := collect("vizkit.ActMaxOf", opts, "WithContext", "WithProgress", "Steps", "Size", "ActMaxOptions")
+	s, err := collect("vizkit.ActMaxOf", opts, "WithContext", "WithProgress", "Steps", "Size", "DisplayChannels", "ActMaxOptions")
 	if err != nil {
 		return nil, err
 	}
@@ -656,8 +706,11 @@ func ActMaxOf(m *Model, objs []Objective, opts ...Option) (*ActMaxResult, error)
 			o.Jitter, o.Scales, o.Rotations = 8, []float64{0.9, 0.95, 1, 1.05, 1.1}, []float64{-10, -5, 0, 5, 10}
 		}
 	}
-	if o.Norm == (Normalization{}) {
+	if o.Norm.IsZero() {
 		o.Norm = m.Norm()
+	}
+	if s.display != nil {
+		o.DisplayChannels = s.display
 	}
 	if o.Progress == nil {
 		if p := s.progressFor(fmt.Sprintf("activation maximisation of %d objective(s): steps", len(objs))); p != nil {
@@ -670,9 +723,9 @@ func ActMaxOf(m *Model, objs []Objective, opts ...Option) (*ActMaxResult, error)
 // DeepDream amplifies what layer sees in img (Mordvintsev et al.): gradient
 // ascent on its mean squared activation over octaves. Defaults: 3 octaves ×
 // 10 steps (2 × 4 with CNNVIZ_FAST=1), jitter 8. Options: Steps,
-// WithProgress, WithContext, or a whole DeepDreamOptions value.
+// DisplayChannels, WithProgress, WithContext, or a whole DeepDreamOptions value.
 func DeepDream(m *Model, img *Image, layer string, opts ...Option) (*DeepDreamResult, error) {
-	s, err := collect("vizkit.DeepDream", opts, "WithContext", "WithProgress", "Steps", "DeepDreamOptions")
+	s, err := collect("vizkit.DeepDream", opts, "WithContext", "WithProgress", "Steps", "DisplayChannels", "DeepDreamOptions")
 	if err != nil {
 		return nil, err
 	}
@@ -694,8 +747,11 @@ func DeepDream(m *Model, img *Image, layer string, opts ...Option) (*DeepDreamRe
 	if o.Jitter == 0 {
 		o.Jitter = 8
 	}
-	if o.Norm == (Normalization{}) {
+	if o.Norm.IsZero() {
 		o.Norm = m.Norm()
+	}
+	if s.display != nil {
+		o.DisplayChannels = s.display
 	}
 	if o.Progress == nil {
 		if p := s.progressFor(fmt.Sprintf("DeepDream on %s: %d octaves × %d steps", layer, o.Octaves, o.Steps)); p != nil {

@@ -59,6 +59,7 @@ type settings struct {
 	n          int // TopChannels, Samples, Steps
 	size       int
 	batch      int
+	display    []int
 	kernel     KernelOptions
 	feature    FeatureOptions
 	smooth     SmoothGradOptions
@@ -218,6 +219,16 @@ func Steps(n int) Option { return opt("Steps", func(s *settings) { s.n = n }) }
 // methods that run many (Score-CAM's masked copies, Ablation-CAM's ablated
 // channels); memory grows linearly with it. Default: the method's.
 func BatchSize(n int) Option { return opt("BatchSize", func(s *settings) { s.batch = n }) }
+
+// DisplayChannels picks the input channels drawn for a multi-channel model
+// (Saliency, GuidedGradCAM, SmoothGrad, IntegratedGradients, ActMaxOf,
+// DeepDream): one channel (drawn in gray) or three (drawn as red, green,
+// blue), e.g. DisplayChannels(3, 2, 1) for a 4-channel input's channels 3, 2,
+// 1. Default: the first three (channel 0 in gray for 1- and 2-channel
+// inputs). A channel outside the input is an error naming it and the count.
+func DisplayChannels(channels ...int) Option {
+	return opt("DisplayChannels", func(s *settings) { s.display = slices.Clone(channels) })
+}
 
 // Size sets the side of activation maximisation's pictures, in pixels.
 func Size(px int) Option { return opt("Size", func(s *settings) { s.size = px }) }

@@ -25,7 +25,8 @@ import (
 //     ROADMostRelevantFirst / LeastRelevantFirst with noisy linear imputation).
 //
 // Maps are (H,W) arrays for one example or (N,H,W) for a batch, at the
-// input's resolution; inputs are (N,3,H,W), normalised as the network
+// input's resolution; inputs are (N,C,H,W) (any channel count C the network
+// takes), normalised as the network
 // expects. Perturbed inputs go through the engine in chunks
 // (MetricOptions.Batch).
 
@@ -227,7 +228,7 @@ func (o MetricOptions) target() (Target, error) {
 	return Target{}, fmt.Errorf("unknown ScoreKind %d (want ScoreProbability or ScoreLogit)", o.Score)
 }
 
-// checkMaps validates maps (N,H,W) against x (N,3,H,W).
+// checkMaps validates maps (N,H,W) against x (N,C,H,W).
 func checkMaps(what string, x, maps *Array) error {
 	if err := checkImageBatch(x); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
@@ -254,10 +255,11 @@ func (e *Explainer) prepareMetric(x *Array, o MetricOptions) (Target, []float32,
 
 // scoreRows evaluates rows perturbed inputs, row r of example exampleOf(r),
 // filled by fill, and returns their target scores.
-func (e *Explainer) scoreRows(ctx context.Context, t Target, rows, h, w int, b BatchOptions, exampleOf func(int) int,
+// Rows have c channels.
+func (e *Explainer) scoreRows(ctx context.Context, t Target, rows, c, h, w int, b BatchOptions, exampleOf func(int) int,
 	fill func(dst *Array, r0, r1 int)) ([]float32, error) {
 	out := make([]float32, rows)
-	err := e.runRows(ctx, rows, h, w, b,
+	err := e.runRows(ctx, rows, c, h, w, b,
 		func(r0, r1 int) engine.Request { return engine.Request{Target: rowTarget(t, r0, r1, exampleOf)} },
 		fill,
 		func(res *engine.Result, r0, r1 int) error { copy(out[r0:r1], res.Scores); return nil })
@@ -297,8 +299,8 @@ type CausalOptions struct {
 	// a Gaussian of BlurSigma pixels; RISE's insertion substrate and the
 	// default for Insertion).
 	Baseline string
-	// BaselineArray, if set, is an explicit normalised baseline (N,3,H,W) or
-	// (1,3,H,W); it overrides Baseline.
+	// BaselineArray, if set, is an explicit normalised baseline (N,C,H,W) or
+	// (1,C,H,W); it overrides Baseline.
 	BaselineArray *Array
 	// BlurSigma is the "blur" σ in pixels; default max(H,W)/16 (4 px at 64²).
 	// (RISE blurs 224² images with σ = 1 px, which leaves small objects
@@ -380,7 +382,8 @@ func (e *Explainer) causal(ctx context.Context, mode string, x, maps *Array, opt
 		fr[k] = float64(min(k*per, hw)) / float64(hw)
 	}
 	exampleOf := func(r int) int { return r / points }
-	scores, err := e.scoreRows(ctx, t, n*points, H, W, opts.Batch, exampleOf, func(dst *Array, r0, r1 int) {
+	nc := x.Shape[1]
+	scores, err := e.scoreRows(ctx, t, n*points, nc, H, W, opts.Batch, exampleOf, func(dst *Array, r0, r1 int) {
 		for r := r0; r < r1; r++ {
 			i, k := r/points, r%points
 			from, to := x.Index(i).Data, base.Index(i).Data // Deletion: x → baseline.
@@ -390,7 +393,7 @@ func (e *Explainer) causal(ctx context.Context, mode string, x, maps *Array, opt
 			d := dst.Index(r - r0).Data
 			copy(d, from)
 			for _, p := range orders[i][:min(k*per, hw)] {
-				for ch := 0; ch < 3; ch++ {
+				for ch := 0; ch < nc; ch++ {
 					d[ch*hw+p] = to[ch*hw+p]
 				}
 			}
@@ -418,13 +421,13 @@ func metricTrapezoid(x []float64, y []float32) float64 {
 	return s
 }
 
-// perturbBaseline builds the (N,3,H,W) baseline for causal metrics.
+// perturbBaseline builds the (N,C,H,W) baseline for causal metrics.
 func perturbBaseline(x *Array, name string, explicit *Array, sigma float64, what string) (*Array, string, error) {
-	n, H, W := x.Shape[0], x.Shape[2], x.Shape[3]
+	n, nc, H, W := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
 	if explicit != nil {
 		ok := len(explicit.Shape) == 4 && (explicit.Shape[0] == n || explicit.Shape[0] == 1) && slices.Equal(explicit.Shape[1:], x.Shape[1:])
 		if !ok {
-			return nil, "", fmt.Errorf("%s: BaselineArray must have shape (%d,3,%d,%d) or (1,3,%d,%d), got %v", what, n, H, W, H, W, explicit.Shape)
+			return nil, "", fmt.Errorf("%s: BaselineArray must have shape (%d,%d,%d,%d) or (1,%d,%d,%d), got %v", what, n, nc, H, W, nc, H, W, explicit.Shape)
 		}
 		if err := explicit.CheckFinite(what + " baseline"); err != nil {
 			return nil, "", err
@@ -446,7 +449,7 @@ func perturbBaseline(x *Array, name string, explicit *Array, sigma float64, what
 			return nil, "", fmt.Errorf("%s: BlurSigma must be > 0 pixels, got %g", what, sigma)
 		}
 		out := engine.NewArray(x.Shape...)
-		for p := 0; p < n*3; p++ {
+		for p := 0; p < n*nc; p++ {
 			copy(out.Data[p*H*W:(p+1)*H*W], GaussianBlur(x.Data[p*H*W:(p+1)*H*W], H, W, sigma))
 		}
 		return out, fmt.Sprintf("blur (σ %g px)", sigma), nil
@@ -510,12 +513,12 @@ func (e *Explainer) ConfidenceChange(ctx context.Context, x, maps *Array, opts M
 	if err != nil {
 		return nil, err
 	}
-	n, H, W := x.Shape[0], x.Shape[2], x.Shape[3]
+	n, nc, H, W := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
 	hw := H * W
-	after, err := e.scoreRows(ctx, t, n, H, W, opts.Batch, func(r int) int { return r }, func(dst *Array, r0, r1 int) {
+	after, err := e.scoreRows(ctx, t, n, nc, H, W, opts.Batch, func(r int) int { return r }, func(dst *Array, r0, r1 int) {
 		for r := r0; r < r1; r++ {
 			src, m, d := x.Index(r).Data, maps.Index(r).Data, dst.Index(r-r0).Data
-			for ch := 0; ch < 3; ch++ {
+			for ch := 0; ch < nc; ch++ {
 				for p := 0; p < hw; p++ {
 					d[ch*hw+p] = src[ch*hw+p] * m[p]
 				}
@@ -640,7 +643,7 @@ func (e *Explainer) ROAD(ctx context.Context, x, maps *Array, opts ROADOptions) 
 	if err != nil {
 		return nil, err
 	}
-	n, H, W := x.Shape[0], x.Shape[2], x.Shape[3]
+	n, nc, H, W := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
 	hw := H * W
 	np := len(pcts)
 	rows := n * np * 2 // Row r: example r/(2P), percentile (r/2)%P, order r%2 (0 MoRF, 1 LeRF).
@@ -669,14 +672,14 @@ func (e *Explainer) ROAD(ctx context.Context, x, maps *Array, opts ROADOptions) 
 		}
 		allImputed[r] = !kept
 		rng := rand.New(rand.NewPCG(opts.Seed, 0x524f414400000000^uint64(r)))
-		img, err := NoisyLinearImpute(x.Index(i).Data, 3, H, W, keep, noise, rng)
+		img, err := NoisyLinearImpute(x.Index(i).Data, nc, H, W, keep, noise, rng)
 		if err != nil {
 			rowErr[r] = err
 			return
 		}
 		copy(dst.Index(r-r0).Data, img)
 	}
-	scores, err := e.scoreRows(ctx, t, rows, H, W, opts.Batch, func(r int) int { return r / (2 * np) }, func(dst *Array, r0, r1 int) {
+	scores, err := e.scoreRows(ctx, t, rows, nc, H, W, opts.Batch, func(r int) int { return r / (2 * np) }, func(dst *Array, r0, r1 int) {
 		var wg sync.WaitGroup
 		next := make(chan int)
 		for w := 0; w < min(runtime.GOMAXPROCS(0), r1-r0); w++ {

@@ -177,7 +177,7 @@ func TestFFTParamGolden(t *testing.T) {
 		h, w := sz[0], sz[1]
 		prefix := "fft_" + strconv.Itoa(h) + "x" + strconv.Itoa(w)
 		theta := saliencyGolden(t, prefix+"_theta.npy")
-		p := newFFTParam(h, w, 1)
+		p := newFFTParam(3, h, w, 1)
 		if theta.Size() != p.size() {
 			t.Fatalf("%s: θ has %d values, parameterisation %d", prefix, theta.Size(), p.size())
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image"
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/cnnviz/cnnviz/models"
@@ -29,13 +30,99 @@ import (
 // backprop, deconvnet, Guided Grad-CAM); overlays are pytorch-grad-cam's
 // show_cam_on_image (JET, α 0.5) of the magnitude divided by t and clipped to 1.
 
-// inputImage draws example i of a normalised (N,3,H,W) input.
-func drawInput(x *Array, i int, norm Normalization) (*image.RGBA, error) {
+// drawInput draws example i of a normalised (N,C,H,W) input: the channels
+// sel (1: gray, 3: red, green, blue; empty: DefaultDisplayChannels), each
+// mapped back to pixels with norm (resolved for C channels).
+func drawInput(x *Array, i int, norm Normalization, sel []int) (*image.RGBA, error) {
 	if x == nil || len(x.Shape) != 4 || i < 0 || i >= x.Shape[0] {
 		return nil, fmt.Errorf("no example %d in the input", i)
 	}
-	n := norm.resolved()
-	return imageio.ToImage(x.Index(i).Data, 3, x.Shape[2], x.Shape[3], n.Mean, n.Std)
+	c, h, w := x.Shape[1], x.Shape[2], x.Shape[3]
+	n, err := norm.For(c)
+	if err != nil {
+		return nil, err
+	}
+	sel, err = CheckDisplayChannels(sel, c)
+	if err != nil {
+		return nil, err
+	}
+	chw, err := pickChannels(x.Index(i).Data, c, h, w, sel)
+	if err != nil {
+		return nil, err
+	}
+	var mean, std [3]float32
+	for k, ch := range sel {
+		mean[k], std[k] = n.Mean[ch], n.Std[ch]
+	}
+	return imageio.ToImage(chw, len(sel), h, w, mean, std)
+}
+
+// pickChannels returns the planes sel of a (C,H,W) array, in sel's order,
+// as a (len(sel),H,W) array (a sub-slice of chw when sel is 0..len−1).
+func pickChannels(chw []float32, c, h, w int, sel []int) ([]float32, error) {
+	if len(chw) != c*h*w {
+		return nil, fmt.Errorf("%d values for a (%d,%d,%d) array", len(chw), c, h, w)
+	}
+	hw := h * w
+	prefix := true
+	for k, ch := range sel {
+		if ch < 0 || ch >= c {
+			return nil, fmt.Errorf("display channel %d is out of range for an input with %d channel(s) (valid: 0..%d)", ch, c, c-1)
+		}
+		prefix = prefix && ch == k
+	}
+	if prefix {
+		return chw[:len(sel)*hw], nil
+	}
+	out := make([]float32, len(sel)*hw)
+	for k, ch := range sel {
+		copy(out[k*hw:(k+1)*hw], chw[ch*hw:(ch+1)*hw])
+	}
+	return out, nil
+}
+
+// pickExample returns example i of an (N,C,H,W) array restricted to the
+// channels sel (resolved with CheckDisplayChannels), as (1,len(sel),H,W).
+func pickExample(a *Array, i int, sel []int) (*Array, error) {
+	if a == nil || len(a.Shape) != 4 || i < 0 || i >= a.Shape[0] {
+		return nil, fmt.Errorf("no example %d in the array", i)
+	}
+	c, h, w := a.Shape[1], a.Shape[2], a.Shape[3]
+	sel, err := CheckDisplayChannels(sel, c)
+	if err != nil {
+		return nil, err
+	}
+	d, err := pickChannels(a.Index(i).Data, c, h, w, sel)
+	if err != nil {
+		return nil, err
+	}
+	return &Array{Shape: []int{1, len(sel), h, w}, Data: d}, nil
+}
+
+// shownWord names the channels drawn of a c-channel array in captions:
+// "RGB" for the default three of an RGB input, else "channel 0" or
+// "channels 3,2,1".
+func shownWord(c int, sel []int) string {
+	sel, err := CheckDisplayChannels(sel, c)
+	if err != nil {
+		return "channels ?"
+	}
+	if c == 3 && slices.Equal(sel, []int{0, 1, 2}) {
+		return "RGB"
+	}
+	if len(sel) == 1 {
+		return fmt.Sprintf("channel %d", sel[0])
+	}
+	return fmt.Sprintf("channels %d,%d,%d", sel[0], sel[1], sel[2])
+}
+
+// channelWord names what a channel reduction runs over in captions: "RGB"
+// for 3-channel inputs, "channels" otherwise.
+func channelWord(c int) string {
+	if c == 3 {
+		return "RGB"
+	}
+	return "channels"
 }
 
 // OutlierThreshold is Captum's _cumulative_sum_threshold(|v|, 98): the
@@ -101,8 +188,16 @@ func signedTile(m []float32, h, w int) (image.Image, render.Range, error) {
 	return c.Image, r, nil
 }
 
-// rgbTile draws a (3,H,W) array whose values are already in [0,1].
+// rgbTile draws a (3,H,W) array whose values are already in [0,1]; a (1,H,W)
+// array is drawn in gray.
 func rgbTile(chw []float32, h, w int) (image.Image, error) {
+	if len(chw) == h*w {
+		g := make([]float32, 3*h*w)
+		for k := 0; k < 3; k++ {
+			copy(g[k*h*w:], chw)
+		}
+		chw = g
+	}
 	return render.RGBFromCHW(chw, h, w, render.Range{Min: 0, Max: 1})
 }
 
@@ -134,9 +229,16 @@ func absOf(a []float32) []float32 {
 	return out
 }
 
-// panel lays captioned tiles out in one row.
+// panel lays captioned tiles out in one row; tiles of small inputs (under
+// 56 pixels a side: 28×28 digits, 16×16 tests) are enlarged by an integer
+// factor (nearest neighbour) to about 112 pixels, so that they stay visible.
 func gradPanel(title string, tiles []image.Image, captions []string) (*image.RGBA, error) {
-	return render.Grid(tiles, render.GridOptions{Cols: len(tiles), Pad: 6, Captions: captions, MaxCaptionChars: 34, Title: title})
+	scale := 1
+	if len(tiles) > 0 && tiles[0] != nil {
+		b := tiles[0].Bounds()
+		scale = autoScaleTo(b.Dy(), b.Dx(), 112)
+	}
+	return render.Grid(tiles, render.GridOptions{Cols: len(tiles), Pad: 6, Captions: captions, MaxCaptionChars: 34, Title: title, Scale: scale})
 }
 
 type gradTile struct {
@@ -216,20 +318,24 @@ func (s *SaliencyResult) tiles(i int) ([]gradTile, []image.Image, error) {
 	if err := checkExampleIndex(s.Grad.Shape[0], i); err != nil {
 		return nil, nil, err
 	}
-	h, w := s.Grad.Shape[2], s.Grad.Shape[3]
-	base, err := drawInput(s.Input, i, s.Norm)
+	nc, h, w := s.Grad.Shape[1], s.Grad.Shape[2], s.Grad.Shape[3]
+	base, err := drawInput(s.Input, i, s.Norm, s.DisplayChannels)
 	if err != nil {
 		return nil, nil, err
 	}
 	g := s.Grad.Index(i)
 	one := &Array{Shape: append([]int{1}, g.Shape...), Data: g.Data}
+	shown, err := pickExample(s.Grad, i, s.DisplayChannels)
+	if err != nil {
+		return nil, nil, err
+	}
 	var rgb *Array
-	rgbCap := "gradient, RGB (standardized)"
+	rgbCap := "gradient, " + shownWord(nc, s.DisplayChannels) + " (standardized)"
 	if s.ReLU == models.ReLUStandard {
-		rgb = StandardizeAndClip(one, 0.1, 0.5)
+		rgb = StandardizeAndClip(shown, 0.1, 0.5)
 	} else {
-		rgb = DeprocessImage(one)
-		rgbCap = s.Method + ", RGB (deprocessed)"
+		rgb = DeprocessImage(shown)
+		rgbCap = s.Method + ", " + shownWord(nc, s.DisplayChannels) + " (deprocessed)"
 	}
 	rgbImg, err := rgbTile(rgb.Data, h, w)
 	if err != nil {
@@ -254,7 +360,7 @@ func (s *SaliencyResult) tiles(i int) ([]gradTile, []image.Image, error) {
 	}
 	gxi := make([]float32, h*w)
 	in := s.Input.Index(i).Data
-	for c := 0; c < 3; c++ {
+	for c := 0; c < nc; c++ {
 		for p := 0; p < h*w; p++ {
 			gxi[p] += g.Data[c*h*w+p] * in[c*h*w+p]
 		}
@@ -270,9 +376,9 @@ func (s *SaliencyResult) tiles(i int) ([]gradTile, []image.Image, error) {
 	ts := []gradTile{
 		{base, "input"},
 		{rgbImg, rgbCap},
-		{mxC.Image, "max over RGB (FlashTorch)"},
+		{mxC.Image, "max over " + channelWord(nc) + " (FlashTorch)"},
 		{amImg, "max |gradient| (Simonyan)"},
-		{gxiImg, "gradient x input, sum RGB"},
+		{gxiImg, "gradient x input, sum " + channelWord(nc)},
 		{ov, "max |gradient| over input"},
 	}
 	bars := []image.Image{
@@ -324,7 +430,7 @@ func (g *GuidedGradCAMResult) tiles(i int) ([]gradTile, error) {
 		return nil, err
 	}
 	h, w := g.Map.Shape[2], g.Map.Shape[3]
-	base, err := drawInput(g.Guided.Input, i, g.Guided.Norm)
+	base, err := drawInput(g.Guided.Input, i, g.Guided.Norm, g.Guided.DisplayChannels)
 	if err != nil {
 		return nil, err
 	}
@@ -336,15 +442,19 @@ func (g *GuidedGradCAMResult) tiles(i int) ([]gradTile, error) {
 	if err != nil {
 		return nil, err
 	}
-	one := func(a *Array) *Array {
-		e := a.Index(i)
-		return &Array{Shape: append([]int{1}, e.Shape...), Data: e.Data}
-	}
-	gb, err := rgbTile(DeprocessImage(one(g.Guided.Grad)).Data, h, w)
+	gs, err := pickExample(g.Guided.Grad, i, g.Guided.DisplayChannels)
 	if err != nil {
 		return nil, err
 	}
-	ggc, err := rgbTile(DeprocessImage(one(g.Map)).Data, h, w)
+	ms, err := pickExample(g.Map, i, g.Guided.DisplayChannels)
+	if err != nil {
+		return nil, err
+	}
+	gb, err := rgbTile(DeprocessImage(gs).Data, h, w)
+	if err != nil {
+		return nil, err
+	}
+	ggc, err := rgbTile(DeprocessImage(ms).Data, h, w)
 	if err != nil {
 		return nil, err
 	}
@@ -405,8 +515,8 @@ func (r *SmoothGradResult) tiles(i int) ([]gradTile, []image.Image, error) {
 	if err := checkExampleIndex(r.Mean.Shape[0], i); err != nil {
 		return nil, nil, err
 	}
-	h, w := r.Mean.Shape[2], r.Mean.Shape[3]
-	base, err := drawInput(r.Input, i, Normalization{})
+	nc, h, w := r.Mean.Shape[1], r.Mean.Shape[2], r.Mean.Shape[3]
+	base, err := drawInput(r.Input, i, r.Norm, r.DisplayChannels)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -414,7 +524,11 @@ func (r *SmoothGradResult) tiles(i int) ([]gradTile, []image.Image, error) {
 		e := a.Index(i)
 		return &Array{Shape: append([]int{1}, e.Shape...), Data: e.Data}
 	}
-	rgb, err := rgbTile(StandardizeAndClip(one(r.Mean), 0.1, 0.5).Data, h, w)
+	shown, err := pickExample(r.Mean, i, r.DisplayChannels)
+	if err != nil {
+		return nil, nil, err
+	}
+	rgb, err := rgbTile(StandardizeAndClip(shown, 0.1, 0.5).Data, h, w)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -446,8 +560,8 @@ func (r *SmoothGradResult) tiles(i int) ([]gradTile, []image.Image, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	ts := []gradTile{{base, "input"}, {rgb, "SmoothGrad, RGB"}, {amImg, "SmoothGrad max |.|"}, {sqImg, "SmoothGrad^2, max RGB"},
-		{vrImg, "VarGrad, max RGB"}, {ov, "SmoothGrad max |.| over input"}}
+	ts := []gradTile{{base, "input"}, {rgb, "SmoothGrad, " + shownWord(nc, r.DisplayChannels)}, {amImg, "SmoothGrad max |.|"}, {sqImg, "SmoothGrad^2, max " + channelWord(nc)},
+		{vrImg, "VarGrad, max " + channelWord(nc)}, {ov, "SmoothGrad max |.| over input"}}
 	return ts, []image.Image{magnitudeBar(render.Gray, amR, "SmoothGrad max |.|"), magnitudeBar(render.Inferno, sqR, "SmoothGrad^2")}, nil
 }
 
@@ -492,12 +606,12 @@ func (r *IGResult) tiles(i int) ([]gradTile, []image.Image, error) {
 	if err := checkExampleIndex(r.Attr.Shape[0], i); err != nil {
 		return nil, nil, err
 	}
-	h, w := r.Attr.Shape[2], r.Attr.Shape[3]
-	base, err := drawInput(r.Input, i, Normalization{})
+	nc, h, w := r.Attr.Shape[1], r.Attr.Shape[2], r.Attr.Shape[3]
+	base, err := drawInput(r.Input, i, r.Norm, r.DisplayChannels)
 	if err != nil {
 		return nil, nil, err
 	}
-	bimg, err := drawInput(r.Baseline, i, Normalization{})
+	bimg, err := drawInput(r.Baseline, i, r.Norm, r.DisplayChannels)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -519,7 +633,7 @@ func (r *IGResult) tiles(i int) ([]gradTile, []image.Image, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	ts := []gradTile{{base, "input"}, {bimg, "baseline: " + r.BaselineName}, {sImg, "attribution, sum RGB"}, {aImg, "|attribution|"}, {ov, "|attribution| over input"}}
+	ts := []gradTile{{base, "input"}, {bimg, "baseline: " + r.BaselineName}, {sImg, "attribution, sum " + channelWord(nc)}, {aImg, "|attribution|"}, {ov, "|attribution| over input"}}
 	return ts, []image.Image{magnitudeBar(render.RdBuR, sR, "attribution"), magnitudeBar(render.Gray, aR, "|attribution|")}, nil
 }
 
@@ -571,7 +685,7 @@ func (r *OcclusionResult) tiles(i int) ([]gradTile, []image.Image, error) {
 		return nil, nil, err
 	}
 	h, w := r.Map.Shape[1], r.Map.Shape[2]
-	base, err := drawInput(r.Input, i, Normalization{})
+	base, err := drawInput(r.Input, i, r.Norm, r.DisplayChannels)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -633,7 +747,11 @@ func (r *ActMaxResult) Grid(cols int) (*image.RGBA, error) {
 	tiles := make([]image.Image, len(r.Objectives))
 	caps := make([]string, len(r.Objectives))
 	for i, o := range r.Objectives {
-		img, err := rgbTile(disp.Index(i).Data, h, w)
+		shown, err := pickExample(disp, i, r.DisplayChannels)
+		if err != nil {
+			return nil, err
+		}
+		img, err := rgbTile(shown.Data, h, w)
 		if err != nil {
 			return nil, err
 		}
@@ -687,13 +805,17 @@ func (r *DeepDreamResult) Panel(original *Array) (*image.RGBA, error) {
 		return nil, errors.New("vizkit: empty DeepDreamResult")
 	}
 	h, w := r.Pixels.Shape[2], r.Pixels.Shape[3]
-	dream, err := rgbTile(r.Pixels.Data, h, w)
+	shown, err := pickExample(r.Pixels, 0, r.DisplayChannels)
+	if err != nil {
+		return nil, err
+	}
+	dream, err := rgbTile(shown.Data, h, w)
 	if err != nil {
 		return nil, err
 	}
 	ts := []gradTile{{dream, fmt.Sprintf("dreamed: %.3g", r.Score)}}
 	if original != nil {
-		o, err := drawInput(original, 0, r.Norm)
+		o, err := drawInput(original, 0, r.Norm, r.DisplayChannels)
 		if err != nil {
 			return nil, err
 		}
@@ -713,4 +835,16 @@ func (r *DeepDreamResult) HTML() (string, error) {
 	}
 	h := render.NewHTML().Image(p, "", 0)
 	return h.String(), h.Err()
+}
+
+// InputImage draws example i of a normalised (N,C,H,W) input as a picture:
+// the channels chosen (1: gray; 3: red, green, blue; empty:
+// DefaultDisplayChannels(C)), each mapped back to pixels with norm (resolved
+// for C channels, see Normalization) and clipped to [0,255]. A channel out of
+// range or a normalisation of the wrong length is an error naming it.
+func InputImage(x *Array, i int, norm Normalization, channels []int) (*image.RGBA, error) {
+	if err := checkImageBatch(x); err != nil {
+		return nil, err
+	}
+	return drawInput(x, i, norm, channels)
 }

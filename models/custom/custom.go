@@ -224,6 +224,10 @@ func (m *Model) Layers() []models.Layer { return m.layers }
 // NumClasses is K of the output [N,K].
 func (m *Model) NumClasses() int { return m.spec.NumClasses }
 
+// InputChannels is C of the (N,C,H,W) input (Spec.InputChannels; read by
+// models.InputChannels).
+func (m *Model) InputChannels() int { return m.spec.InputChannels }
+
 // DefaultCAMLayer is Spec.CAMLayer ("" lets vizkit pick the last spatial layer).
 func (m *Model) DefaultCAMLayer() string { return m.spec.CAMLayer }
 

@@ -48,9 +48,31 @@ func TestEngineMethods(t *testing.T) {
 	for _, method := range cam.Names() {
 		opts := cam.Options{Method: method, BatchSize: 8}
 		if method == "fullgrad" {
-			// Batch norms are folded into the convolutions of this export.
-			if _, err := cam.Compute(context.Background(), ex.Explainer, x1, opts); err == nil {
-				t.Logf("fullgrad ran on a folded export")
+			// Batch norms are folded into the convolutions of this export: each
+			// convolution carries the folded bias β − μ·γ/√(σ²+ε) (the
+			// convolutions themselves had none), which is what pytorch-grad-cam's
+			// FullGrad reads from the batch norms of the unfolded model, and
+			// the gradient at the fused output is the batch norm's. So FullGrad
+			// runs on the convolutions' biases, one term per convolution.
+			r, err := cam.Compute(context.Background(), ex.Explainer, x1, opts)
+			if err != nil {
+				t.Errorf("FullGrad on a folded export: %v", err)
+				continue
+			}
+			finite(t, "fullgrad", r.Map)
+			convs := 0
+			for _, l := range m.Layers() {
+				if l.Kind == models.Conv2d {
+					convs++
+				}
+			}
+			if len(r.Layers) != convs || convs == 0 {
+				t.Errorf("FullGrad used %d bias layers %v; the export has %d convolutions", len(r.Layers), r.Layers, convs)
+			}
+			for _, name := range r.Layers {
+				if _, b, err := m.Weight(name); err != nil || len(b) == 0 {
+					t.Errorf("FullGrad layer %s: bias %d values, %v", name, len(b), err)
+				}
 			}
 			continue
 		}

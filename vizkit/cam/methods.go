@@ -576,6 +576,16 @@ type biasLayer struct {
 // order, with its bias: a convolution's from Network.Weight, a batch norm's
 // effective bias β − μ·γ/√(σ²+ε) (pytorch-grad-cam's get_bias_data) read as
 // the layer's output for a zero input. skipped lists layers without a bias.
+//
+// ONNX exports in eval mode fold each batch norm into the convolution before
+// it: the fused convolution's output is the batch norm's output and, for a
+// convolution without a bias of its own (torchvision's conv+BN blocks), its
+// bias is the batch norm's effective bias. FullGrad on the fused
+// convolutions' biases then gives the same terms as pytorch-grad-cam's
+// FullGrad on the unfolded model (which skips the bias-free convolutions);
+// a convolution that had its own bias gives one fused term instead of two.
+// A network with no bias at all is an error, never a map of the input term
+// alone.
 func fullGradBiases(e *engine.Explainer) (out []biasLayer, skipped []string, err error) {
 	for _, l := range e.Layers() {
 		switch l.Kind {

@@ -284,3 +284,27 @@ func toUint8(v float64) uint8 {
 	}
 	return uint8(math.Round(v))
 }
+
+// Gray turns an unnormalised RGB input (C = 3, values pixel/255 in [0,1], as
+// Apply gives with zero Mean and Std) into one channel the way PIL's "L"
+// conversion does, L = (299·R + 587·G + 114·B)/1000 on the 8-bit values
+// (rounded), normalised as (L/255 − mean)/std. The result is (1,H,W) and
+// keeps in.Image. std must be positive and finite.
+func Gray(in *Input, mean, std float32) (*Input, error) {
+	if in == nil || in.C != 3 || in.H < 1 || in.W < 1 || len(in.Data) != 3*in.H*in.W {
+		return nil, errors.New("imageio: Gray needs a 3-channel input")
+	}
+	if !(std > 0) || math.IsInf(float64(std), 0) || math.IsNaN(float64(mean)) || math.IsInf(float64(mean), 0) {
+		return nil, fmt.Errorf("imageio: Gray: mean %v and std %v must be finite with std > 0", mean, std)
+	}
+	hw := in.H * in.W
+	out := make([]float32, hw)
+	for i := 0; i < hw; i++ {
+		r := math.Round(float64(in.Data[i]) * 255)
+		g := math.Round(float64(in.Data[hw+i]) * 255)
+		b := math.Round(float64(in.Data[2*hw+i]) * 255)
+		l := math.Floor((r*299 + g*587 + b*114 + 500) / 1000)
+		out[i] = float32((l/255 - float64(mean)) / float64(std))
+	}
+	return &Input{Data: out, C: 1, H: in.H, W: in.W, Image: in.Image}, nil
+}

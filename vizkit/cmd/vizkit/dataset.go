@@ -120,6 +120,9 @@ type dsOptions struct {
 	pageSize    int
 	topK        int
 	metricSteps int
+	// mean, std and display are --mean, --std and --display-channels, as in
+	// single-image explain.
+	mean, std, display string
 }
 
 // register defines the data-set flags (besides the model flags).
@@ -139,6 +142,9 @@ func (o *dsOptions) register(fs *flag.FlagSet) {
 	fs.Var(&o.shard, "shard", "i/n: process only shard i of n (0 ≤ i < n): the images whose relative path hashes (FNV-1a 64) to i mod n; for Kubernetes Indexed Jobs and Slurm arrays (merge the shards with: vizkit merge OUT SHARD_DIR...)")
 	fs.IntVar(&o.pageSize, "page-size", dsDefaultPage, "images per gallery page")
 	fs.IntVar(&o.topK, "top-k", 5, "classes listed per image in the gallery and summary.json")
+	fs.StringVar(&o.mean, "mean", "", "per-channel normalisation mean (as single-image explain: 1 value or one per channel; default ImageNet's for RGB models, 0 for others; \"none\")")
+	fs.StringVar(&o.std, "std", "", "per-channel normalisation standard deviation (1 value or one per channel; default ImageNet's for RGB models, 1 for others; \"none\")")
+	fs.StringVar(&o.display, "display-channels", "", displayChannelsHelp)
 }
 
 // datasetOnlyFlags are the flags that only a data-set run has.
@@ -236,6 +242,15 @@ func runDataset(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer net.Close()
+	// The same preprocessing as a single --image (grayscale for 1-channel
+	// models, the graph's own size, --mean/--std).
+	prep, err := newInputPrep(net, o.mean, o.std, o.display)
+	if err != nil {
+		return err
+	}
+	if err := prep.pictures(); err != nil {
+		return fmt.Errorf("data sets are pictures: %w (model %s)", err, net.Arch())
+	}
 	for _, it := range items {
 		if it.Class >= 0 {
 			if err := imageio.CheckClass(it.Class, net.NumClasses()); err != nil {
@@ -274,7 +289,7 @@ func runDataset(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	// Cancelled on return, so the decoding goroutine never outlives the run.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	r := &dsRun{o: o, ctx: ctx, ex: ex, net: net, random: random, methods: chosen, layers: layers, log: stderr}
+	r := &dsRun{o: o, ctx: ctx, ex: ex, net: net, random: random, methods: chosen, layers: layers, log: stderr, prep: prep}
 	r.model = fmt.Sprintf("%s from %s", net.Arch(), sourceOr(net, o.mf))
 	r.backendName = b.Name()
 	r.config = r.fingerprint()
@@ -362,6 +377,8 @@ type dsRun struct {
 	label                      func(int) string
 	// completed counts the images finished in this run.
 	completed int
+	// prep preprocesses the pictures.
+	prep *inputPrep
 }
 
 // fingerprint identifies the settings that change an image's outputs.
@@ -373,6 +390,10 @@ func (r *dsRun) fingerprint() string {
 	}
 	s := fmt.Sprintf("v%d|%s|classes=%d|methods=%s|layers=%s|class=%d|npy=%v|eigen=%v|aug=%v|metrics=%v|steps=%d|topk=%d",
 		summaryVersion, r.model, r.net.NumClasses(), strings.Join(names, ","), strings.Join(r.layers, ","), o.class, o.npy, o.eigen, o.aug, o.metrics, o.metricSteps, o.topK)
+	if p := r.prep; p != nil && (p.ch != 3 || o.mean != "" || o.std != "" || o.display != "") {
+		// Only non-default inputs change the key, so earlier results stay valid.
+		s += fmt.Sprintf("|ch=%d|mean=%v|std=%v|display=%v", p.ch, p.mean, p.std, p.display)
+	}
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:8])
 }
@@ -428,7 +449,6 @@ type batchResult struct {
 // ready, one being decoded). Unreadable files come back as skipped.
 func (r *dsRun) batches(todo []dsItem) <-chan batchResult {
 	ch := make(chan batchResult, 1)
-	pre := imageio.DefaultImageNet()
 	go func() {
 		defer close(ch)
 		for i := 0; i < len(todo); i += r.o.batch {
@@ -440,7 +460,7 @@ func (r *dsRun) batches(todo []dsItem) <-chan batchResult {
 				img, err := imageio.Load(it.Path)
 				var in *imageio.Input
 				if err == nil {
-					in, err = pre.Apply(img)
+					in, err = r.prep.apply(img)
 				}
 				if err != nil {
 					br.skipped = append(br.skipped, skippedFile{Path: it.Path, Rel: it.Rel, Reason: oneLine(err.Error())})
@@ -571,12 +591,12 @@ func (r *dsRun) writeImage(li loadedImage, x *vizkit.Array, i int, fwd *engine.R
 			os.RemoveAll(tmp)
 		}
 	}()
-	H, W := x.Shape[2], x.Shape[3]
-	size := 3 * H * W
-	input := &vizkit.Array{Shape: []int{1, 3, H, W}, Data: x.Data[i*size : (i+1)*size]}
+	C, H, W := x.Shape[1], x.Shape[2], x.Shape[3]
+	size := C * H * W
+	input := &vizkit.Array{Shape: []int{1, C, H, W}, Data: x.Data[i*size : (i+1)*size]}
 	c := &runCtx{Ctx: r.ctx, Ex: r.ex, Net: r.net, Input: input, Image: li.in.Image, OutDir: tmp, NPY: r.o.npy,
 		Report: render.NewHTML(), Log: io.Discard, Layers: r.layers, EigenSmooth: r.o.eigen, AugSmooth: r.o.aug,
-		Mean: imageio.ImageNetMean, Std: imageio.ImageNetStd, Class: target, Target: engine.Class(target), Label: r.label}
+		Mean: r.prep.mean, Std: r.prep.std, Display: r.prep.display, Class: target, Target: engine.Class(target), Label: r.label}
 	logits := fwd.Logits.Index(i)
 	probs := softmax(logits.Data)
 	row := summaryRow{Path: it.Path, Rel: it.Rel, Width: li.w, Height: li.h,
@@ -587,7 +607,7 @@ func (r *dsRun) writeImage(li loadedImage, x *vizkit.Array, i int, fwd *engine.R
 	}
 	var region *vizkit.Region
 	if it.Box != nil {
-		cb, reg := cropBox(*it.Box, li.w, li.h, H, W)
+		cb, reg := cropBox(r.prep.pre, *it.Box, li.w, li.h, H, W)
 		row.CropBox, region = cb, reg
 	}
 	if err := c.SaveNPY("logits", logits); err != nil {
@@ -601,7 +621,7 @@ func (r *dsRun) writeImage(li loadedImage, x *vizkit.Array, i int, fwd *engine.R
 	if r.random {
 		rep.Warning("Random weights: this network was never trained. The pictures show how each method works, not what a trained network sees.")
 	}
-	rep.Paragraph(fmt.Sprintf("Model %s, backend %s. Input %s (%d×%d, resized to 256 and centre-cropped to 224×224).", r.model, r.backendName, it.Rel, li.w, li.h))
+	rep.Paragraph(fmt.Sprintf("Model %s, backend %s. Input %s (%d×%d, %s).", r.model, r.backendName, it.Rel, li.w, li.h, r.prep.describe()))
 	img := image.Image(c.Image)
 	if row.CropBox != nil {
 		b := row.CropBox
@@ -756,10 +776,10 @@ func roadSeed(rel string) uint64 {
 }
 
 // cropBox maps a box in original pixels (x0 y0 x1 y1, exclusive ends) into
-// the H×W centre crop of the Resize(256) image (torchvision's geometry),
+// the H×W centre crop of the image resized by pre (torchvision's geometry),
 // rounding outwards and clipping; nil when nothing of it is in the crop.
-func cropBox(b [4]float64, w, h, H, W int) (*[4]int, *vizkit.Region) {
-	rh, rw := imageio.DefaultImageNet().ResizedSize(w, h)
+func cropBox(pre imageio.Preprocess, b [4]float64, w, h, H, W int) (*[4]int, *vizkit.Region) {
+	rh, rw := pre.ResizedSize(w, h)
 	sx, sy := float64(rw)/float64(w), float64(rh)/float64(h)
 	ox, oy := math.RoundToEven(float64(rw-W)/2), math.RoundToEven(float64(rh-H)/2)
 	x0 := max(0, int(math.Floor(b[0]*sx-ox)))

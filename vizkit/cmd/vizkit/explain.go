@@ -33,11 +33,15 @@ type runCtx struct {
 	Ctx context.Context
 	Ex  *vizkit.Explainer
 	Net models.Network
-	// Input is the normalised input (1,3,H,W); Image the same input for display (H×W).
+	// Input is the normalised input (1,C,H,W); Image the same input for display (H×W).
 	Input *vizkit.Array
 	Image image.Image
-	// Mean and Std are the normalisation used (to undo it for display).
-	Mean, Std [3]float32
+	// Mean and Std are the normalisation used, one value per input channel (to
+	// undo it for display; the "black" baseline of ig).
+	Mean, Std []float32
+	// Display are the input channels drawn (--display-channels; empty: the
+	// first three, or channel 0 in gray for 1- and 2-channel inputs).
+	Display []int
 	// Class is the target class (--class, else the top-1 prediction).
 	Class  int
 	Target vizkit.Target
@@ -52,6 +56,11 @@ type runCtx struct {
 	// Label names a class ("281 tabby" for ImageNet models, "class 3" otherwise).
 	Label func(int) string
 	Log   io.Writer
+}
+
+// norm is the input normalisation as a vizkit.Normalization.
+func (c *runCtx) norm() vizkit.Normalization {
+	return vizkit.Normalization{Mean: c.Mean, Std: c.Std}
 }
 
 // SavePNG writes OutDir/name.png.
@@ -201,14 +210,15 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.Usage = func() { explainUsage(fs, stderr) }
 	var mf modelFlags
 	mf.register(fs)
-	imagePath := fs.String("image", "", "input image (PNG, JPEG, GIF, WebP, BMP); preprocessed as torchvision's Resize(256)+CenterCrop(224)+Normalize(ImageNet)")
-	inputNPY := fs.String("input-npy", "", "input as an already normalised float32 .npy of shape (3,H,W) or (1,3,H,W) (bypasses image preprocessing)")
+	imagePath := fs.String("image", "", "input image (PNG, JPEG, GIF, WebP, BMP); preprocessed as torchvision's Resize(256)+CenterCrop(224)+Normalize(ImageNet) (grayscale for 1-channel models, the graph's own size for fixed-size ONNX models, --mean/--std)")
+	inputNPY := fs.String("input-npy", "", "input as an already normalised float32 .npy of shape (C,H,W) or (1,C,H,W), C the model's input channel count (bypasses image preprocessing; --mean/--std then only say how to draw it)")
 	class := fs.Int("class", -1, "target class index (default: the top-1 prediction)")
 	targetKind := fs.String("target", "class", "what to explain: class (the logit of --class or the top-1 class), softmax (its probability), positive / negative (a single-logit binary head: the logit or its negation), value / increase / decrease (regression output --output: its value, what raises it, what lowers it), similarity (cosine similarity of an embedding head with --reference), classes (the sum of the logits of --classes)")
 	outputIdx := fs.Int("output", 0, "--target value|increase|decrease: which output unit to explain")
 	referenceNPY := fs.String("reference", "", "--target similarity: a float32 .npy with the reference embedding (D,)")
-	meanFlag := fs.String("mean", "", "--image: per-channel normalisation mean, comma-separated (1 value or one per input channel; default ImageNet's for RGB models, 0 for others; \"none\" for 0)")
-	stdFlag := fs.String("std", "", "--image: per-channel normalisation standard deviation (1 value or one per channel; default ImageNet's for RGB models, 1 for others; \"none\" for 1)")
+	meanFlag := fs.String("mean", "", "per-channel normalisation mean, comma-separated (1 value or one per input channel; default ImageNet's for RGB models, 0 for others; \"none\" for 0): applied to --image, used to draw --input-npy")
+	stdFlag := fs.String("std", "", "per-channel normalisation standard deviation (1 value or one per channel; default ImageNet's for RGB models, 1 for others; \"none\" for 1)")
+	displayFlag := fs.String("display-channels", "", displayChannelsHelp)
 	classSet := fs.String("classes", "", "--target classes: comma-separated class indices whose logits are summed")
 	layers := fs.String("layer", "", "comma-separated layer names for the methods (default: each method's own, e.g. the last conv block for CAMs)")
 	methodsFlag := fs.String("methods", "features,kernels,gradcam,saliency", "comma-separated methods (see `vizkit methods`)")
@@ -253,9 +263,12 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer ex.Close()
 
+	prep, err := newInputPrep(net, *meanFlag, *stdFlag, *displayFlag)
+	if err != nil {
+		return err
+	}
 	c := &runCtx{Ctx: ctx, Ex: ex, Net: net, NPY: *writeNPY, Report: render.NewHTML(), Log: stderr,
-		EigenSmooth: *eigenSmooth, AugSmooth: *augSmooth,
-		Mean: imageio.ImageNetMean, Std: imageio.ImageNetStd}
+		EigenSmooth: *eigenSmooth, AugSmooth: *augSmooth, Mean: prep.mean, Std: prep.std, Display: prep.display}
 	if *layers != "" {
 		for _, l := range strings.Split(*layers, ",") {
 			l = strings.TrimSpace(l)
@@ -271,39 +284,13 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err != nil {
 			return err
 		}
-		ch := models.InputChannels(net)
-		if ch != 3 && ch != 1 {
-			return fmt.Errorf("--image: model %s takes %d input channels; images give 1 (grayscale) or 3 (RGB): pass a normalised (%d,H,W) array with --input-npy", net.Arch(), ch, ch)
-		}
-		mean, std, err := parseNorm(*meanFlag, *stdFlag, ch)
-		if err != nil {
-			return err
-		}
-		pre := imageio.DefaultImageNet()
-		if h, w, ok := models.ReferenceSize(net); ok && (h != 224 || w != 224) {
-			// A model made for another input size: resize the short side in
-			// torchvision's 256:224 proportion and centre-crop to that size.
-			pre.ResizeShort = (max(h, w)*256 + 112) / 224
-			pre.CropH, pre.CropW = h, w
-		}
-		if ch == 3 {
-			copy(pre.Mean[:], mean)
-			copy(pre.Std[:], std)
-		} else {
-			pre.Mean, pre.Std = [3]float32{}, [3]float32{}
-		}
-		in, err := pre.Apply(img)
+		in, err := prep.apply(img)
 		if err != nil {
 			return fmt.Errorf("%s: %w", *imagePath, err)
 		}
-		if ch == 1 {
-			in = grayInput(in, mean[0], std[0])
-		}
-		c.Mean, c.Std = [3]float32{mean[0], mean[min(1, ch-1)], mean[min(2, ch-1)]}, [3]float32{std[0], std[min(1, ch-1)], std[min(2, ch-1)]}
 		c.Input = &vizkit.Array{Shape: []int{1, in.C, in.H, in.W}, Data: in.Data}
 		c.Image = in.Image
-		inputDesc = fmt.Sprintf("%s (%d×%d, resized to %d and centre-cropped to %d×%d%s)", filepath.Base(*imagePath), img.Bounds().Dx(), img.Bounds().Dy(),
-			pre.ResizeShort, pre.CropW, pre.CropH, map[bool]string{true: ", grayscale", false: ""}[ch == 1])
+		inputDesc = fmt.Sprintf("%s (%d×%d, %s)", filepath.Base(*imagePath), img.Bounds().Dx(), img.Bounds().Dy(), prep.describe())
 	} else {
 		shape, data, err := npy.ReadFile(*inputNPY)
 		if err != nil {
@@ -312,7 +299,7 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if len(shape) == 3 {
 			shape = append([]int{1}, shape...)
 		}
-		ch := models.InputChannels(net)
+		ch := prep.ch
 		if len(shape) != 4 || shape[0] != 1 || shape[1] != ch {
 			return fmt.Errorf("--input-npy %s: shape %v, want (%d,H,W) or (1,%d,H,W) float32, normalised (model %s takes %d channel(s))", *inputNPY, shape, ch, ch, net.Arch(), ch)
 		}
@@ -320,15 +307,10 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err := c.Input.CheckFinite("--input-npy " + *inputNPY); err != nil {
 			return err
 		}
-		shown := min(ch, 3)
-		if ch == 2 {
-			shown = 1
-		}
-		c.Image, err = imageio.ToImage(data[:shown*shape[2]*shape[3]], shown, shape[2], shape[3], c.Mean, c.Std)
-		if err != nil {
+		if c.Image, err = vizkit.InputImage(c.Input, 0, c.norm(), c.Display); err != nil {
 			return err
 		}
-		inputDesc = fmt.Sprintf("%s (%d×%d, already normalised)", filepath.Base(*inputNPY), shape[3], shape[2])
+		inputDesc = fmt.Sprintf("%s (%d×%d, %d channel(s), already normalised)", filepath.Base(*inputNPY), shape[3], shape[2], ch)
 	}
 	c.Label = func(i int) string {
 		if net.NumClasses() == imageio.NumImageNetClasses {
@@ -564,20 +546,89 @@ func parseNorm(meanS, stdS string, ch int) (mean, std []float32, err error) {
 	return mean, std, nil
 }
 
-// grayInput turns an unnormalised RGB input (values in [0,1]) into one
-// channel, PIL's "L" conversion L = (299·R + 587·G + 114·B)/1000 on the 8-bit
-// values, normalised as (L/255 − mean)/std.
-func grayInput(in *imageio.Input, mean, std float32) *imageio.Input {
-	hw := in.H * in.W
-	out := make([]float32, hw)
-	for i := 0; i < hw; i++ {
-		r := math.Round(float64(in.Data[i]) * 255)
-		g := math.Round(float64(in.Data[hw+i]) * 255)
-		b := math.Round(float64(in.Data[2*hw+i]) * 255)
-		l := math.Floor((r*299 + g*587 + b*114 + 500) / 1000)
-		out[i] = float32((l/255 - float64(mean)) / float64(std))
+// displayChannelsHelp documents --display-channels (explain and data sets).
+const displayChannelsHelp = "input channels drawn for the input and per-channel attributions, comma-separated: 3 (as red, green, blue, e.g. 3,2,1) or 1 (gray); default the first three (channel 0 in gray for 1- and 2-channel models); each must be below the model's input channel count"
+
+// inputPrep turns pictures into a model's input, the same way for a single
+// image and for data sets: torchvision's Resize(256)+CenterCrop(224) (the
+// graph's own size, in the same 256:224 proportion, for fixed-size ONNX
+// graphs), then RGB normalised by --mean/--std for 3-channel models, or
+// grayscale (PIL's "L") normalised by their single value for 1-channel
+// models. Other channel counts take .npy inputs only.
+type inputPrep struct {
+	ch        int
+	pre       imageio.Preprocess // without normalisation for 1-channel models
+	mean, std []float32          // one per input channel
+	display   []int              // resolved --display-channels
+}
+
+// newInputPrep reads --mean, --std and --display-channels for net.
+func newInputPrep(net models.Network, meanS, stdS, displayS string) (*inputPrep, error) {
+	p := &inputPrep{ch: models.InputChannels(net), pre: imageio.DefaultImageNet()}
+	var err error
+	if p.mean, p.std, err = parseNorm(meanS, stdS, p.ch); err != nil {
+		return nil, err
 	}
-	return &imageio.Input{Data: out, C: 1, H: in.H, W: in.W, Image: in.Image}
+	var sel []int
+	for _, f := range strings.Split(displayS, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		k, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, fmt.Errorf("--display-channels: %q is not a channel index", f)
+		}
+		sel = append(sel, k)
+	}
+	if p.display, err = vizkit.CheckDisplayChannels(sel, p.ch); err != nil {
+		return nil, fmt.Errorf("--display-channels: %w (model %s)", err, net.Arch())
+	}
+	if h, w, ok := models.ReferenceSize(net); ok && (h != 224 || w != 224) {
+		// A model made for another input size: resize the short side in
+		// torchvision's 256:224 proportion and centre-crop to that size.
+		p.pre.ResizeShort = (max(h, w)*256 + 112) / 224
+		p.pre.CropH, p.pre.CropW = h, w
+	}
+	if p.ch == 3 {
+		copy(p.pre.Mean[:], p.mean)
+		copy(p.pre.Std[:], p.std)
+	} else {
+		p.pre.Mean, p.pre.Std = [3]float32{}, [3]float32{}
+	}
+	return p, nil
+}
+
+// pictures reports whether the model's input can be made from a picture.
+func (p *inputPrep) pictures() error {
+	if p.ch != 3 && p.ch != 1 {
+		return fmt.Errorf("the model takes %d input channels; images give 1 (grayscale) or 3 (RGB): pass a normalised (%d,H,W) array with --input-npy", p.ch, p.ch)
+	}
+	return nil
+}
+
+// apply preprocesses a decoded picture: (C,H,W) normalised values and the
+// resized, cropped RGB picture.
+func (p *inputPrep) apply(img image.Image) (*imageio.Input, error) {
+	if err := p.pictures(); err != nil {
+		return nil, err
+	}
+	in, err := p.pre.Apply(img)
+	if err != nil {
+		return nil, err
+	}
+	if p.ch == 1 {
+		return imageio.Gray(in, p.mean[0], p.std[0])
+	}
+	return in, nil
+}
+
+// describe says what apply does, for reports.
+func (p *inputPrep) describe() string {
+	s := fmt.Sprintf("resized to %d and centre-cropped to %d×%d", p.pre.ResizeShort, p.pre.CropW, p.pre.CropH)
+	if p.ch == 1 {
+		s += ", grayscale"
+	}
+	return s
 }
 
 // parseTarget turns --target and its companion flags into a vizkit.Target;

@@ -66,7 +66,7 @@ func runActMax(c *runCtx) error {
 		opts := vizkit.ActMaxOptions{Param: vizkit.ParamFFT, Optimizer: vizkit.OptimizerAdam, Steps: actMaxCLI.Steps,
 			Size:   [2]int{actMaxCLI.Size, actMaxCLI.Size},
 			Jitter: 4, Scales: []float64{0.95, 1, 1.05}, Rotations: []float64{-5, 0, 5}, Seed: 0,
-			Norm: vizkit.Normalization{Mean: c.Mean, Std: c.Std}}
+			Norm: c.norm(), DisplayChannels: c.Display}
 		done := 0
 		opts.Progress = func(step, steps int, _ []float32) {
 			if step == steps {
@@ -103,7 +103,7 @@ func runDeepDream(c *runCtx) error {
 	}
 	for _, name := range layers {
 		r, err := c.Ex.DeepDream(c.Ctx, c.Input, vizkit.DeepDreamOptions{Layer: name, Octaves: 3, Jitter: 8,
-			Norm: vizkit.Normalization{Mean: c.Mean, Std: c.Std}})
+			Norm: c.norm(), DisplayChannels: c.Display})
 		if err != nil {
 			return err
 		}

@@ -14,7 +14,7 @@ func init() {
 		Run: runSmoothGrad})
 	register(&method{Name: "ig", Help: "Integrated Gradients from a black baseline (50 Gauss-Legendre steps, as Captum), with the completeness check (~1 min for full-size VGG11)",
 		Run: runIG})
-	register(&method{Name: "occlusion", Help: "occlusion: score drop when a 32x32 window (stride 16) is set to 0 (the mean colour after normalisation) over each region (Captum semantics)",
+	register(&method{Name: "occlusion", Help: "occlusion: score drop when a 32x32 window (stride 16; a quarter of the shorter side, stride half of it, for inputs under 64 px) is set to 0 (the mean colour after normalisation) over each region (Captum semantics)",
 		Run: runOcclusion})
 }
 
@@ -31,7 +31,8 @@ func batchProgress(c *runCtx, what string) vizkit.BatchOptions {
 }
 
 func runSmoothGrad(c *runCtx) error {
-	r, err := c.Ex.SmoothGrad(c.Ctx, c.Input, vizkit.SmoothGradOptions{Target: c.Target, Batch: batchProgress(c, "smoothgrad")})
+	r, err := c.Ex.SmoothGrad(c.Ctx, c.Input, vizkit.SmoothGradOptions{Target: c.Target, Batch: batchProgress(c, "smoothgrad"),
+		Norm: c.norm(), DisplayChannels: c.Display})
 	if err != nil {
 		return err
 	}
@@ -52,7 +53,7 @@ func runSmoothGrad(c *runCtx) error {
 }
 
 func runIG(c *runCtx) error {
-	r, err := c.Ex.IntegratedGradients(c.Ctx, c.Input, vizkit.IGOptions{Target: c.Target, Norm: vizkit.Normalization{Mean: c.Mean, Std: c.Std},
+	r, err := c.Ex.IntegratedGradients(c.Ctx, c.Input, vizkit.IGOptions{Target: c.Target, Norm: c.norm(), DisplayChannels: c.Display,
 		Batch: batchProgress(c, "integrated gradients")})
 	if err != nil {
 		return err
@@ -76,7 +77,16 @@ func runIG(c *runCtx) error {
 }
 
 func runOcclusion(c *runCtx) error {
-	r, err := c.Ex.Occlusion(c.Ctx, c.Input, vizkit.OcclusionOptions{Target: c.Target, Batch: batchProgress(c, "occlusion")})
+	// A 32×32 window, stride 16; inputs under 64 pixels a side (small ONNX
+	// graphs: 28×28 digits) get a window of a quarter of their shorter side
+	// (at least 2 pixels), stride half of it.
+	win := 32
+	if side := min(c.Input.Shape[2], c.Input.Shape[3]); side < 64 {
+		win = min(max(2, side/4), side)
+	}
+	stride := max(1, win/2)
+	r, err := c.Ex.Occlusion(c.Ctx, c.Input, vizkit.OcclusionOptions{Target: c.Target, Batch: batchProgress(c, "occlusion"),
+		Window: [2]int{win, win}, Stride: [2]int{stride, stride}, Norm: c.norm(), DisplayChannels: c.Display})
 	if err != nil {
 		return err
 	}

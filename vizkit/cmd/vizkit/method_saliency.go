@@ -23,7 +23,7 @@ func init() {
 }
 
 func runGradient(c *runCtx, rule models.ReLURule) error {
-	s, err := c.Ex.Saliency(c.Input, vizkit.SaliencyOptions{Target: c.Target, ReLU: rule, Norm: vizkit.Normalization{Mean: c.Mean, Std: c.Std}})
+	s, err := c.Ex.Saliency(c.Input, vizkit.SaliencyOptions{Target: c.Target, ReLU: rule, Norm: c.norm(), DisplayChannels: c.Display})
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func runGradient(c *runCtx, rule models.ReLURule) error {
 
 func runGuidedGradCAM(c *runCtx) error {
 	g, err := c.Ex.GuidedGradCAM(c.Input, vizkit.GuidedGradCAMOptions{Target: c.Target, Layers: c.Layers,
-		Norm: vizkit.Normalization{Mean: c.Mean, Std: c.Std}})
+		Norm: c.norm(), DisplayChannels: c.Display})
 	if err != nil {
 		return err
 	}
