@@ -63,10 +63,8 @@ func (p *ParamStore) get(name string, dims ...int) (*weights.Tensor, error) {
 		}
 		return nil, err
 	}
-	for i, x := range t.Data {
-		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-			return nil, fmt.Errorf("weights %s: tensor %q holds a non-finite value at index %d; the checkpoint is corrupt", p.w.Source, name, i)
-		}
+	if i := weights.FirstNonFinite(t.Data); i >= 0 {
+		return nil, fmt.Errorf("weights %s: tensor %q holds a non-finite value at index %d; the checkpoint is corrupt", p.w.Source, name, i)
 	}
 	p.used[name] = true
 	return t, nil
@@ -80,6 +78,16 @@ func (p *ParamStore) Tensor(name string, dims ...int) (*weights.Tensor, error) {
 
 // Has reports whether the weight set holds name.
 func (p *ParamStore) Has(name string) bool { return p.w.Has(name) }
+
+// keep returns t for the store to hold beyond conversion: a copy when t
+// aliases a file mapping (weights.MapSafetensors), which is released after
+// loading.
+func (p *ParamStore) keep(t *weights.Tensor) *weights.Tensor {
+	if !p.w.Mapped() {
+		return t
+	}
+	return &weights.Tensor{Shape: append([]int(nil), t.Shape...), Data: append([]float32(nil), t.Data...), DType: t.DType}
+}
 
 func (p *ParamStore) add(name string, data []float32, dims ...int) {
 	p.names = append(p.names, name)
@@ -104,7 +112,7 @@ func (p *ParamStore) Conv(m string, o, inPerGroup, kh, kw int, bias bool) error 
 		}
 	}
 	p.add(m+".weight", hwio, kh, kw, inPerGroup, o)
-	p.orig[m+".weight"] = k
+	p.orig[m+".weight"] = p.keep(k)
 	p.counts[m+".weight"] = len(k.Data)
 	if bias {
 		b, err := p.get(m+".bias", o)
@@ -112,7 +120,7 @@ func (p *ParamStore) Conv(m string, o, inPerGroup, kh, kw int, bias bool) error 
 			return err
 		}
 		p.add(m+".bias", append([]float32(nil), b.Data...), o)
-		p.orig[m+".bias"] = b
+		p.orig[m+".bias"] = p.keep(b)
 		p.counts[m+".bias"] = o
 	}
 	return nil
@@ -166,7 +174,7 @@ func (p *ParamStore) Linear(m string, out, in int) error {
 	p.add(m+".weight", Transpose2D(w.Data, out, in), in, out)
 	p.linear[m+".weight"] = true
 	p.add(m+".bias", append([]float32(nil), b.Data...), out)
-	p.orig[m+".weight"], p.orig[m+".bias"] = w, b
+	p.orig[m+".weight"], p.orig[m+".bias"] = p.keep(w), p.keep(b)
 	p.counts[m+".weight"], p.counts[m+".bias"] = len(w.Data), out
 	p.convIn[m] = in
 	return nil
