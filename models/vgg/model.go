@@ -439,10 +439,11 @@ func clone(x []float32) []float32 { return append([]float32(nil), x...) }
 // reordered from PyTorch's flatten order (C,H,W), pp = H·W, to channels-last
 // (H,W,C): row s·c+ch of the result is column ch·pp+s of w.
 //
-// It works in tiles of 16 outputs × about 1024 inputs (whole channels):
-// each tile reads 16 contiguous segments of w and writes one 64-byte line
-// per destination row, so both sides stay in cache; tiles are spread over
-// GOMAXPROCS goroutines.
+// It works in tiles of 16 outputs × 64 channels: for each spatial position
+// s, a 64×16 block is gathered from 16 rows of w into a small buffer, then
+// written as 64 rows of 16 values (one 64-byte line each), so that both
+// sides stay in cache and in the TLB; tiles are spread over GOMAXPROCS
+// goroutines.
 func fillLinearChunks(chunks [][]float32, bounds []int, w []float32, in, out, c, pp int) {
 	if c <= 0 {
 		c, pp = in, 1
@@ -453,8 +454,7 @@ func fillLinearChunks(chunks [][]float32, bounds []int, w []float32, in, out, c,
 			rows[j] = chunk[(j-bounds[k])*out : (j-bounds[k]+1)*out]
 		}
 	}
-	const ob = 16
-	cb := max(1, 1024/pp)
+	const ob, cb = 16, 64
 	oTiles, cTiles := (out+ob-1)/ob, (c+cb-1)/cb
 	tiles := oTiles * cTiles
 	var next atomic.Int64
@@ -463,19 +463,23 @@ func fillLinearChunks(chunks [][]float32, bounds []int, w []float32, in, out, c,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var buf [cb * ob]float32
 			for {
 				t := int(next.Add(1) - 1)
 				if t >= tiles {
 					return
 				}
-				o0, c0 := (t/cTiles)*ob, (t%cTiles)*cb
-				o1, c1 := min(o0+ob, out), min(c0+cb, c)
-				for o := o0; o < o1; o++ {
-					src := w[o*in : (o+1)*in]
-					for ch := c0; ch < c1; ch++ {
-						for s, v := range src[ch*pp : (ch+1)*pp] {
-							rows[s*c+ch][o] = v
+				o0, c0 := (t%oTiles)*ob, (t/oTiles)*cb
+				no, nc := min(ob, out-o0), min(cb, c-c0)
+				for s := 0; s < pp; s++ {
+					for oo := 0; oo < no; oo++ {
+						src := w[(o0+oo)*in+c0*pp+s:]
+						for j := 0; j < nc; j++ {
+							buf[j*ob+oo] = src[j*pp]
 						}
+					}
+					for j := 0; j < nc; j++ {
+						copy(rows[s*c+c0+j][o0:o0+no], buf[j*ob:j*ob+no])
 					}
 				}
 			}
