@@ -88,6 +88,7 @@ func (m *Model) add(name string, dims ...int) []float32 {
 	t := tensors.FromShape(shapes.Make(dtypes.Float32, dims...))
 	var flat []float32
 	tensors.MustMutableFlatData(t, func(f []float32) { flat = f })
+	models.AdviseHugePages(flat) // Before the first write: see its doc.
 	m.params = append(m.params, t)
 	return flat
 }
