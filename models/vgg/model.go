@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/weights"
@@ -440,11 +439,7 @@ func clone(x []float32) []float32 { return append([]float32(nil), x...) }
 // reordered from PyTorch's flatten order (C,H,W), pp = H·W, to channels-last
 // (H,W,C): row s·c+ch of the result is column ch·pp+s of w.
 //
-// It works in tiles of 16 outputs × 64 channels: for each spatial position
-// s, a 64×16 block is gathered from 16 rows of w into a small buffer, then
-// written as 64 rows of 16 values (one 64-byte line each), so that both
-// sides stay in cache and in the TLB; tiles are spread over GOMAXPROCS
-// goroutines.
+// The transposition is models.TransposeRows (cache-tiled, in parallel).
 func fillLinearChunks(chunks [][]float32, bounds []int, w []float32, in, out, c, pp int) {
 	if c <= 0 {
 		c, pp = in, 1
@@ -455,38 +450,7 @@ func fillLinearChunks(chunks [][]float32, bounds []int, w []float32, in, out, c,
 			rows[j] = chunk[(j-bounds[k])*out : (j-bounds[k]+1)*out]
 		}
 	}
-	const ob, cb = 16, 64
-	oTiles, cTiles := (out+ob-1)/ob, (c+cb-1)/cb
-	tiles := oTiles * cTiles
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for wk := min(runtime.GOMAXPROCS(0), tiles); wk > 0; wk-- {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var buf [cb * ob]float32
-			for {
-				t := int(next.Add(1) - 1)
-				if t >= tiles {
-					return
-				}
-				o0, c0 := (t%oTiles)*ob, (t/oTiles)*cb
-				no, nc := min(ob, out-o0), min(cb, c-c0)
-				for s := 0; s < pp; s++ {
-					for oo := 0; oo < no; oo++ {
-						src := w[(o0+oo)*in+c0*pp+s:]
-						for j := 0; j < nc; j++ {
-							buf[j*ob+oo] = src[j*pp]
-						}
-					}
-					for j := 0; j < nc; j++ {
-						copy(rows[s*c+c0+j][o0:o0+no], buf[j*ob:j*ob+no])
-					}
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	models.TransposeRows(rows, w, out, c, pp)
 }
 
 func linearHWCInToCHW(w []float32, out, c, p int) []float32 {
