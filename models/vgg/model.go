@@ -47,7 +47,9 @@ type Model struct {
 // integer-typed parameters load, each with a line in Model.Warnings (BN's
 // num_batches_tracked, an integer counter no module reads, is expected and
 // silent); missing or mis-shaped ones are errors naming the tensor with
-// expected and found shapes.
+// expected and found shapes. A set that aliases a file mapping
+// (weights.MapSafetensors) has each conv and linear weight released
+// (weights.Set.Release) once converted; the model keeps nothing of w.
 //
 // Parameter layouts held by the model (PyTorch's on the left):
 //
@@ -106,9 +108,11 @@ func (m *Model) addLinear(l models.Layer) (chunks [][]float32, bounds []int) {
 
 // build converts w into a Model: each tensor is checked (shape, finite
 // values) and copied once, from w into the parameter's own buffer in the
-// graph layout. w is not modified; it may alias a file mapping
-// (weights.MapSafetensors) that is released once build returns: the model
-// keeps no reference to w's data.
+// graph layout. w may alias a file mapping (weights.MapSafetensors), released
+// after build returns: the model keeps no reference to w's data, and each
+// conv and linear weight of a mapped w is released (weights.Set.Release) as
+// soon as it is converted, so that the file's pages and the converted
+// parameters are not all resident at once. An unmapped w is not modified.
 func build(cfg Config, w *weights.Set) (*Model, error) {
 	m := newModel(cfg, w.Source)
 	used := map[string]bool{}
@@ -141,6 +145,7 @@ func build(cfg Config, w *weights.Set) (*Model, error) {
 			}
 			models.KernelOIHWToHWIO(add(l.Name+".weight", 3, 3, l.In, l.Out), k.Data, l.Out, l.In)
 			copy(add(l.Name+".bias", l.Out), b.Data)
+			w.Release(l.Name + ".weight") // A mapped file's pages can go now.
 		case models.BatchNorm2d:
 			var ts [4]*weights.Tensor
 			for i, f := range []string{"weight", "bias", "running_mean", "running_var"} {
@@ -177,6 +182,7 @@ func build(cfg Config, w *weights.Set) (*Model, error) {
 			}
 			fillLinearChunks(chunks, bounds, wt.Data, l.In, l.Out, c, pp)
 			copy(add(l.Name+".bias", l.Out), b.Data)
+			w.Release(l.Name + ".weight")
 		}
 	}
 	var unused []string

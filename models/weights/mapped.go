@@ -218,3 +218,25 @@ func (s *Set) Close() error {
 	}
 	return nil
 }
+
+// Release tells s that the caller has finished reading tensor name. If the
+// tensor aliases the file mapping (see MapSafetensors), its pages leave the
+// process's resident set (on Linux; the page cache keeps them) and its Data
+// becomes nil, so that converting a large mapped file one tensor at a time
+// never holds the whole file and the whole result at once. Other tensors are
+// left alone. Use it only on tensors no one else reads.
+func (s *Set) Release(name string) {
+	if s == nil || s.mapped == nil {
+		return
+	}
+	t := s.Tensors[name]
+	for i, b := range s.borrowed {
+		if b != t || len(t.Data) == 0 {
+			continue
+		}
+		dropPages(unsafe.Slice((*byte)(unsafe.Pointer(&t.Data[0])), 4*len(t.Data)))
+		t.Data = nil
+		s.borrowed = append(s.borrowed[:i], s.borrowed[i+1:]...)
+		return
+	}
+}

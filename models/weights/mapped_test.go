@@ -96,6 +96,18 @@ func TestMappedEqualsRead(t *testing.T) {
 		t.Fatal("MapSafetensors of an aligned F32 file copied instead of mapping")
 	}
 	sameBits(t, "MapSafetensors", want, m)
+	// Release lets go of one aliasing tensor only.
+	small := m.Tensors["t2"]
+	m.Release("t2")
+	m.Release("no such tensor")
+	if small.Data != nil || m.Tensors["t1"].Data == nil || !m.Mapped() {
+		t.Fatal("Release did not release exactly the one tensor")
+	}
+	if _, err := m.Get("t2", 16, 3, 3, 3); err == nil {
+		t.Fatal("Get of a released tensor returned it")
+	}
+	m.Tensors["t2"] = want.Tensors["t2"] // Back, for the comparison below.
+	sameBits(t, "MapSafetensors after Release", want, m)
 	big := m.Tensors["t1"]
 	if err := m.Close(); err != nil {
 		t.Fatal(err)

@@ -18,13 +18,3 @@ func mapFile(f *os.File, size int64) ([]byte, error) {
 
 // unmapFile releases a mapping made by mapFile.
 func unmapFile(b []byte) error { return syscall.Munmap(b) }
-
-// dropPages tells the kernel that the pages of b (part of a mapping) are no
-// longer needed by this process: they leave its resident set (the page
-// cache keeps them). Errors are ignored: it is only advice.
-func dropPages(b []byte) {
-	if len(b) == 0 {
-		return
-	}
-	_ = syscall.Madvise(pageAligned(b), syscall.MADV_DONTNEED)
-}
