@@ -101,9 +101,16 @@ func FuzzMapSafetensors(f *testing.F) {
 	addFixtureSeeds(f, ".safetensors")
 	f.Add(stFile(`{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}} `, make([]byte, 8)))
 	f.Add(stFile(`{"w":{"dtype":"F32","shape":[1],"data_offsets":[1,5]}}`, make([]byte, 5)))
+	dir := f.TempDir() // One directory: a t.TempDir per input slows the fuzzer to a crawl.
 	f.Fuzz(func(t *testing.T, data []byte) {
 		want, werr := readSafetensors(bytes.NewReader(data), int64(len(data)), "fuzz")
-		path := filepath.Join(t.TempDir(), "f.safetensors")
+		tmp, err := os.CreateTemp(dir, "*.safetensors")
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := tmp.Name()
+		tmp.Close()
+		defer os.Remove(path)
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
 		}

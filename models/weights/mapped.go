@@ -132,48 +132,57 @@ func fillFromMapping(s *Set, l *stLayout, data []byte, borrow bool) error {
 		return nil
 	}
 	var (
-		wg       sync.WaitGroup
 		mu       sync.Mutex
 		next     int
 		firstErr error
 	)
+	work := func() {
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+		defer func() {
+			if r := recover(); r != nil {
+				if _, fault := r.(interface{ Addr() uintptr }); !fault {
+					panic(r) // A bug, not a fault on the mapping.
+				}
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = fmt.Errorf("weights %s: fault reading the mapped file (was it truncated or changed while loading?): %v", s.Source, r)
+				}
+				mu.Unlock()
+			}
+		}()
+		for {
+			mu.Lock()
+			i := next
+			next++
+			stop := i >= len(pieces) || firstErr != nil
+			mu.Unlock()
+			if stop {
+				return
+			}
+			p := pieces[i]
+			if p.et == dtypeF32 && hostLittleEndian && uintptr(unsafe.Pointer(&p.src[0]))%4 == 0 {
+				copy(p.dst, unsafe.Slice((*float32)(unsafe.Pointer(&p.src[0])), len(p.dst)))
+			} else {
+				decodeInto(p.dst, p.src, p.et)
+			}
+			if !borrow {
+				dropPages(p.src)
+			}
+		}
+	}
+	// Small files (a few pieces) are copied on this goroutine: no start-up
+	// cost, and the same code path every time.
 	workers := min(runtime.GOMAXPROCS(0), len(pieces))
+	if workers <= 1 || len(pieces) < 4 {
+		work()
+		return firstErr
+	}
+	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-			defer func() {
-				if r := recover(); r != nil {
-					if _, fault := r.(interface{ Addr() uintptr }); !fault {
-						panic(r) // A bug, not a fault on the mapping.
-					}
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = fmt.Errorf("weights %s: fault reading the mapped file (was it truncated or changed while loading?): %v", s.Source, r)
-					}
-					mu.Unlock()
-				}
-			}()
-			for {
-				mu.Lock()
-				i := next
-				next++
-				stop := i >= len(pieces) || firstErr != nil
-				mu.Unlock()
-				if stop {
-					return
-				}
-				p := pieces[i]
-				if p.et == dtypeF32 && hostLittleEndian && uintptr(unsafe.Pointer(&p.src[0]))%4 == 0 {
-					copy(p.dst, unsafe.Slice((*float32)(unsafe.Pointer(&p.src[0])), len(p.dst)))
-				} else {
-					decodeInto(p.dst, p.src, p.et)
-				}
-				if !borrow {
-					dropPages(p.src)
-				}
-			}
+			work()
 		}()
 	}
 	wg.Wait()

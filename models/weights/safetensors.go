@@ -168,8 +168,15 @@ func parseSafetensorsLayout(r io.ReaderAt, size int64, source string) (*stLayout
 		delete(raw, "__metadata__")
 	}
 
+	// Entries in name order: the same file always fails on the same tensor.
+	names := make([]string, 0, len(raw))
+	for name := range raw {
+		names = append(names, name)
+	}
+	sort.Strings(names)
 	spans := make([]stSpan, 0, len(raw))
-	for name, msg := range raw {
+	for _, name := range names {
+		msg := raw[name]
 		var e stEntry
 		if err := json.Unmarshal(msg, &e); err != nil {
 			return nil, fmt.Errorf("weights %s: tensor %q: bad header entry %s: %v", source, name, abbreviate(msg), err)
