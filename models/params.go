@@ -3,6 +3,7 @@ package models
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -27,7 +28,11 @@ const BatchNormEps = 1e-5
 //	                        chunks "<m>.weight[a:b]", see LinearChunked), "<m>.bias" [out]
 //
 // Every tensor read is checked (name, shape, finite values); Unused lists
-// tensors of the set that no module read. It is safe for concurrent use.
+// tensors of the set that no module read. Each tensor is copied once, from
+// the weight set straight into its graph parameter's own buffer in the
+// graph layout (the set may alias a file mapping, weights.MapSafetensors,
+// released after loading: the store keeps no reference to it); Weight and
+// ModuleBias read the parameters back. It is safe for concurrent use.
 type ParamStore struct {
 	// Source describes where the weights came from.
 	Source string
@@ -35,10 +40,10 @@ type ParamStore struct {
 	w      *weights.Set
 	used   map[string]bool
 	names  []string
-	host   [][]float32
+	local  []*tensors.Tensor // Unbound parameters, in names order (nil once bound).
 	dims   [][]int
-	linear map[string]bool // Linear weights ([in,out]), chunked when bound to the Go backend.
-	orig   map[string]*weights.Tensor
+	linear map[string]bool  // Linear weights ([in,out]), chunked when bound to the Go backend.
+	convs  map[string][]int // Conv module → its PyTorch kernel shape [O, I/g, kh, kw].
 	counts map[string]int
 	convIn map[string]int
 
@@ -52,7 +57,7 @@ type ParamStore struct {
 // NewParamStore starts converting w.
 func NewParamStore(w *weights.Set) *ParamStore {
 	return &ParamStore{Source: w.Source, w: w, used: map[string]bool{}, linear: map[string]bool{},
-		orig: map[string]*weights.Tensor{}, counts: map[string]int{}, convIn: map[string]int{}}
+		convs: map[string][]int{}, counts: map[string]int{}, convIn: map[string]int{}}
 }
 
 func (p *ParamStore) get(name string, dims ...int) (*weights.Tensor, error) {
@@ -63,10 +68,8 @@ func (p *ParamStore) get(name string, dims ...int) (*weights.Tensor, error) {
 		}
 		return nil, err
 	}
-	for i, x := range t.Data {
-		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-			return nil, fmt.Errorf("weights %s: tensor %q holds a non-finite value at index %d; the checkpoint is corrupt", p.w.Source, name, i)
-		}
+	if i := weights.FirstNonFinite(t.Data); i >= 0 {
+		return nil, fmt.Errorf("weights %s: tensor %q holds a non-finite value at index %d; the checkpoint is corrupt", p.w.Source, name, i)
 	}
 	p.used[name] = true
 	return t, nil
@@ -81,10 +84,17 @@ func (p *ParamStore) Tensor(name string, dims ...int) (*weights.Tensor, error) {
 // Has reports whether the weight set holds name.
 func (p *ParamStore) Has(name string) bool { return p.w.Has(name) }
 
-func (p *ParamStore) add(name string, data []float32, dims ...int) {
+// add appends a zero parameter of shape dims and returns its storage to
+// fill in (the store is still converting: nothing else sees it yet).
+func (p *ParamStore) add(name string, dims ...int) []float32 {
+	t := tensors.FromShape(shapes.Make(dtypes.Float32, dims...))
+	var flat []float32
+	tensors.MustMutableFlatData(t, func(f []float32) { flat = f })
+	AdviseHugePages(flat) // Before the first write: see its doc.
 	p.names = append(p.names, name)
-	p.host = append(p.host, data)
+	p.local = append(p.local, t)
 	p.dims = append(p.dims, dims)
+	return flat
 }
 
 // Conv converts the convolution module m with o outputs, in/groups inputs
@@ -94,25 +104,15 @@ func (p *ParamStore) Conv(m string, o, inPerGroup, kh, kw int, bias bool) error 
 	if err != nil {
 		return err
 	}
-	hwio := make([]float32, len(k.Data))
-	kk := kh * kw
-	for oi := 0; oi < o; oi++ {
-		for ii := 0; ii < inPerGroup; ii++ {
-			for q := 0; q < kk; q++ {
-				hwio[(q*inPerGroup+ii)*o+oi] = k.Data[(oi*inPerGroup+ii)*kk+q]
-			}
-		}
-	}
-	p.add(m+".weight", hwio, kh, kw, inPerGroup, o)
-	p.orig[m+".weight"] = k
+	KernelToHWIO(p.add(m+".weight", kh, kw, inPerGroup, o), k.Data, o, inPerGroup, kh*kw)
+	p.convs[m] = []int{o, inPerGroup, kh, kw}
 	p.counts[m+".weight"] = len(k.Data)
 	if bias {
 		b, err := p.get(m+".bias", o)
 		if err != nil {
 			return err
 		}
-		p.add(m+".bias", append([]float32(nil), b.Data...), o)
-		p.orig[m+".bias"] = b
+		copy(p.add(m+".bias", o), b.Data)
 		p.counts[m+".bias"] = o
 	}
 	return nil
@@ -134,8 +134,8 @@ func (p *ParamStore) BatchNorm(m string, c int) error {
 	if p.w.Has(m + ".num_batches_tracked") {
 		p.used[m+".num_batches_tracked"] = true
 	}
-	scale := make([]float32, c)
-	shift := make([]float32, c)
+	scale := p.add(m+".scale", c)
+	shift := p.add(m+".shift", c)
 	for i := range scale {
 		v := float64(ts[3].Data[i])
 		if v < 0 {
@@ -145,9 +145,6 @@ func (p *ParamStore) BatchNorm(m string, c int) error {
 		scale[i] = float32(s)
 		shift[i] = float32(float64(ts[1].Data[i]) - float64(ts[2].Data[i])*s)
 	}
-	p.add(m+".scale", scale, c)
-	p.add(m+".shift", shift, c)
-	p.orig[m+".shift"] = &weights.Tensor{Shape: []int{c}, Data: append([]float32(nil), shift...)}
 	p.counts[m+".weight"] = c
 	p.counts[m+".bias"] = c
 	return nil
@@ -163,10 +160,14 @@ func (p *ParamStore) Linear(m string, out, in int) error {
 	if err != nil {
 		return err
 	}
-	p.add(m+".weight", Transpose2D(w.Data, out, in), in, out)
+	wt := p.add(m+".weight", in, out)
+	rows := make([][]float32, in)
+	for r := range rows {
+		rows[r] = wt[r*out : (r+1)*out]
+	}
+	TransposeRows(rows, w.Data, out, in, 1)
 	p.linear[m+".weight"] = true
-	p.add(m+".bias", append([]float32(nil), b.Data...), out)
-	p.orig[m+".weight"], p.orig[m+".bias"] = w, b
+	copy(p.add(m+".bias", out), b.Data)
 	p.counts[m+".weight"], p.counts[m+".bias"] = len(w.Data), out
 	p.convIn[m] = in
 	return nil
@@ -265,29 +266,57 @@ func (p *ParamStore) Params(backend compute.Backend) ([]*tensors.Tensor, error) 
 			in, out := d[0], d[1]
 			k := (in + LinearChunkRows(out) - 1) / LinearChunkRows(out)
 			if k > 1 {
-				for c := 0; c < k; c++ {
-					a, b := c*in/k, (c+1)*in/k
-					t := tensors.FromShape(shapes.Make(dtypes.Float32, b-a, out))
-					tensors.MustMutableFlatData(t, func(f []float32) { copy(f, p.host[i][a*out:b*out]) })
-					names = append(names, fmt.Sprintf("%s[%d:%d]", name, a, b))
-					params = append(params, t)
-				}
+				tensors.MustConstFlatData(p.local[i], func(w []float32) {
+					for c := 0; c < k; c++ {
+						a, b := c*in/k, (c+1)*in/k
+						t := tensors.FromShape(shapes.Make(dtypes.Float32, b-a, out))
+						tensors.MustMutableFlatData(t, func(f []float32) { copy(f, w[a*out:b*out]) })
+						names = append(names, fmt.Sprintf("%s[%d:%d]", name, a, b))
+						params = append(params, t)
+					}
+				})
+				_ = p.local[i].FinalizeAll()
 				continue
 			}
 		}
-		t := tensors.FromShape(shapes.Make(dtypes.Float32, d...))
-		tensors.MustMutableFlatData(t, func(f []float32) { copy(f, p.host[i]) })
 		names = append(names, name)
-		params = append(params, t)
+		params = append(params, p.local[i])
 	}
+	// Each move copies a tensor into a backend buffer and frees the local
+	// one; collecting every ~64 MB lets the next moves reuse that memory.
+	moved := 0
 	for i, t := range params {
 		if err := t.ToDevice(backend, 0); err != nil {
 			return nil, fmt.Errorf("moving parameter %q to backend %s: %w", names[i], backend.Name(), err)
 		}
+		if moved += int(t.Memory()); moved >= 64<<20 {
+			runtime.GC()
+			moved = 0
+		}
 	}
 	p.params, p.bNames, p.bound = params, names, backend
-	p.host = nil
+	p.local = nil
 	return p.params, nil
+}
+
+// flat returns a copy of the parameter name (before or after binding; a
+// chunked linear weight is gathered from its row chunks), or ok false.
+// Called with p.mu held.
+func (p *ParamStore) flat(name string) (data []float32, ok bool, err error) {
+	names, ts := p.names, p.local
+	if p.bound != nil {
+		names, ts = p.bNames, p.params
+	}
+	for i, n := range names {
+		if n == name || (p.linear[name] && strings.HasPrefix(n, name+"[")) {
+			part, err := tensors.CopyFlatData[float32](ts[i])
+			if err != nil {
+				return nil, true, fmt.Errorf("reading parameter %q: %w", n, err)
+			}
+			data, ok = append(data, part...), true
+		}
+	}
+	return data, ok, nil
 }
 
 // Weight returns a copy of a conv or linear module's weight in PyTorch layout
@@ -298,23 +327,46 @@ func (p *ParamStore) Weight(m string) (*weights.Tensor, []float32, error) {
 	if p.closed {
 		return nil, nil, fmt.Errorf("model (%s) was closed", p.Source)
 	}
-	w, ok := p.orig[m+".weight"]
-	if !ok {
-		var mods []string
-		for name := range p.orig {
-			if strings.HasSuffix(name, ".weight") {
-				mods = append(mods, strings.TrimSuffix(name, ".weight"))
+	var w *weights.Tensor
+	if k, ok := p.convs[m]; ok {
+		hwio, _, err := p.flat(m + ".weight")
+		if err != nil {
+			return nil, nil, err
+		}
+		o, in, kk := k[0], k[1], k[2]*k[3]
+		oihw := make([]float32, len(hwio))
+		for oi := 0; oi < o; oi++ {
+			for ii := 0; ii < in; ii++ {
+				for q := 0; q < kk; q++ {
+					oihw[(oi*in+ii)*kk+q] = hwio[(q*in+ii)*o+oi]
+				}
 			}
+		}
+		w = &weights.Tensor{Shape: append([]int(nil), k...), Data: oihw}
+	} else if p.linear[m+".weight"] {
+		wt, _, err := p.flat(m + ".weight")
+		if err != nil {
+			return nil, nil, err
+		}
+		in := p.convIn[m]
+		out := len(wt) / max(in, 1)
+		w = &weights.Tensor{Shape: []int{out, in}, Data: Transpose2D(wt, in, out)}
+	} else {
+		var mods []string
+		for c := range p.convs {
+			mods = append(mods, c)
+		}
+		for name := range p.linear {
+			mods = append(mods, strings.TrimSuffix(name, ".weight"))
 		}
 		sort.Strings(mods)
 		return nil, nil, fmt.Errorf("module %q has no convolution or linear weight; modules with weights: %s", m, strings.Join(mods, ", "))
 	}
-	out := &weights.Tensor{Shape: append([]int(nil), w.Shape...), Data: append([]float32(nil), w.Data...)}
-	var bias []float32
-	if b, ok := p.orig[m+".bias"]; ok {
-		bias = append([]float32(nil), b.Data...)
+	bias, _, err := p.flat(m + ".bias")
+	if err != nil {
+		return nil, nil, err
 	}
-	return out, bias, nil
+	return w, bias, nil
 }
 
 // Close releases the parameter buffers.
@@ -328,7 +380,10 @@ func (p *ParamStore) Close() {
 	for _, t := range p.params {
 		_ = t.FinalizeAll()
 	}
-	p.params, p.host = nil, nil
+	for _, t := range p.local {
+		_ = t.FinalizeAll()
+	}
+	p.params, p.local = nil, nil
 }
 
 // ModuleBias returns a BatchNorm2d module's effective bias (its folded shift
@@ -336,11 +391,13 @@ func (p *ParamStore) Close() {
 func (p *ParamStore) ModuleBias(m string) ([]float32, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if b, ok := p.orig[m+".shift"]; ok {
-		return append([]float32(nil), b.Data...), nil
+	if p.closed {
+		return nil, fmt.Errorf("model (%s) was closed", p.Source)
 	}
-	if b, ok := p.orig[m+".bias"]; ok {
-		return append([]float32(nil), b.Data...), nil
+	for _, name := range []string{m + ".shift", m + ".bias"} {
+		if b, ok, err := p.flat(name); ok || err != nil {
+			return b, err
+		}
 	}
 	return nil, fmt.Errorf("module %q has no bias", m)
 }

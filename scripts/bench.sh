@@ -15,6 +15,16 @@
 #   guided       guided backpropagation w.r.t. the input
 #   scorecam     Score-CAM, 512 channels of features.20, batches of 16
 #                (batch 1 only unless --scorecam-b8: 4096 masked inputs a side)
+#   startup      the whole CLI process, per architecture: `vizkit explain
+#                --weights ARCH.safetensors --image testdata/images/chelsea.jpg
+#                --methods gradcam --out DIR` (load the weights, Grad-CAM, write
+#                PNGs + index.html) vs scripts/bench_startup_torch.py (torch.load
+#                of the same weights as .pth into torchvision's model, the same
+#                Grad-CAM as the gradcam row, write .npy + PNGs); weights
+#                generated once by that script (torchvision random init, seed 0)
+#                under out/bench/weights, read once beforehand so both sides
+#                load from the page cache; wall time and peak RSS from
+#                /usr/bin/time, best of --rounds (the default 1: one run)
 # Each (row, batch) runs in its own process on each side, Go then PyTorch, so
 # that both see the same machine load; peak RSS is per process (getrusage).
 # PyTorch uses torch.set_num_threads(nproc); Go uses GOMAXPROCS = nproc.
@@ -22,10 +32,10 @@
 # scheduler does, so PyTorch is also timed with 1 thread (torch1_s) and
 # go/best compares with the faster of the two (the conservative ratio).
 #
-# Usage: scripts/bench.sh [--quick] [--reps N] [--rounds N] [--rows "forward gradcam ..."]
+# Usage: scripts/bench.sh [--quick] [--reps N] [--rounds N] [--rows "forward gradcam ... startup"]
 #                         [--batches "1 8"] [--archs "vgg11 resnet50"] [--no-scorecam]
 #                         [--scorecam-b8] [--no-torch1] [--out DIR]
-#   --quick      rows forward gradcam saliency, batch 1, 3 repetitions
+#   --quick      rows forward gradcam saliency startup, batch 1, 3 repetitions
 #   --reps N     timed repetitions per process (default 5; Score-CAM: 1)
 #   --rounds N   run each row's processes N times, alternating sides, and keep
 #                each side's best (lowest) median: load only ever slows a
@@ -49,7 +59,7 @@ cd "$(dirname "$0")/.."
 
 reps=5
 rounds=1
-rows="forward gradcam saliency guided scorecam"
+rows="forward gradcam saliency guided scorecam startup"
 batches="1 8"
 archs="vgg11 resnet50"
 scorecam=1
@@ -58,7 +68,7 @@ torch1=1
 out=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) rows="forward gradcam saliency"; batches="1"; reps=3; shift ;;
+    --quick) rows="forward gradcam saliency startup"; batches="1"; reps=3; shift ;;
     --reps) reps="$2"; shift 2 ;;
     --rounds) rounds="$2"; shift 2 ;;
     --rows) rows="$2"; shift 2 ;;
@@ -68,7 +78,7 @@ while [ $# -gt 0 ]; do
     --scorecam-b8) scorecam_b8=1; shift ;;
     --no-torch1) torch1=0; shift ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,45p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,55p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -151,6 +161,7 @@ if grep -q -- '--- SKIP' "$out/arch_$arch.txt"; then
   continue
 fi
 for row in $rows; do
+  [ "$row" = startup ] && continue # Whole processes: below.
   for b in $batches; do
     r=$reps
     if [ "$row" = scorecam ]; then
@@ -181,5 +192,30 @@ for row in $rows; do
   done
 done
 done
+# startup: whole processes, Go CLI then PyTorch script, per architecture.
+if [[ " $rows " == *" startup "* ]]; then
+  echo "== startup: whole process (load weights, Grad-CAM, write outputs)"
+  go build -o "$out/vizkit" ./vizkit/cmd/vizkit
+  wdir="out/bench/weights"
+  img="testdata/images/chelsea.jpg"
+  # timed CMD...: prints "wall_s peak_MB" of one process (its output to $out/startup.log).
+  timed() {
+    /usr/bin/time -f "%e %M" -o "$out/time.txt" "$@" >>"$out/startup.log" 2>&1 || { tail -5 "$out/startup.log" >&2; return 1; }
+    awk '{printf "%s %.0f\n", $1, $2 * 1024 / 1e6}' "$out/time.txt"
+  }
+  for arch in $archs; do
+    if [ ! -s "$wdir/$arch.pth" ] || [ ! -s "$wdir/$arch.safetensors" ]; then
+      $PY scripts/bench_startup_torch.py --arch "$arch" --make-weights "$wdir"
+    fi
+    cat "$wdir/$arch.safetensors" "$wdir/$arch.pth" >/dev/null # Into the page cache for both sides.
+    g="" t=""
+    for _ in $(seq "$rounds"); do
+      g=$(best "$g" "$(timed "$out/vizkit" explain --weights "$wdir/$arch.safetensors" --image "$img" --methods gradcam --out "$out/startup_go_$arch")")
+      t=$(best "$t" "$(timed $PY scripts/bench_startup_torch.py --arch "$arch" --weights "$wdir/$arch.pth" --image "$img" --out "$out/startup_torch_$arch" --threads "$threads")")
+    done
+    awk -v a="$arch" -v g="$g" -v t="$t" 'BEGIN { split(g, G, " "); split(t, T, " ");
+      printf "%-9s %-20s %5s %8.3f %8.3f %8s %8.2f %7.2f %10s %13s %10.0f %13.0f %6s %9s\n", a, "startup(process)", 1, G[1], T[1], "-", G[1] / T[1], G[1] / T[1], "-", "-", G[2], T[2], "-", "-" }' | tee -a "$table"
+  done
+fi
 echo "load avg    $(cut -d' ' -f1-3 /proc/loadavg) (end)"
 echo "raw outputs in $out (go.txt is benchstat input)"

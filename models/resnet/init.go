@@ -3,9 +3,9 @@ package resnet
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"strings"
 
+	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/weights"
 )
 
@@ -62,7 +62,9 @@ func StateDictShapes(cfg Config) (names []string, shapes map[string][]int) {
 //	fc:     nn.Linear's default: weight and bias U(−1/√F, 1/√F)
 //
 // (zero_init_residual=False, torchvision's default). The same seed gives the
-// same weights (a PCG stream per tensor), not the values PyTorch would draw.
+// same weights (state-dict tensor number i is drawn by models.FillNormal or
+// FillUniform with stream i, in parallel chunks), not the values PyTorch
+// would draw.
 func RandomWeights(cfg Config, seed uint64) (*weights.Set, error) {
 	if cfg.NumClasses < 1 || cfg.Stem < 1 || len(cfg.Stages[3]) == 0 {
 		return nil, fmt.Errorf("resnet: invalid configuration %+v", cfg)
@@ -77,17 +79,11 @@ func RandomWeights(cfg Config, seed uint64) (*weights.Set, error) {
 			size *= k
 		}
 		data := make([]float32, size)
-		r := rand.New(rand.NewPCG(seed, 0x7265736e6574+uint64(i)))
 		switch {
 		case strings.HasPrefix(n, "fc."):
-			for j := range data {
-				data[j] = float32((2*r.Float64() - 1) * bound)
-			}
+			models.FillUniform(data, bound, seed, uint64(i))
 		case len(d) == 4: // convolution
-			std := math.Sqrt(2 / float64(d[0]*d[2]*d[3]))
-			for j := range data {
-				data[j] = float32(r.NormFloat64() * std)
-			}
+			models.FillNormal(data, math.Sqrt(2/float64(d[0]*d[2]*d[3])), seed, uint64(i))
 		case strings.HasSuffix(n, ".weight"), strings.HasSuffix(n, ".running_var"): // BN: 1
 			for j := range data {
 				data[j] = 1

@@ -3,45 +3,29 @@ package vgg
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
-	"sync"
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/weights"
 )
 
 // RandomWeights returns freshly initialised weights for cfg, in torchvision
-// naming and layout, with torchvision's VGG initialisation rule:
+// naming and layout: the weights of NewRandom's model for (cfg, seed), with
+// torchvision's VGG initialisation rule:
 //
 //	conv:   kaiming_normal_(mode="fan_out", nonlinearity="relu"), i.e. N(0, 2/(O·3·3)); bias 0
 //	BN:     weight 1, bias 0, running_mean 0, running_var 1
 //	linear: N(0, 0.01²); bias 0
 //
-// The same seed gives the same weights (PCG generator), but not the values
-// PyTorch would draw. Use it to explore mechanics offline: the pictures of a
-// random network show how a method works, not what a trained network sees.
+// The same seed gives the same weights, but not the values PyTorch would
+// draw. Use it to explore mechanics offline: the pictures of a random network
+// show how a method works, not what a trained network sees.
 func RandomWeights(cfg Config, seed uint64) (*weights.Set, error) {
-	if cfg.NumClasses < 1 || len(cfg.Blocks) == 0 {
-		return nil, fmt.Errorf("vgg: invalid configuration %+v", cfg)
+	m, err := newRandom(cfg, seed)
+	if err != nil {
+		return nil, err
 	}
-	s := weights.NewSet(fmt.Sprintf("random-init(%s, seed %d)", cfg.Arch, seed))
-	// Each tensor draws from its own stream (seed, tensor number), filled in
-	// parallel: the result depends only on the seed.
-	var wg sync.WaitGroup
-	stream := uint64(0)
-	normal := func(n int, std float64) []float32 {
-		out := make([]float32, n)
-		stream++
-		rng := rand.New(rand.NewPCG(seed, 0x636e6e76697a+stream))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range out {
-				out[i] = float32(rng.NormFloat64() * std)
-			}
-		}()
-		return out
-	}
+	defer m.Close()
+	s := weights.NewSet(m.Source)
 	fill := func(n int, v float32) []float32 {
 		out := make([]float32, n)
 		for i := range out {
@@ -49,22 +33,22 @@ func RandomWeights(cfg Config, seed uint64) (*weights.Set, error) {
 		}
 		return out
 	}
-	for _, l := range cfg.Layers() {
+	for _, l := range m.layers {
 		switch l.Kind {
-		case models.Conv2d:
-			s.Tensors[l.Name+".weight"] = &weights.Tensor{Shape: []int{l.Out, l.In, 3, 3}, Data: normal(l.Out*l.In*9, math.Sqrt(2/float64(l.Out*9)))}
-			s.Tensors[l.Name+".bias"] = &weights.Tensor{Shape: []int{l.Out}, Data: fill(l.Out, 0)}
+		case models.Conv2d, models.Linear:
+			w, b, err := m.Weight(l.Name)
+			if err != nil {
+				return nil, err
+			}
+			s.Tensors[l.Name+".weight"] = w
+			s.Tensors[l.Name+".bias"] = &weights.Tensor{Shape: []int{l.Out}, Data: b}
 		case models.BatchNorm2d:
 			s.Tensors[l.Name+".weight"] = &weights.Tensor{Shape: []int{l.Out}, Data: fill(l.Out, 1)}
 			s.Tensors[l.Name+".bias"] = &weights.Tensor{Shape: []int{l.Out}, Data: fill(l.Out, 0)}
 			s.Tensors[l.Name+".running_mean"] = &weights.Tensor{Shape: []int{l.Out}, Data: fill(l.Out, 0)}
 			s.Tensors[l.Name+".running_var"] = &weights.Tensor{Shape: []int{l.Out}, Data: fill(l.Out, 1)}
-		case models.Linear:
-			s.Tensors[l.Name+".weight"] = &weights.Tensor{Shape: []int{l.Out, l.In}, Data: normal(l.Out*l.In, 0.01)}
-			s.Tensors[l.Name+".bias"] = &weights.Tensor{Shape: []int{l.Out}, Data: fill(l.Out, 0)}
 		}
 	}
-	wg.Wait()
 	return s, nil
 }
 
@@ -75,9 +59,42 @@ func NewRandom(arch string, numClasses, widthDivisor int, seed uint64) (*Model, 
 	if err != nil {
 		return nil, err
 	}
-	w, err := RandomWeights(cfg, seed)
-	if err != nil {
-		return nil, err
+	return newRandom(cfg, seed)
+}
+
+// newRandom draws the parameters of cfg straight into their graph layouts
+// (see Load): parameter tensor number i (in ParamNames order) is filled with
+// models.FillNormal(…, seed, stream i+1) in its own memory order — HWIO for
+// convolutions, the [in,out] row chunks for linear layers — so that no
+// PyTorch-layout copy is made or transposed. Biases are 0; BN layers hold
+// the folded identity (scale 1/√(1+ε), shift 0).
+func newRandom(cfg Config, seed uint64) (*Model, error) {
+	if cfg.NumClasses < 1 || len(cfg.Blocks) == 0 {
+		return nil, fmt.Errorf("vgg: invalid configuration %+v", cfg)
 	}
-	return buildFrom(cfg, w, true) // w is ours: let its tensors go as they are converted.
+	m := newModel(cfg, fmt.Sprintf("random-init(%s, seed %d)", cfg.Arch, seed))
+	stream := func() uint64 { return uint64(len(m.params)) } // The next parameter's number, +1 after add.
+	bnScale := float32(1 / math.Sqrt(1+BatchNormEps))        // As Load folds weight 1, running_var 1.
+	for _, l := range m.layers {
+		switch l.Kind {
+		case models.Conv2d:
+			k := m.add(l.Name+".weight", 3, 3, l.In, l.Out)
+			models.FillNormal(k, math.Sqrt(2/float64(l.Out*9)), seed, stream())
+			m.add(l.Name+".bias", l.Out)
+		case models.BatchNorm2d:
+			scale := m.add(l.Name+".scale", l.Out)
+			for i := range scale {
+				scale[i] = bnScale
+			}
+			m.add(l.Name+".shift", l.Out)
+		case models.Linear:
+			chunks, _ := m.addLinear(l)
+			first := stream() - uint64(len(chunks))
+			for i, c := range chunks {
+				models.FillNormal(c, 0.01, seed, first+uint64(i)+1)
+			}
+			m.add(l.Name+".bias", l.Out)
+		}
+	}
+	return m, nil
 }

@@ -47,7 +47,9 @@ type Model struct {
 // integer-typed parameters load, each with a line in Model.Warnings (BN's
 // num_batches_tracked, an integer counter no module reads, is expected and
 // silent); missing or mis-shaped ones are errors naming the tensor with
-// expected and found shapes.
+// expected and found shapes. A set that aliases a file mapping
+// (weights.MapSafetensors) has each conv and linear weight released
+// (weights.Set.Release) once converted; the model keeps nothing of w.
 //
 // Parameter layouts held by the model (PyTorch's on the left):
 //
@@ -69,20 +71,52 @@ func Load(w *weights.Set) (*Model, error) {
 	return build(cfg, w)
 }
 
-func build(cfg Config, w *weights.Set) (*Model, error) { return buildFrom(cfg, w, false) }
-
-// buildFrom converts w into a Model. With consume, each tensor is removed
-// from w as soon as it is converted, so that the garbage collector can reclaim
-// it while the rest is converted (NewRandom's own weights: peak memory ≈ one
-// copy of the weights instead of two).
-func buildFrom(cfg Config, w *weights.Set, consume bool) (*Model, error) {
-	m := &Model{Config: cfg, Source: w.Source, layers: cfg.Layers(), byName: map[string]int{}, index: map[string]int{},
+// newModel returns a model of cfg without parameters.
+func newModel(cfg Config, source string) *Model {
+	m := &Model{Config: cfg, Source: source, layers: cfg.Layers(), byName: map[string]int{}, index: map[string]int{},
 		linear: map[string][]int{}}
 	for i, l := range m.layers {
 		m.byName[l.Name] = i
 	}
+	return m
+}
+
+// add appends a zero parameter tensor and returns its storage to fill in
+// (the model is still being built: nothing else sees the tensor yet).
+func (m *Model) add(name string, dims ...int) []float32 {
+	m.index[name] = len(m.params)
+	m.names = append(m.names, name)
+	t := tensors.FromShape(shapes.Make(dtypes.Float32, dims...))
+	var flat []float32
+	tensors.MustMutableFlatData(t, func(f []float32) { flat = f })
+	models.AdviseHugePages(flat) // Before the first write: see its doc.
+	m.params = append(m.params, t)
+	return flat
+}
+
+// addLinear appends the row chunks of linear layer l's [in,out] weight (see
+// Load) and returns their storage and boundaries.
+func (m *Model) addLinear(l models.Layer) (chunks [][]float32, bounds []int) {
+	bounds = linearChunkBounds(l.In, l.Out)
+	chunks = make([][]float32, len(bounds)-1)
+	for i := range chunks {
+		m.linear[l.Name] = append(m.linear[l.Name], len(m.params))
+		chunks[i] = m.add(fmt.Sprintf("%s.weight[%d:%d]", l.Name, bounds[i], bounds[i+1]), bounds[i+1]-bounds[i], l.Out)
+	}
+	return chunks, bounds
+}
+
+// build converts w into a Model: each tensor is checked (shape, finite
+// values) and copied once, from w into the parameter's own buffer in the
+// graph layout. w may alias a file mapping (weights.MapSafetensors), released
+// after build returns: the model keeps no reference to w's data, and each
+// conv and linear weight of a mapped w is released (weights.Set.Release) as
+// soon as it is converted, so that the file's pages and the converted
+// parameters are not all resident at once. An unmapped w is not modified.
+func build(cfg Config, w *weights.Set) (*Model, error) {
+	m := newModel(cfg, w.Source)
 	used := map[string]bool{}
-	// get returns a checked tensor of w, removed from w with consume.
+	// get returns a checked tensor of w.
 	get := func(name string, dims ...int) (*weights.Tensor, error) {
 		t, err := w.Get(name, dims...)
 		if err != nil {
@@ -95,22 +129,9 @@ func buildFrom(cfg Config, w *weights.Set, consume bool) (*Model, error) {
 		if t.IsInteger() {
 			m.Warnings = append(m.Warnings, fmt.Sprintf("weights %s: parameter %q is stored as integers (%s), converted to float32; is this the right file?", w.Source, name, t.DType))
 		}
-		if consume {
-			delete(w.Tensors, name)
-		}
 		return t, nil
 	}
-	// add appends a zero parameter tensor and returns its storage to fill in
-	// (the tensor is still local: nothing else sees it before build returns).
-	add := func(name string, dims ...int) []float32 {
-		m.index[name] = len(m.params)
-		m.names = append(m.names, name)
-		t := tensors.FromShape(shapes.Make(dtypes.Float32, dims...))
-		var flat []float32
-		tensors.MustMutableFlatData(t, func(f []float32) { flat = f })
-		m.params = append(m.params, t)
-		return flat
-	}
+	add := m.add
 	for _, l := range m.layers {
 		switch l.Kind {
 		case models.Conv2d:
@@ -124,6 +145,7 @@ func buildFrom(cfg Config, w *weights.Set, consume bool) (*Model, error) {
 			}
 			models.KernelOIHWToHWIO(add(l.Name+".weight", 3, 3, l.In, l.Out), k.Data, l.Out, l.In)
 			copy(add(l.Name+".bias", l.Out), b.Data)
+			w.Release(l.Name + ".weight") // A mapped file's pages can go now.
 		case models.BatchNorm2d:
 			var ts [4]*weights.Tensor
 			for i, f := range []string{"weight", "bias", "running_mean", "running_var"} {
@@ -153,26 +175,21 @@ func buildFrom(cfg Config, w *weights.Set, consume bool) (*Model, error) {
 			if err != nil {
 				return nil, err
 			}
-			bounds := linearChunkBounds(l.In, l.Out)
-			chunks := make([][]float32, len(bounds)-1)
-			for i := range chunks {
-				m.linear[l.Name] = append(m.linear[l.Name], len(m.params))
-				chunks[i] = add(fmt.Sprintf("%s.weight[%d:%d]", l.Name, bounds[i], bounds[i+1]), bounds[i+1]-bounds[i], l.Out)
-			}
+			chunks, bounds := m.addLinear(l)
 			c, pp := 0, 0 // classifier.0 reads a flattened map: reorder its inputs from (C,H,W) to (H,W,C).
 			if l.Name == "classifier.0" {
 				c, pp = cfg.LastChannels(), cfg.PoolSize*cfg.PoolSize
 			}
 			fillLinearChunks(chunks, bounds, wt.Data, l.In, l.Out, c, pp)
 			copy(add(l.Name+".bias", l.Out), b.Data)
-			if consume {
-				wt = nil
-				runtime.GC() // Reuse the source's memory (up to 411 MB) for what follows.
-			}
+			w.Release(l.Name + ".weight")
 		}
 	}
 	var unused []string
 	for name, t := range w.Tensors { // Unused extras must be sane too.
+		if used[name] {
+			continue
+		}
 		if err := checkFinite(w.Source, name, t.Data); err != nil {
 			return nil, err
 		}
@@ -194,11 +211,11 @@ func buildFrom(cfg Config, w *weights.Set, consume bool) (*Model, error) {
 	return m, nil
 }
 
+// checkFinite returns an error naming the tensor when data holds a NaN or
+// ±Inf (scanned in parallel: weights.FirstNonFinite).
 func checkFinite(source, name string, data []float32) error {
-	for _, x := range data {
-		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-			return fmt.Errorf("weights %s: tensor %q holds a non-finite value (NaN or Inf); the checkpoint is corrupt", source, name)
-		}
+	if i := weights.FirstNonFinite(data); i >= 0 {
+		return fmt.Errorf("weights %s: tensor %q holds a non-finite value (NaN or Inf) at index %d; the checkpoint is corrupt", source, name, i)
 	}
 	return nil
 }
@@ -426,45 +443,20 @@ func clone(x []float32) []float32 { return append([]float32(nil), x...) }
 // [out,in] — the [in,out] matrix — into its row chunks (chunk i holds rows
 // bounds[i]..bounds[i+1]). With c > 0 (classifier.0) the input axis is also
 // reordered from PyTorch's flatten order (C,H,W), pp = H·W, to channels-last
-// (H,W,C): row s·c+ch of the result is column ch·pp+s of w. Blocks of 16
-// output rows are reordered into a small buffer (sequential reads), then
-// written 16 values at a time to each chunk row, spread over the CPUs.
+// (H,W,C): row s·c+ch of the result is column ch·pp+s of w.
+//
+// The transposition is models.TransposeRows (cache-tiled, in parallel).
 func fillLinearChunks(chunks [][]float32, bounds []int, w []float32, in, out, c, pp int) {
-	const blk = 16
-	workers := runtime.GOMAXPROCS(0)
-	var wg sync.WaitGroup
-	for wk := 0; wk < workers; wk++ {
-		wg.Add(1)
-		go func(wk int) {
-			defer wg.Done()
-			buf := make([]float32, blk*in)
-			for o0 := wk * blk; o0 < out; o0 += workers * blk {
-				o1 := min(o0+blk, out)
-				for o := o0; o < o1; o++ {
-					src := w[o*in : (o+1)*in]
-					dst := buf[(o-o0)*in : (o-o0+1)*in]
-					if c > 0 {
-						for ch := 0; ch < c; ch++ {
-							for s := 0; s < pp; s++ {
-								dst[s*c+ch] = src[ch*pp+s]
-							}
-						}
-					} else {
-						copy(dst, src)
-					}
-				}
-				for k, chunk := range chunks {
-					for j := bounds[k]; j < bounds[k+1]; j++ {
-						row := chunk[(j-bounds[k])*out:]
-						for o := o0; o < o1; o++ {
-							row[o] = buf[(o-o0)*in+j]
-						}
-					}
-				}
-			}
-		}(wk)
+	if c <= 0 {
+		c, pp = in, 1
 	}
-	wg.Wait()
+	rows := make([][]float32, in) // Destination row r of the [in,out] matrix.
+	for k, chunk := range chunks {
+		for j := bounds[k]; j < bounds[k+1]; j++ {
+			rows[j] = chunk[(j-bounds[k])*out : (j-bounds[k]+1)*out]
+		}
+	}
+	models.TransposeRows(rows, w, out, c, pp)
 }
 
 func linearHWCInToCHW(w []float32, out, c, p int) []float32 {

@@ -94,6 +94,42 @@ func FuzzLoadSafetensors(f *testing.F) {
 	})
 }
 
+// FuzzMapSafetensors: the mapped loader (aliasing where it can, decoding
+// elsewhere) accepts and refuses exactly what the read path does, with the
+// same values bit for bit.
+func FuzzMapSafetensors(f *testing.F) {
+	addFixtureSeeds(f, ".safetensors")
+	f.Add(stFile(`{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}} `, make([]byte, 8)))
+	f.Add(stFile(`{"w":{"dtype":"F32","shape":[1],"data_offsets":[1,5]}}`, make([]byte, 5)))
+	dir := f.TempDir() // One directory: a t.TempDir per input slows the fuzzer to a crawl.
+	f.Fuzz(func(t *testing.T, data []byte) {
+		want, werr := readSafetensors(bytes.NewReader(data), int64(len(data)), "fuzz")
+		tmp, err := os.CreateTemp(dir, "*.safetensors")
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := tmp.Name()
+		tmp.Close()
+		defer os.Remove(path)
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, gerr := MapSafetensors(path)
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("read path error %v, mapped error %v", werr, gerr)
+		}
+		if werr != nil {
+			return
+		}
+		defer got.Close()
+		checkSetInvariants(t, got)
+		if len(got.Metadata) != len(want.Metadata) {
+			t.Fatal("metadata differs")
+		}
+		sameBits(t, "mapped vs read", want, got)
+	})
+}
+
 // FuzzLoadPTH: the PyTorch checkpoint reader (zip and legacy formats) never
 // panics and returns consistent sets. Zip records carry CRCs, so most
 // mutations of zip seeds stop at the zip layer; the legacy seeds, which have

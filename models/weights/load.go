@@ -48,6 +48,31 @@ func Load(ctx context.Context, spec string, opts HubOptions) (*Set, error) {
 	return s, nil
 }
 
+// LoadMapped is Load, except that a local .safetensors file is mapped with
+// MapSafetensors instead of copied: its F32 tensors alias the mapping until
+// the caller calls Close on the returned Set, which it must do once it has
+// converted the tensors (Close is a no-op for the other sources, which Load
+// reads as usual; so is a timm-named file, read with Load).
+func LoadMapped(ctx context.Context, spec string, opts HubOptions) (*Set, error) {
+	if strings.HasPrefix(spec, "hub:") || strings.ToLower(filepath.Ext(spec)) != ".safetensors" {
+		return Load(ctx, spec, opts)
+	}
+	if st, err := os.Stat(spec); err != nil || !st.Mode().IsRegular() {
+		return Load(ctx, spec, opts) // Load's errors name what is wrong.
+	}
+	s, err := MapSafetensors(spec)
+	if err != nil {
+		return nil, err
+	}
+	if IsTimm(s) { // FromTimm makes new tensors that would alias the mapping too.
+		if err := s.Close(); err != nil {
+			return nil, err
+		}
+		return Load(ctx, spec, opts)
+	}
+	return s, nil
+}
+
 // parseHubSpec splits "ORG/NAME[/PATH/FILE]" (the part after "hub:").
 func parseHubSpec(spec string) (repo, file string, err error) {
 	parts := strings.SplitN(spec, "/", 3)

@@ -54,21 +54,13 @@ const maxTensorElements = 1 << 34
 // file, truncated file, bad header length or JSON, unsupported dtype, negative
 // dimensions, data offsets out of range, overlapping, or inconsistent with
 // dtype×shape.
-func LoadSafetensors(path string) (*Set, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("weights: cannot open safetensors file: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("weights: cannot stat safetensors file %s: %w", path, err)
-	}
-	if st.IsDir() {
-		return nil, fmt.Errorf("weights: %s is a directory, not a .safetensors file", path)
-	}
-	return readSafetensors(f, st.Size(), path)
-}
+//
+// The file is mapped into memory where the platform allows (read-only) and
+// each tensor is copied once from the mapping into its own slice, in
+// parallel; the mapping is released before LoadSafetensors returns (see
+// MapSafetensors for a load without even that copy). Where mapping is
+// unavailable the file is read through a 1 MiB buffer.
+func LoadSafetensors(path string) (*Set, error) { return openSafetensors(path, false) }
 
 // stEntry is one tensor entry of a safetensors header.
 type stEntry struct {
@@ -77,9 +69,61 @@ type stEntry struct {
 	DataOffsets []int64 `json:"data_offsets"`
 }
 
+// stLayout is a validated safetensors header: where each tensor lies.
+type stLayout struct {
+	meta      map[string]string
+	spans     []stSpan // Sorted by offset; disjoint; inside the data section.
+	dataStart int64    // File offset of the data section (8 + header length).
+}
+
+// stSpan is one tensor of a validated header; begin and end are offsets in
+// the data section.
+type stSpan struct {
+	name       string
+	et         *elemType
+	shape      []int
+	begin, end int64
+}
+
 // readSafetensors parses a safetensors image of the given total size from r;
-// source names it in errors and becomes Set.Source.
+// source names it in errors and becomes Set.Source. Tensor data is read
+// through a bounded buffer and decoded into new slices (the portable path;
+// LoadSafetensors maps files instead where it can).
 func readSafetensors(r io.ReaderAt, size int64, source string) (*Set, error) {
+	l, err := parseSafetensorsLayout(r, size, source)
+	if err != nil {
+		return nil, err
+	}
+	s := NewSet(source)
+	s.Metadata = l.meta
+	// Read tensor by tensor through a bounded buffer: memory stays at the
+	// output size plus one chunk.
+	const chunk = 1 << 20
+	buf := make([]byte, 0, chunk)
+	for _, sp := range l.spans {
+		et := sp.et
+		n := int((sp.end - sp.begin) / int64(et.size))
+		data := make([]float32, n)
+		perChunk := chunk / et.size
+		for done := 0; done < n; {
+			k := min(perChunk, n-done)
+			b := buf[:k*et.size]
+			off := l.dataStart + sp.begin + int64(done*et.size)
+			if _, err := r.ReadAt(b, off); err != nil {
+				return nil, fmt.Errorf("weights %s: tensor %q: reading %d bytes at offset %d: %w", source, sp.name, len(b), off, err)
+			}
+			decodeInto(data[done:done+k], b, et)
+			done += k
+		}
+		s.Tensors[sp.name] = &Tensor{Shape: sp.shape, Data: data, DType: et.name}
+	}
+	return s, nil
+}
+
+// parseSafetensorsLayout reads and validates the header of a safetensors
+// image of the given total size: every check on names, dtypes, shapes and
+// offsets happens here, before any tensor data is touched.
+func parseSafetensorsLayout(r io.ReaderAt, size int64, source string) (*stLayout, error) {
 	if size < 8 {
 		return nil, fmt.Errorf("weights %s: not a safetensors file: %d bytes, too short for the 8-byte header length (truncated?)", source, size)
 	}
@@ -114,24 +158,25 @@ func readSafetensors(r io.ReaderAt, size int64, source string) (*Set, error) {
 		return nil, fmt.Errorf("weights %s: safetensors header has %d unexpected bytes after the JSON object", source, len(rest))
 	}
 
-	s := NewSet(source)
+	l := &stLayout{dataStart: dataStart}
 	if m, ok := raw["__metadata__"]; ok {
 		var meta map[string]string
 		if err := json.Unmarshal(m, &meta); err != nil {
 			return nil, fmt.Errorf("weights %s: safetensors __metadata__ must map strings to strings: %v", source, err)
 		}
-		s.Metadata = meta
+		l.meta = meta
 		delete(raw, "__metadata__")
 	}
 
-	type span struct {
-		name       string
-		begin, end int64
+	// Entries in name order: the same file always fails on the same tensor.
+	names := make([]string, 0, len(raw))
+	for name := range raw {
+		names = append(names, name)
 	}
-	spans := make([]span, 0, len(raw))
-	dtypes := make(map[string]*elemType, len(raw))
-	shapes := make(map[string][]int, len(raw))
-	for name, msg := range raw {
+	sort.Strings(names)
+	spans := make([]stSpan, 0, len(raw))
+	for _, name := range names {
+		msg := raw[name]
 		var e stEntry
 		if err := json.Unmarshal(msg, &e); err != nil {
 			return nil, fmt.Errorf("weights %s: tensor %q: bad header entry %s: %v", source, name, abbreviate(msg), err)
@@ -167,9 +212,7 @@ func readSafetensors(r io.ReaderAt, size int64, source string) (*Set, error) {
 		if want := n * int64(et.size); end-begin != want {
 			return nil, fmt.Errorf("weights %s: tensor %q: %s shape %v needs %d bytes but data_offsets [%d, %d] span %d", source, name, e.DType, e.Shape, want, begin, end, end-begin)
 		}
-		dtypes[name] = et
-		shapes[name] = shape
-		spans = append(spans, span{name, begin, end})
+		spans = append(spans, stSpan{name: name, et: et, shape: shape, begin: begin, end: end})
 	}
 	sort.Slice(spans, func(i, j int) bool {
 		if spans[i].begin != spans[j].begin {
@@ -183,29 +226,8 @@ func readSafetensors(r io.ReaderAt, size int64, source string) (*Set, error) {
 				spans[i-1].name, spans[i-1].begin, spans[i-1].end, spans[i].name, spans[i].begin, spans[i].end)
 		}
 	}
-
-	// Read tensor by tensor through a bounded buffer: memory stays at the
-	// output size plus one chunk.
-	const chunk = 1 << 20
-	buf := make([]byte, 0, chunk)
-	for _, sp := range spans {
-		et := dtypes[sp.name]
-		n := int((sp.end - sp.begin) / int64(et.size))
-		data := make([]float32, n)
-		perChunk := chunk / et.size
-		for done := 0; done < n; {
-			k := min(perChunk, n-done)
-			b := buf[:k*et.size]
-			off := dataStart + sp.begin + int64(done*et.size)
-			if _, err := r.ReadAt(b, off); err != nil {
-				return nil, fmt.Errorf("weights %s: tensor %q: reading %d bytes at offset %d: %w", source, sp.name, len(b), off, err)
-			}
-			decodeInto(data[done:done+k], b, et)
-			done += k
-		}
-		s.Tensors[sp.name] = &Tensor{Shape: shapes[sp.name], Data: data, DType: et.name}
-	}
-	return s, nil
+	l.spans = spans
+	return l, nil
 }
 
 // abbreviate shortens a JSON fragment for an error message.

@@ -54,6 +54,9 @@ type Set struct {
 	// Metadata holds free-form string metadata: the "__metadata__" of a
 	// safetensors file when loaded, written back by SaveSafetensors. May be nil.
 	Metadata map[string]string
+
+	mapped   *mapping  // The file mapping some tensors alias (MapSafetensors), or nil.
+	borrowed []*Tensor // The tensors whose Data aliases mapped.
 }
 
 // NewSet returns an empty set with the given source description.

@@ -351,10 +351,13 @@ func Open(ctx context.Context, spec, arch string, o Options) (models.Network, In
 		}
 		return net, Info{Arch: net.Arch(), Source: spec, Warnings: warningsOf(net)}, nil
 	}
-	w, err := weights.Load(ctx, spec, o.Hub)
+	w, err := weights.LoadMapped(ctx, spec, o.Hub)
 	if err != nil {
 		return nil, Info{}, err
 	}
+	// A mapped file is released once the family has converted (copied) its
+	// tensors; nothing keeps referencing the mapping (see weights.MapSafetensors).
+	defer w.Close()
 	if f, ferr := FamilyOf(w); ferr == nil && f.FromTimm != nil && strings.HasPrefix(spec, "hub:") {
 		if w, err = f.FromTimm(w); err != nil {
 			return nil, Info{}, err

@@ -1,0 +1,6 @@
+//go:build darwin || freebsd || netbsd || openbsd
+
+package weights
+
+// dropPages is a no-op here (see the Linux version).
+func dropPages([]byte) {}
