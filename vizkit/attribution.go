@@ -11,6 +11,7 @@ import (
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/heatmap"
 )
 
 // Sampling attributions: SmoothGrad (and SmoothGrad², VarGrad), Integrated
@@ -18,97 +19,6 @@ import (
 // the engine; the copies are batched in chunks of BatchOptions.Chunk examples
 // per execution, so memory stays bounded whatever the number of samples, steps
 // or windows. Results are deterministic: chunking changes only float rounding.
-
-// DefaultChunk is the default number of perturbed inputs per engine execution.
-// Measured on full-size VGG11 at 224×224, pure-Go backend: SmoothGrad with 50
-// samples and Integrated Gradients with 200 steps both peak at 3.6–3.7 GB RSS
-// with chunks of 8 (BenchmarkVGG11SmoothGrad50, BenchmarkVGG11IG200); chunks
-// of 16 reached ~6 GB without being faster per example.
-const DefaultChunk = 8
-
-// BatchOptions controls how perturbed inputs go through the engine.
-type BatchOptions struct {
-	// Chunk is the number of perturbed inputs per engine execution; default
-	// DefaultChunk. Memory grows linearly with it.
-	Chunk int
-	// Progress, if set, is called after every chunk with the number of perturbed
-	// inputs done and the total.
-	Progress func(done, total int)
-}
-
-func (b BatchOptions) chunk() (int, error) {
-	if b.Chunk < 0 {
-		return 0, fmt.Errorf("BatchOptions.Chunk %d must be ≥ 0 (0 means %d)", b.Chunk, DefaultChunk)
-	}
-	if b.Chunk == 0 {
-		return DefaultChunk, nil
-	}
-	return b.Chunk, nil
-}
-
-// resolveTarget returns t with explicit per-example classes (the top-1 of x
-// when t names none), and the clean-input result (forward only). Function
-// targets are returned unchanged.
-func (e *Explainer) resolveTarget(x *Array, t Target) (Target, *engine.Result, error) {
-	res, err := e.Run(x, engine.Request{Target: t})
-	if err != nil {
-		return t, nil, err
-	}
-	if t.Kind == engine.TargetFunc {
-		return t, res, nil
-	}
-	t.Classes = append([]int(nil), res.Classes...)
-	return t, res, nil
-}
-
-// rowTarget returns the target for rows [r0,r1) where row r belongs to
-// example exampleOf(r).
-func rowTarget(t Target, r0, r1 int, exampleOf func(int) int) Target {
-	if t.Kind == engine.TargetFunc || t.Classes == nil {
-		return t
-	}
-	if len(t.Classes) == 1 {
-		return t
-	}
-	cls := make([]int, r1-r0)
-	for r := r0; r < r1; r++ {
-		cls[r-r0] = t.Classes[exampleOf(r)]
-	}
-	t.Classes = cls
-	return t
-}
-
-// runRows runs rows perturbed inputs in chunks: fill writes rows [r0,r1) into
-// dst ((r1−r0),c,H,W), and consume receives each chunk's result.
-func (e *Explainer) runRows(ctx context.Context, rows int, c, h, w int, b BatchOptions, req func(r0, r1 int) engine.Request,
-	fill func(dst *Array, r0, r1 int), consume func(res *engine.Result, r0, r1 int) error) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	chunk, err := b.chunk()
-	if err != nil {
-		return err
-	}
-	for r0 := 0; r0 < rows; r0 += chunk {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		r1 := min(r0+chunk, rows)
-		batch := engine.NewArray(r1-r0, c, h, w)
-		fill(batch, r0, r1)
-		res, err := e.Run(batch, req(r0, r1))
-		if err != nil {
-			return err
-		}
-		if err := consume(res, r0, r1); err != nil {
-			return err
-		}
-		if b.Progress != nil {
-			b.Progress(r1, rows)
-		}
-	}
-	return nil
-}
 
 // ---------------------------------------------------------------------------
 // SmoothGrad
@@ -142,8 +52,8 @@ type SmoothGradOptions struct {
 	// Batch controls chunking and progress.
 	Batch BatchOptions
 	// Norm is the input normalisation, used only to draw the input; zero: the
-	// default for the input's channel count (see Normalization).
-	Norm Normalization
+	// default for the input's channel count (see engine.Normalization).
+	Norm engine.Normalization
 	// DisplayChannels are the input channels drawn; see SaliencyOptions.
 	DisplayChannels []int
 }
@@ -170,7 +80,7 @@ type SmoothGradResult struct {
 	// Input is a copy of the explained input.
 	Input *Array
 	// Norm and DisplayChannels (resolved) say how the input is drawn.
-	Norm            Normalization
+	Norm            engine.Normalization
 	DisplayChannels []int
 }
 
@@ -179,7 +89,7 @@ type SmoothGradResult struct {
 // example. It returns the mean (SmoothGrad), the mean of squares
 // (SmoothGrad², Captum's smoothgrad_sq) and their variance (VarGrad).
 func (e *Explainer) SmoothGrad(ctx context.Context, x *Array, opts SmoothGradOptions) (*SmoothGradResult, error) {
-	if err := checkImageBatch(x); err != nil {
+	if err := engine.CheckImages(x); err != nil {
 		return nil, err
 	}
 	if err := x.CheckFinite("input"); err != nil {
@@ -227,7 +137,7 @@ func (e *Explainer) SmoothGrad(ctx context.Context, x *Array, opts SmoothGradOpt
 	if !(level > 0) || math.IsInf(level, 0) || math.IsNaN(opts.Sigma) || opts.Sigma < 0 || math.IsInf(opts.Sigma, 0) {
 		return nil, fmt.Errorf("SmoothGrad noise must be positive and finite: NoiseLevel %v, Sigma %v", opts.NoiseLevel, opts.Sigma)
 	}
-	target, clean, err := e.resolveTarget(x, opts.Target)
+	target, clean, err := e.ResolveTarget(x, opts.Target)
 	if err != nil {
 		return nil, err
 	}
@@ -258,7 +168,7 @@ func (e *Explainer) SmoothGrad(ctx context.Context, x *Array, opts SmoothGradOpt
 	exampleOf := func(r int) int { return r / samples }
 	err = e.runRows(ctx, n*samples, nc, h, w, opts.Batch,
 		func(r0, r1 int) engine.Request {
-			return engine.Request{GradInput: true, ReLU: opts.ReLU, Target: rowTarget(target, r0, r1, exampleOf)}
+			return engine.Request{GradInput: true, ReLU: opts.ReLU, Target: engine.RowTarget(target, r0, r1, exampleOf)}
 		},
 		func(dst *Array, r0, r1 int) {
 			for r := r0; r < r1; r++ {
@@ -358,8 +268,8 @@ type IGOptions struct {
 	Method string
 	// Norm is the input normalisation (for "black" and for drawing the input);
 	// zero: the default for the input's channel count (ImageNet's for 3
-	// channels, none — black is 0 — otherwise). See Normalization.
-	Norm Normalization
+	// channels, none — black is 0 — otherwise). See engine.Normalization.
+	Norm engine.Normalization
 	// Batch controls chunking and progress.
 	Batch BatchOptions
 	// DisplayChannels are the input channels drawn; see SaliencyOptions.
@@ -385,7 +295,7 @@ type IGResult struct {
 	// Delta is the completeness error per example: Σ Attr − (f(x) − f(baseline)).
 	Delta []float64
 	// Norm and DisplayChannels (resolved) say how the input is drawn.
-	Norm            Normalization
+	Norm            engine.Normalization
 	DisplayChannels []int
 }
 
@@ -499,7 +409,7 @@ func gaussLegendre(n int) (x, w []float64) {
 // ∇f(b + α_k (x − b)). Completeness says Σ Attr ≈ f(x) − f(b); the error is
 // reported in Delta. The path points go through the engine in chunks.
 func (e *Explainer) IntegratedGradients(ctx context.Context, x *Array, opts IGOptions) (*IGResult, error) {
-	if err := checkImageBatch(x); err != nil {
+	if err := engine.CheckImages(x); err != nil {
 		return nil, err
 	}
 	if err := x.CheckFinite("input"); err != nil {
@@ -531,7 +441,7 @@ func (e *Explainer) IntegratedGradients(ctx context.Context, x *Array, opts IGOp
 	}
 	n, nc, h, w := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
 	per := nc * h * w
-	target, clean, err := e.resolveTarget(x, opts.Target)
+	target, clean, err := e.ResolveTarget(x, opts.Target)
 	if err != nil {
 		return nil, err
 	}
@@ -543,7 +453,7 @@ func (e *Explainer) IntegratedGradients(ctx context.Context, x *Array, opts IGOp
 	exampleOf := func(r int) int { return r / steps }
 	err = e.runRows(ctx, n*steps, nc, h, w, opts.Batch,
 		func(r0, r1 int) engine.Request {
-			return engine.Request{GradInput: true, Target: rowTarget(target, r0, r1, exampleOf)}
+			return engine.Request{GradInput: true, Target: engine.RowTarget(target, r0, r1, exampleOf)}
 		},
 		func(dst *Array, r0, r1 int) {
 			for r := r0; r < r1; r++ {
@@ -590,7 +500,7 @@ func (e *Explainer) IntegratedGradients(ctx context.Context, x *Array, opts IGOp
 
 // igBaseline builds the (N,C,H,W) baseline of IntegratedGradients; norm is
 // opts.Norm resolved for C channels.
-func igBaseline(x *Array, opts IGOptions, norm Normalization) (*Array, string, error) {
+func igBaseline(x *Array, opts IGOptions, norm engine.Normalization) (*Array, string, error) {
 	n, nc, h, w := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
 	per := nc * h * w
 	if b := opts.BaselineArray; b != nil {
@@ -637,56 +547,13 @@ func igBaseline(x *Array, opts IGOptions, norm Normalization) (*Array, string, e
 		}
 		for p := 0; p < n*nc; p++ {
 			src := x.Data[p*h*w : (p+1)*h*w]
-			copy(out.Data[p*h*w:], GaussianBlur(src, h, w, sigma))
+			copy(out.Data[p*h*w:], heatmap.GaussianBlur(src, h, w, sigma))
 		}
 		name = fmt.Sprintf("blur (σ %g px)", sigma)
 	default:
 		return nil, "", fmt.Errorf("unknown IG baseline %q; known: %s, %s, %s (or set BaselineArray)", name, IGBaselineBlack, IGBaselineZeros, IGBaselineBlur)
 	}
 	return out, name, nil
-}
-
-// GaussianBlur blurs an h×w plane (row-major) with a separable Gaussian of σ
-// pixels: kernel exp(−k²/2σ²) for |k| ≤ ceil(3σ), normalised to sum 1; pixels
-// beyond the border repeat the border pixel. σ ≤ 0 returns a copy.
-func GaussianBlur(src []float32, h, w int, sigma float64) []float32 {
-	out := append([]float32(nil), src...)
-	if !(sigma > 0) {
-		return out
-	}
-	rad := int(math.Ceil(3 * sigma))
-	k := make([]float64, 2*rad+1)
-	s := 0.0
-	for i := range k {
-		d := float64(i - rad)
-		k[i] = math.Exp(-d * d / (2 * sigma * sigma))
-		s += k[i]
-	}
-	for i := range k {
-		k[i] /= s
-	}
-	tmp := make([]float64, h*w)
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			acc := 0.0
-			for i, kv := range k {
-				xx := min(max(x+i-rad, 0), w-1)
-				acc += kv * float64(src[y*w+xx])
-			}
-			tmp[y*w+x] = acc
-		}
-	}
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			acc := 0.0
-			for i, kv := range k {
-				yy := min(max(y+i-rad, 0), h-1)
-				acc += kv * tmp[yy*w+x]
-			}
-			out[y*w+x] = float32(acc)
-		}
-	}
-	return out
 }
 
 // ---------------------------------------------------------------------------
@@ -710,8 +577,8 @@ type OcclusionOptions struct {
 	// Batch controls chunking and progress.
 	Batch BatchOptions
 	// Norm is the input normalisation, used only to draw the input; zero: the
-	// default for the input's channel count (see Normalization).
-	Norm Normalization
+	// default for the input's channel count (see engine.Normalization).
+	Norm engine.Normalization
 	// DisplayChannels are the input channels drawn; see SaliencyOptions.
 	DisplayChannels []int
 }
@@ -736,7 +603,7 @@ type OcclusionResult struct {
 	// Input is a copy of the input.
 	Input *Array
 	// Norm and DisplayChannels (resolved) say how the input is drawn.
-	Norm            Normalization
+	Norm            engine.Normalization
 	DisplayChannels []int
 }
 
@@ -747,7 +614,7 @@ type OcclusionResult struct {
 // pixel gets the mean drop over the windows that cover it. Occluded copies go
 // through the engine (forward only) in chunks.
 func (e *Explainer) Occlusion(ctx context.Context, x *Array, opts OcclusionOptions) (*OcclusionResult, error) {
-	if err := checkImageBatch(x); err != nil {
+	if err := engine.CheckImages(x); err != nil {
 		return nil, err
 	}
 	if err := x.CheckFinite("input"); err != nil {
@@ -786,7 +653,7 @@ func (e *Explainer) Occlusion(ctx context.Context, x *Array, opts OcclusionOptio
 	if f := float64(opts.Baseline); math.IsNaN(f) || math.IsInf(f, 0) {
 		return nil, fmt.Errorf("occlusion baseline %v must be finite", opts.Baseline)
 	}
-	target, clean, err := e.resolveTarget(x, opts.Target)
+	target, clean, err := e.ResolveTarget(x, opts.Target)
 	if err != nil {
 		return nil, err
 	}
@@ -808,7 +675,9 @@ func (e *Explainer) Occlusion(ctx context.Context, x *Array, opts OcclusionOptio
 	}
 	exampleOf := func(r int) int { return r / nw }
 	err = e.runRows(ctx, n*nw, nc, h, w, opts.Batch,
-		func(r0, r1 int) engine.Request { return engine.Request{Target: rowTarget(target, r0, r1, exampleOf)} },
+		func(r0, r1 int) engine.Request {
+			return engine.Request{Target: engine.RowTarget(target, r0, r1, exampleOf)}
+		},
 		func(dst *Array, r0, r1 int) {
 			for r := r0; r < r1; r++ {
 				i, k := r/nw, r%nw
@@ -860,25 +729,29 @@ func (e *Explainer) Occlusion(ctx context.Context, x *Array, opts OcclusionOptio
 	return out, nil
 }
 
-// ChannelSum reduces an (N,C,H,W) array to (N,H,W) by summing over channels
-// (the usual per-pixel map of Integrated Gradients or gradient × input).
-func ChannelSum(a *Array) (*Array, error) {
-	if err := a.Check("ChannelSum input"); err != nil {
-		return nil, err
+// DefaultChunk is engine.DefaultBatchSize (until the attribution methods
+// move to package attr with BatchSize options).
+const DefaultChunk = engine.DefaultBatchSize
+
+// BatchOptions controls how perturbed inputs go through the engine.
+type BatchOptions struct {
+	// Chunk is the number of perturbed inputs per engine execution; default
+	// DefaultChunk. Memory grows linearly with it.
+	Chunk int
+	// Progress, if set, is called after every chunk with the number of perturbed
+	// inputs done and the total.
+	Progress func(done, total int)
+}
+
+// runRows is engine.RunRows with BatchOptions.
+func (e *Explainer) runRows(ctx context.Context, rows, c, h, w int, b BatchOptions, req func(r0, r1 int) engine.Request,
+	fill func(dst *Array, r0, r1 int), consume func(res *engine.Result, r0, r1 int) error) error {
+	var p func(engine.Progress)
+	if b.Progress != nil {
+		p = func(pr engine.Progress) { b.Progress(pr.Done, pr.Total) }
 	}
-	if len(a.Shape) != 4 {
-		return nil, fmt.Errorf("ChannelSum needs an (N,C,H,W) array, got shape %v", a.Shape)
+	if b.Chunk < 0 {
+		return fmt.Errorf("BatchOptions.Chunk %d must be ≥ 0 (0 means %d)", b.Chunk, DefaultChunk)
 	}
-	n, c, hw := a.Shape[0], a.Shape[1], a.Shape[2]*a.Shape[3]
-	out := engine.NewArray(n, a.Shape[2], a.Shape[3])
-	for i := 0; i < n; i++ {
-		for ch := 0; ch < c; ch++ {
-			src := a.Data[(i*c+ch)*hw : (i*c+ch+1)*hw]
-			dst := out.Data[i*hw : (i+1)*hw]
-			for p, v := range src {
-				dst[p] += v
-			}
-		}
-	}
-	return out, nil
+	return e.RunRows(ctx, rows, c, h, w, b.Chunk, "perturbed inputs", p, req, fill, consume)
 }

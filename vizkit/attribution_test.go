@@ -103,7 +103,7 @@ func TestIGBaselines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	black := ImageNetNormalization().Black()
+	black := engine.ImageNetNormalization().Black()
 	for c, want := range []float32{-0.485 / 0.229, -0.456 / 0.224, -0.406 / 0.225} {
 		if math.Abs(float64(black[c]-want)) > 1e-6 || res.Baseline.Data[c*32*32+17] != black[c] || res.Baseline.Data[(3+c)*32*32] != black[c] {
 			t.Fatalf("black baseline channel %d = %v, want %v", c, res.Baseline.Data[c*32*32+17], want)
@@ -303,20 +303,20 @@ func TestAttributionCancel(t *testing.T) {
 
 func TestStandardizeAndClip(t *testing.T) {
 	flat := &Array{Shape: []int{1, 4}, Data: []float32{2, 2, 2, 2}}
-	for _, v := range StandardizeAndClip(flat, 0.1, 0.5).Data {
+	for _, v := range engine.StandardizeAndClip(flat, 0.1, 0.5).Data {
 		if v != 0.5 {
 			t.Fatalf("constant input → %v, want brightness 0.5 (std 0 replaced by 1e-7, as FlashTorch)", v)
 		}
 	}
 	a := &Array{Shape: []int{2, 3}, Data: []float32{1, 2, 3, 10, 20, 30}}
-	got := StandardizeAndClip(a, 0.1, 0.5)
+	got := engine.StandardizeAndClip(a, 0.1, 0.5)
 	// Per example: mean 2, sample std 1 → 0.4, 0.5, 0.6; and the same for the second.
 	for i, want := range []float32{0.4, 0.5, 0.6, 0.4, 0.5, 0.6} {
 		if math.Abs(float64(got.Data[i]-want)) > 1e-6 {
 			t.Fatalf("StandardizeAndClip %v, want [0.4 0.5 0.6 0.4 0.5 0.6]", got.Data)
 		}
 	}
-	d := DeprocessImage(&Array{Shape: []int{1, 2}, Data: []float32{-1, 1}}) // population std 1
+	d := engine.DeprocessImage(&Array{Shape: []int{1, 2}, Data: []float32{-1, 1}}) // population std 1
 	if math.Abs(float64(d.Data[0])-(0.5-0.1/(1+1e-5))) > 1e-6 {
 		t.Fatalf("DeprocessImage %v", d.Data)
 	}

@@ -55,7 +55,7 @@ func init() {
 					if err != nil {
 						return nil, nil, nil, nil, err
 					}
-					m, err := ChannelAbsMax(r.Mean)
+					m, err := engine.ChannelAbsMax(r.Mean)
 					return m, r, r.Classes, r.Scores, err
 				}), nil
 			}},
@@ -86,7 +86,7 @@ func init() {
 					if err != nil {
 						return nil, nil, nil, nil, err
 					}
-					m, err := ChannelAbsMax(r.Map)
+					m, err := engine.ChannelAbsMax(r.Map)
 					return m, r, r.CAM.Classes, r.CAM.Scores, err
 				}), nil
 			}},
@@ -134,7 +134,7 @@ func countOf(p func(engine.Progress), task string) func(done, total int) {
 
 // absChannelSum is |Σ_c a[n,c]|, (N,H,W).
 func absChannelSum(a *Array) (*Array, error) {
-	s, err := ChannelSum(a)
+	s, err := engine.ChannelSum(a)
 	if err != nil {
 		return nil, err
 	}

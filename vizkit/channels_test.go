@@ -266,13 +266,13 @@ func TestChannelsSmoothGrad(t *testing.T) {
 func TestChannelsIGCompleteness(t *testing.T) {
 	_, ex1 := tinyNet(t)
 	_, ex4 := fourNet(t)
-	norm4 := Normalization{Mean: []float32{0.1, 0.2, 0.3, 0.4}, Std: []float32{0.5, 0.5, 0.25, 1}}
+	norm4 := engine.Normalization{Mean: []float32{0.1, 0.2, 0.3, 0.4}, Std: []float32{0.5, 0.5, 0.25, 1}}
 	for _, tc := range []struct {
 		name string
 		ex   *Explainer
 		x    *Array
-		norm Normalization
-	}{{"1 channel", ex1, wavyInput(1, 28, 28), Normalization{}}, {"4 channels", ex4, wavyInput(4, 16, 16), norm4}} {
+		norm engine.Normalization
+	}{{"1 channel", ex1, wavyInput(1, 28, 28), engine.Normalization{}}, {"4 channels", ex4, wavyInput(4, 16, 16), norm4}} {
 		r, err := tc.ex.IntegratedGradients(context.Background(), tc.x, IGOptions{Steps: 128, Target: engine.Class(0), Norm: tc.norm})
 		if err != nil {
 			t.Fatal(err)
@@ -471,7 +471,7 @@ func TestChannelsActMax(t *testing.T) {
 		}
 	}
 	if _, err := ex4.ActMax(ctx, []Objective{ChannelObjective("conv2", 0)}, ActMaxOptions{Size: [2]int{16, 16}, Steps: 1,
-		Norm: Normalization{Std: []float32{1, 1, 1}}}); err == nil || !strings.Contains(err.Error(), "Std has 3 values but the input has 4 channels") {
+		Norm: engine.Normalization{Std: []float32{1, 1, 1}}}); err == nil || !strings.Contains(err.Error(), "Std has 3 values but the input has 4 channels") {
 		t.Errorf("actmax with a 3-value Std on a 4-channel model: %v", err)
 	}
 	d, err := ex4.DeepDream(ctx, wavyInput(4, 16, 16), DeepDreamOptions{Layer: "conv1", Steps: 2})
@@ -515,28 +515,28 @@ func TestFFTParamChannels(t *testing.T) {
 // TestNormalizationChannels: defaults per channel count, and lengths that
 // do not match the input are errors naming both.
 func TestNormalizationChannels(t *testing.T) {
-	n3, err := Normalization{}.For(3)
+	n3, err := engine.Normalization{}.For(3)
 	if err != nil || n3.Mean[0] != 0.485 || n3.Std[2] != 0.225 {
 		t.Errorf("default for 3 channels: %+v, %v (want ImageNet's)", n3, err)
 	}
-	n1, err := Normalization{}.For(1)
+	n1, err := engine.Normalization{}.For(1)
 	if err != nil || len(n1.Mean) != 1 || n1.Mean[0] != 0 || n1.Std[0] != 1 {
 		t.Errorf("default for 1 channel: %+v, %v (want none)", n1, err)
 	}
-	n4, err := Normalization{Std: []float32{2, 2, 2, 2}}.For(4)
+	n4, err := engine.Normalization{Std: []float32{2, 2, 2, 2}}.For(4)
 	if err != nil || n4.Mean[3] != 0 || n4.Std[3] != 2 {
 		t.Errorf("Std only: %+v, %v", n4, err)
 	}
-	if _, err := (Normalization{Mean: []float32{0, 0}, Std: []float32{1, 0, 1, 1}}).For(4); err == nil || !strings.Contains(err.Error(), "Mean has 2 values but the input has 4 channels") {
+	if _, err := (engine.Normalization{Mean: []float32{0, 0}, Std: []float32{1, 0, 1, 1}}).For(4); err == nil || !strings.Contains(err.Error(), "Mean has 2 values but the input has 4 channels") {
 		t.Errorf("length mismatch: %v", err)
 	}
-	if _, err := (Normalization{Std: []float32{1, 0, 1, 1}}).For(4); err == nil || !strings.Contains(err.Error(), "channel 1") {
+	if _, err := (engine.Normalization{Std: []float32{1, 0, 1, 1}}).For(4); err == nil || !strings.Contains(err.Error(), "channel 1") {
 		t.Errorf("zero std: %v", err)
 	}
 	_, ex4 := fourNet(t)
 	x4 := wavyInput(4, 16, 16)
 	ctx := context.Background()
-	bad := Normalization{Mean: []float32{0.485, 0.456, 0.406}, Std: []float32{0.229, 0.224, 0.225}}
+	bad := engine.Normalization{Mean: []float32{0.485, 0.456, 0.406}, Std: []float32{0.229, 0.224, 0.225}}
 	for name, run := range map[string]func() error{
 		"Saliency":   func() error { _, err := ex4.Saliency(x4, SaliencyOptions{Norm: bad}); return err },
 		"SmoothGrad": func() error { _, err := ex4.SmoothGrad(ctx, x4, SmoothGradOptions{Norm: bad, Samples: 1}); return err },
@@ -554,7 +554,7 @@ func TestNormalizationChannels(t *testing.T) {
 			t.Errorf("%s with ImageNet's normalisation on 4 channels: %v", name, err)
 		}
 	}
-	if got := ImageNetNormalization().Black(); len(got) != 3 || math.Abs(float64(got[0])+2.1179) > 1e-3 {
+	if got := engine.ImageNetNormalization().Black(); len(got) != 3 || math.Abs(float64(got[0])+2.1179) > 1e-3 {
 		t.Errorf("ImageNet black %v", got)
 	}
 }
@@ -590,21 +590,21 @@ func TestDisplayChannels(t *testing.T) {
 	for p := 0; p < 4; p++ {
 		x.Data[3*4+p] = 1
 	}
-	img, err := InputImage(x, 0, Normalization{}, []int{3, 2, 1})
+	img, err := InputImage(x, 0, engine.Normalization{}, []int{3, 2, 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c := img.RGBAAt(1, 1); c != (color.RGBA{255, 0, 0, 255}) {
 		t.Errorf("channels 3,2,1 of a channel-3 input: pixel %v, want red", c)
 	}
-	img, err = InputImage(x, 0, Normalization{Mean: []float32{0, 0, 0, 0.5}, Std: []float32{1, 1, 1, 0.25}}, []int{3})
+	img, err = InputImage(x, 0, engine.Normalization{Mean: []float32{0, 0, 0, 0.5}, Std: []float32{1, 1, 1, 0.25}}, []int{3})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c := img.RGBAAt(0, 0); c.R != 191 || c.G != 191 || c.B != 191 { // 1·0.25 + 0.5 = 0.75 gray
 		t.Errorf("gray channel 3 with mean 0.5, std 0.25: pixel %v, want 191 gray", c)
 	}
-	if _, err := InputImage(x, 0, Normalization{}, []int{4}); err == nil || !strings.Contains(err.Error(), "display channel 4") {
+	if _, err := InputImage(x, 0, engine.Normalization{}, []int{4}); err == nil || !strings.Contains(err.Error(), "display channel 4") {
 		t.Errorf("InputImage channel 4: %v", err)
 	}
 }
@@ -693,7 +693,7 @@ func TestChannelsPictures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in4, err := InputImage(x4, 0, Normalization{}, []int{3, 2, 1})
+	in4, err := InputImage(x4, 0, engine.Normalization{}, []int{3, 2, 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -180,7 +180,7 @@ func (m *Model) Label(c int) string {
 // (an all-zero Std meaning 1) for RGB models, their first entries for
 // 1-channel (grayscale) models, none (mean 0, std 1) for other channel
 // counts, whose inputs the façade does not make from pictures.
-func (m *Model) Norm() Normalization {
+func (m *Model) Norm() engine.Normalization {
 	c := models.InputChannels(m.Net)
 	p := m.Preprocess
 	std := p.Std
@@ -189,11 +189,11 @@ func (m *Model) Norm() Normalization {
 	}
 	switch c {
 	case 3:
-		return Normalization{Mean: p.Mean[:], Std: std[:]}
+		return engine.Normalization{Mean: p.Mean[:], Std: std[:]}
 	case 1:
-		return Normalization{Mean: []float32{p.Mean[0]}, Std: []float32{std[0]}}
+		return engine.Normalization{Mean: []float32{p.Mean[0]}, Std: []float32{std[0]}}
 	}
-	return NoNormalization(c)
+	return engine.NoNormalization(c)
 }
 
 // banner says which weights the model runs on; compact is the one-line

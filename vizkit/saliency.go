@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/vizkit/cam"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
-	"github.com/cnnviz/cnnviz/vizkit/imageio"
 )
 
 // Gradient visualisations (FlashTorch's Backprop and beyond): the gradient of a
@@ -18,97 +16,6 @@ import (
 // modified ReLU rule, and the usual ways to turn it into a picture. One engine
 // execution per call; see attribution.go for the sampling methods (SmoothGrad,
 // Integrated Gradients, Occlusion) and actmax.go for activation maximisation.
-
-// Normalization is the per-channel input normalisation the network expects:
-// x = (pixel − Mean[c]) / Std[c] with pixel values in [0, 1], one entry per
-// input channel (R, G, B for RGB models; one for grayscale; any number for
-// multi-channel inputs).
-//
-// The zero value (both slices empty) is the default for the input's channel
-// count C: ImageNet's (imageio.ImageNetMean, imageio.ImageNetStd, which
-// torchvision's weights use) when C = 3, none (mean 0, std 1) otherwise.
-// Otherwise every non-empty slice must have exactly C values (a different
-// length is an error naming both); an empty Mean means 0 and an empty Std 1
-// for every channel. Std values must be positive and finite.
-type Normalization struct {
-	Mean, Std []float32
-}
-
-// ImageNetNormalization is torchvision's ImageNet normalisation (3 channels).
-func ImageNetNormalization() Normalization {
-	return Normalization{Mean: slices.Clone(imageio.ImageNetMean[:]), Std: slices.Clone(imageio.ImageNetStd[:])}
-}
-
-// NoNormalization is the identity normalisation of c channels (mean 0,
-// std 1): inputs are pixel values in [0, 1] (or whatever the data holds).
-func NoNormalization(c int) Normalization {
-	n := Normalization{Mean: make([]float32, max(c, 0)), Std: make([]float32, max(c, 0))}
-	for i := range n.Std {
-		n.Std[i] = 1
-	}
-	return n
-}
-
-// IsZero reports whether n is the zero value (the default normalisation).
-func (n Normalization) IsZero() bool { return len(n.Mean) == 0 && len(n.Std) == 0 }
-
-// For returns n resolved for an input of c channels (see Normalization: the
-// default for c, or n with empty slices filled in) and checks it: each slice
-// of length c, every Std positive and finite, every Mean finite.
-func (n Normalization) For(c int) (Normalization, error) {
-	if c < 1 {
-		return Normalization{}, fmt.Errorf("normalization: the input has %d channels", c)
-	}
-	if n.IsZero() {
-		if c == 3 {
-			return ImageNetNormalization(), nil
-		}
-		return NoNormalization(c), nil
-	}
-	out := NoNormalization(c)
-	for _, f := range []struct {
-		name     string
-		src, dst []float32
-	}{{"Mean", n.Mean, out.Mean}, {"Std", n.Std, out.Std}} {
-		if len(f.src) == 0 {
-			continue
-		}
-		if len(f.src) != c {
-			return Normalization{}, fmt.Errorf("normalization: %s has %d values but the input has %d channels (give one per channel, or none)", f.name, len(f.src), c)
-		}
-		copy(f.dst, f.src)
-	}
-	for ch := 0; ch < c; ch++ {
-		m, s := float64(out.Mean[ch]), float64(out.Std[ch])
-		if math.IsNaN(m) || math.IsInf(m, 0) || !(s > 0) || math.IsInf(s, 0) {
-			return Normalization{}, fmt.Errorf("normalization channel %d: mean %v, std %v (std must be positive and finite)", ch, out.Mean[ch], out.Std[ch])
-		}
-	}
-	return out, nil
-}
-
-// Black returns the normalised value of a black pixel (pixel 0) per channel:
-// −Mean/Std, e.g. (−2.118, −2.036, −1.804) for ImageNet. The zero value is
-// taken as ImageNet's; an empty Mean gives 0 (and an empty Std 1) per
-// channel of the other slice.
-func (n Normalization) Black() []float32 {
-	if n.IsZero() {
-		n = ImageNetNormalization()
-	}
-	c := max(len(n.Mean), len(n.Std))
-	out := make([]float32, c)
-	for i := range out {
-		m, s := float32(0), float32(1)
-		if i < len(n.Mean) {
-			m = n.Mean[i]
-		}
-		if i < len(n.Std) {
-			s = n.Std[i]
-		}
-		out[i] = -m / s
-	}
-	return out
-}
 
 // DefaultDisplayChannels returns the input channels drawn by default for an
 // input of c channels: the first three as red, green and blue when c ≥ 3,
@@ -151,7 +58,7 @@ type SaliencyOptions struct {
 	// Norm is the input normalisation, used only to draw the input; zero: the
 	// default for the input's channel count (ImageNet's for 3 channels, none
 	// otherwise). A Mean or Std whose length is not the channel count is an error.
-	Norm Normalization
+	Norm engine.Normalization
 	// DisplayChannels are the input channels drawn (as red, green, blue; one:
 	// gray) for the input and the per-channel gradient pictures; empty: the
 	// first three (channel 0 in gray for 1- and 2-channel inputs). See
@@ -178,7 +85,7 @@ type SaliencyResult struct {
 	Grad *Array
 	// Norm is the input normalisation (for drawing the input), resolved: C
 	// values each.
-	Norm Normalization
+	Norm engine.Normalization
 	// DisplayChannels are the channels drawn (1 or 3 of them), resolved.
 	DisplayChannels []int
 }
@@ -202,7 +109,7 @@ func (e *Explainer) Saliency(x *Array, opts SaliencyOptions) (*SaliencyResult, e
 	if !ok {
 		return nil, fmt.Errorf("unknown ReLU rule %d (want models.ReLUStandard, ReLUGuided or ReLUDeconv)", opts.ReLU)
 	}
-	if err := checkImageBatch(x); err != nil {
+	if err := engine.CheckImages(x); err != nil {
 		return nil, err
 	}
 	norm, err := opts.Norm.For(x.Shape[1])
@@ -226,12 +133,12 @@ func (e *Explainer) Saliency(x *Array, opts SaliencyOptions) (*SaliencyResult, e
 
 // AbsMax is Simonyan et al.'s saliency map: max over the channels (RGB) of
 // |gradient|, (N,H,W).
-func (s *SaliencyResult) AbsMax() (*Array, error) { return channelReduce(s.Grad, true) }
+func (s *SaliencyResult) AbsMax() (*Array, error) { return engine.ChannelAbsMax(s.Grad) }
 
 // Max is FlashTorch's max gradient (calculate_gradients(take_max=True)): the
 // signed maximum over the channels (RGB), (N,H,W). Draw it through StandardizeAndClip as
 // FlashTorch does.
-func (s *SaliencyResult) Max() (*Array, error) { return channelReduce(s.Grad, false) }
+func (s *SaliencyResult) Max() (*Array, error) { return engine.ChannelMax(s.Grad) }
 
 // GradTimesInput is gradient × input (Captum's InputXGradient) on the
 // normalised input, (N,C,H,W).
@@ -246,128 +153,6 @@ func (s *SaliencyResult) GradTimesInput() (*Array, error) {
 	return out, nil
 }
 
-// checkImageBatch checks that x is a non-empty (N,C,H,W) batch with C ≥ 1
-// (the network checks C against its own input when it runs).
-func checkImageBatch(x *Array) error {
-	if x == nil {
-		return errors.New("vizkit: input is nil")
-	}
-	if len(x.Shape) != 4 || x.Shape[0] < 1 || x.Shape[1] < 1 || x.Shape[2] < 1 || x.Shape[3] < 1 {
-		return fmt.Errorf("input must be an image batch of shape (N,C,H,W), got shape %v", x.Shape)
-	}
-	if want := x.Shape[0] * x.Shape[1] * x.Shape[2] * x.Shape[3]; len(x.Data) != want {
-		return fmt.Errorf("input of shape %v holds %d values, want %d", x.Shape, len(x.Data), want)
-	}
-	return nil
-}
-
-// ChannelAbsMax reduces an (N,C,H,W) array to (N,H,W) with max_c |a|
-// (Simonyan et al.'s saliency map of a gradient).
-func ChannelAbsMax(a *Array) (*Array, error) { return channelReduce(a, true) }
-
-// ChannelMax reduces an (N,C,H,W) array to (N,H,W) with the signed max_c a
-// (FlashTorch's take_max).
-func ChannelMax(a *Array) (*Array, error) { return channelReduce(a, false) }
-
-func channelReduce(a *Array, abs bool) (*Array, error) {
-	if err := a.Check("channel reduction input"); err != nil {
-		return nil, err
-	}
-	if len(a.Shape) != 4 || a.Shape[1] < 1 {
-		var shape any = "nil"
-		if a != nil {
-			shape = a.Shape
-		}
-		return nil, fmt.Errorf("channel reduction needs an (N,C,H,W) array, got shape %v", shape)
-	}
-	n, c, hw := a.Shape[0], a.Shape[1], a.Shape[2]*a.Shape[3]
-	out := engine.NewArray(n, a.Shape[2], a.Shape[3])
-	for i := 0; i < n; i++ {
-		src := a.Data[i*c*hw : (i+1)*c*hw]
-		dst := out.Data[i*hw : (i+1)*hw]
-		for p := 0; p < hw; p++ {
-			best := src[p]
-			if abs {
-				best = float32(math.Abs(float64(best)))
-			}
-			for ch := 1; ch < c; ch++ {
-				v := src[ch*hw+p]
-				if abs {
-					v = float32(math.Abs(float64(v)))
-				}
-				if v > best {
-					best = v
-				}
-			}
-			dst[p] = best
-		}
-	}
-	return out, nil
-}
-
-// StandardizeAndClip is FlashTorch's display transform (flashtorch.utils
-// standardize_and_clip), applied to each example (first axis) separately:
-//
-//	clamp((a − mean) / std · saturation + brightness, 0, 1)
-//
-// with std the sample standard deviation (torch.std, n−1 in the denominator;
-// 1e-7 when it is 0, and for a single value). FlashTorch's defaults are
-// saturation 0.1, brightness 0.5. The result has a's shape, values in [0,1].
-func StandardizeAndClip(a *Array, saturation, brightness float64) *Array {
-	return standardize(a, saturation, brightness, true, 0)
-}
-
-// DeprocessImage is pytorch-grad-cam's deprocess_image (used to show guided
-// backprop and Guided Grad-CAM), applied to each example separately:
-//
-//	clamp((a − mean) / (std + 1e-5) · 0.1 + 0.5, 0, 1)
-//
-// with the population standard deviation (np.std). (pytorch-grad-cam then
-// quantises to uint8; this returns the float values.)
-func DeprocessImage(a *Array) *Array { return standardize(a, 0.1, 0.5, false, 1e-5) }
-
-func standardize(a *Array, saturation, brightness float64, unbiased bool, eps float64) *Array {
-	out := a.Clone()
-	n := 1
-	if len(a.Shape) > 0 && a.Shape[0] > 0 {
-		n = a.Shape[0]
-	}
-	per := len(a.Data) / n
-	for i := 0; i < n; i++ {
-		d := out.Data[i*per : (i+1)*per]
-		mean := 0.0
-		for _, v := range d {
-			mean += float64(v)
-		}
-		mean /= float64(len(d))
-		ss := 0.0
-		for _, v := range d {
-			dv := float64(v) - mean
-			ss += dv * dv
-		}
-		den := float64(len(d))
-		if unbiased {
-			den--
-		}
-		std := 0.0
-		if den > 0 {
-			std = math.Sqrt(ss / den)
-		}
-		if unbiased {
-			if std == 0 || math.IsNaN(std) {
-				std = 1e-7
-			}
-		} else {
-			std += eps
-		}
-		for j, v := range d {
-			t := (float64(v)-mean)/std*saturation + brightness
-			d[j] = float32(min(max(t, 0), 1))
-		}
-	}
-	return out
-}
-
 // GuidedGradCAMOptions configures GuidedGradCAM.
 type GuidedGradCAMOptions struct {
 	// Target is the explained score; default: each example's top-1 class logit.
@@ -378,7 +163,7 @@ type GuidedGradCAMOptions struct {
 	Method string
 	// Norm is the input normalisation (for drawing the input); zero: the
 	// default for the input's channel count.
-	Norm Normalization
+	Norm engine.Normalization
 	// DisplayChannels are the channels drawn; see SaliencyOptions.
 	DisplayChannels []int
 }
@@ -398,7 +183,7 @@ type GuidedGradCAMResult struct {
 // target (the CAM's resolved classes are passed on, so both explain the same
 // class) and multiplies them.
 func (e *Explainer) GuidedGradCAM(x *Array, opts GuidedGradCAMOptions) (*GuidedGradCAMResult, error) {
-	if err := checkImageBatch(x); err != nil {
+	if err := engine.CheckImages(x); err != nil {
 		return nil, err
 	}
 	if _, err := opts.Norm.For(x.Shape[1]); err != nil {

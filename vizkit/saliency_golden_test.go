@@ -66,7 +66,7 @@ func TestSaliencyGolden(t *testing.T) {
 		assertClose(t, "signed max", mx, saliencyGolden(t, "max.npy"), rtol)
 		// The display transform is steep (×0.1/std): compare on the reference max
 		// so that the check is about the formula, not the gradient's last digits.
-		assertClose(t, "FlashTorch standardize_and_clip", StandardizeAndClip(saliencyGolden(t, "max.npy"), 0.1, 0.5),
+		assertClose(t, "FlashTorch standardize_and_clip", engine.StandardizeAndClip(saliencyGolden(t, "max.npy"), 0.1, 0.5),
 			saliencyGolden(t, "max_display.npy"), 1e-5)
 		gx, err := s.GradTimesInput()
 		if err != nil {

@@ -33,7 +33,7 @@ import (
 // drawInput draws example i of a normalised (N,C,H,W) input: the channels
 // sel (1: gray, 3: red, green, blue; empty: DefaultDisplayChannels), each
 // mapped back to pixels with norm (resolved for C channels).
-func drawInput(x *Array, i int, norm Normalization, sel []int) (*image.RGBA, error) {
+func drawInput(x *Array, i int, norm engine.Normalization, sel []int) (*image.RGBA, error) {
 	if x == nil || len(x.Shape) != 4 || i < 0 || i >= x.Shape[0] {
 		return nil, fmt.Errorf("no example %d in the input", i)
 	}
@@ -332,25 +332,25 @@ func (s *SaliencyResult) tiles(i int) ([]gradTile, []image.Image, error) {
 	var rgb *Array
 	rgbCap := "gradient, " + shownWord(nc, s.DisplayChannels) + " (standardized)"
 	if s.ReLU == models.ReLUStandard {
-		rgb = StandardizeAndClip(shown, 0.1, 0.5)
+		rgb = engine.StandardizeAndClip(shown, 0.1, 0.5)
 	} else {
-		rgb = DeprocessImage(shown)
+		rgb = engine.DeprocessImage(shown)
 		rgbCap = s.Method + ", " + shownWord(nc, s.DisplayChannels) + " (deprocessed)"
 	}
 	rgbImg, err := rgbTile(rgb.Data, h, w)
 	if err != nil {
 		return nil, nil, err
 	}
-	mx, err := ChannelMax(one)
+	mx, err := engine.ChannelMax(one)
 	if err != nil {
 		return nil, nil, err
 	}
-	mxDisp := StandardizeAndClip(mx, 0.1, 0.5)
+	mxDisp := engine.StandardizeAndClip(mx, 0.1, 0.5)
 	mxC, err := render.Colorize(render.Map{H: h, W: w, Data: mxDisp.Data}, render.Viridis, render.Range{Min: 0, Max: 1})
 	if err != nil {
 		return nil, nil, err
 	}
-	am, err := ChannelAbsMax(one)
+	am, err := engine.ChannelAbsMax(one)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -450,11 +450,11 @@ func (g *GuidedGradCAMResult) tiles(i int) ([]gradTile, error) {
 	if err != nil {
 		return nil, err
 	}
-	gb, err := rgbTile(DeprocessImage(gs).Data, h, w)
+	gb, err := rgbTile(engine.DeprocessImage(gs).Data, h, w)
 	if err != nil {
 		return nil, err
 	}
-	ggc, err := rgbTile(DeprocessImage(ms).Data, h, w)
+	ggc, err := rgbTile(engine.DeprocessImage(ms).Data, h, w)
 	if err != nil {
 		return nil, err
 	}
@@ -528,11 +528,11 @@ func (r *SmoothGradResult) tiles(i int) ([]gradTile, []image.Image, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	rgb, err := rgbTile(StandardizeAndClip(shown, 0.1, 0.5).Data, h, w)
+	rgb, err := rgbTile(engine.StandardizeAndClip(shown, 0.1, 0.5).Data, h, w)
 	if err != nil {
 		return nil, nil, err
 	}
-	am, err := ChannelAbsMax(one(r.Mean))
+	am, err := engine.ChannelAbsMax(one(r.Mean))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -540,7 +540,7 @@ func (r *SmoothGradResult) tiles(i int) ([]gradTile, []image.Image, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	sq, err := ChannelMax(one(r.MeanSquare))
+	sq, err := engine.ChannelMax(one(r.MeanSquare))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -548,7 +548,7 @@ func (r *SmoothGradResult) tiles(i int) ([]gradTile, []image.Image, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	vr, err := ChannelMax(one(r.Var))
+	vr, err := engine.ChannelMax(one(r.Var))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -616,7 +616,7 @@ func (r *IGResult) tiles(i int) ([]gradTile, []image.Image, error) {
 		return nil, nil, err
 	}
 	e := r.Attr.Index(i)
-	sum, err := ChannelSum(&Array{Shape: append([]int{1}, e.Shape...), Data: e.Data})
+	sum, err := engine.ChannelSum(&Array{Shape: append([]int{1}, e.Shape...), Data: e.Data})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -840,10 +840,10 @@ func (r *DeepDreamResult) HTML() (string, error) {
 // InputImage draws example i of a normalised (N,C,H,W) input as a picture:
 // the channels chosen (1: gray; 3: red, green, blue; empty:
 // DefaultDisplayChannels(C)), each mapped back to pixels with norm (resolved
-// for C channels, see Normalization) and clipped to [0,255]. A channel out of
+// for C channels, see engine.Normalization) and clipped to [0,255]. A channel out of
 // range or a normalisation of the wrong length is an error naming it.
-func InputImage(x *Array, i int, norm Normalization, channels []int) (*image.RGBA, error) {
-	if err := checkImageBatch(x); err != nil {
+func InputImage(x *Array, i int, norm engine.Normalization, channels []int) (*image.RGBA, error) {
+	if err := engine.CheckImages(x); err != nil {
 		return nil, err
 	}
 	return drawInput(x, i, norm, channels)
