@@ -16,6 +16,7 @@ import (
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/custom"
 	"github.com/cnnviz/cnnviz/models/onnx"
+	"github.com/cnnviz/cnnviz/vizkit/attr"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/render"
 	"github.com/gomlx/gomlx/core/graph"
@@ -116,7 +117,7 @@ func checkShape(t *testing.T, what string, a *Array, want ...int) {
 // |gradient|: within tol relative.
 func fdCheck(t *testing.T, ex *Explainer, x *Array, class, k int, eps, tol float64) {
 	t.Helper()
-	s, err := ex.Saliency(x, SaliencyOptions{Target: engine.Class(class)})
+	s, err := attr.Saliency(context.Background(), ex.Explainer, x, attr.SaliencyOptions{Target: engine.Class(class)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,30 +166,33 @@ func TestChannelsFiniteDifferences(t *testing.T) {
 func TestChannelsSaliencyAndGuided(t *testing.T) {
 	_, ex1 := tinyNet(t)
 	x1 := wavyInput(1, 28, 28)
-	s, err := ex1.Saliency(x1, SaliencyOptions{})
+	s0, err := attr.Saliency(context.Background(), ex1.Explainer, x1, attr.SaliencyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := &SaliencyResult{SaliencyResult: s0} // Drawn with the defaults for 1 channel.
 	checkShape(t, "1-channel gradient", s.Grad, 1, 1, 28, 28)
 	am, _ := s.AbsMax()
 	checkShape(t, "1-channel absmax", am, 1, 28, 28)
-	if len(s.Norm.Mean) != 1 || s.Norm.Mean[0] != 0 || s.Norm.Std[0] != 1 || len(s.DisplayChannels) != 1 {
-		t.Errorf("1-channel defaults: norm %+v, display %v (want none and channel 0)", s.Norm, s.DisplayChannels)
+	norm, _ := s.Norm.For(1)
+	if disp, _ := CheckDisplayChannels(s.DisplayChannels, 1); len(norm.Mean) != 1 || norm.Mean[0] != 0 || norm.Std[0] != 1 || len(disp) != 1 {
+		t.Errorf("1-channel defaults: norm %+v, display %v (want none and channel 0)", norm, disp)
 	}
 	if _, err := s.Panel(0); err != nil {
 		t.Fatalf("1-channel panel: %v", err)
 	}
-	if _, err := ex1.Saliency(x1, SaliencyOptions{ReLU: models.ReLUGuided}); err == nil || !strings.Contains(err.Error(), "LeakyRelu") {
+	if _, err := attr.Saliency(context.Background(), ex1.Explainer, x1, attr.SaliencyOptions{ReLU: models.ReLUGuided}); err == nil || !strings.Contains(err.Error(), "LeakyRelu") {
 		t.Errorf("guided backprop through LeakyRelu: %v (want an error naming it)", err)
 	}
 
 	_, ex4 := fourNet(t)
 	x4 := wavyInput(4, 16, 16)
 	for _, rule := range []models.ReLURule{models.ReLUStandard, models.ReLUGuided, models.ReLUDeconv} {
-		s, err := ex4.Saliency(x4, SaliencyOptions{ReLU: rule, DisplayChannels: []int{3, 2, 1}})
+		s0, err := attr.Saliency(context.Background(), ex4.Explainer, x4, attr.SaliencyOptions{ReLU: rule})
 		if err != nil {
 			t.Fatalf("%v: %v", rule, err)
 		}
+		s := &SaliencyResult{SaliencyResult: s0, DisplayChannels: []int{3, 2, 1}}
 		checkShape(t, "4-channel gradient", s.Grad, 1, 4, 16, 16)
 		gx, _ := s.GradTimesInput()
 		checkShape(t, "4-channel grad×input", gx, 1, 4, 16, 16)
@@ -196,7 +200,7 @@ func TestChannelsSaliencyAndGuided(t *testing.T) {
 			t.Fatalf("%v HTML: %v", rule, err)
 		}
 	}
-	g, err := ex4.GuidedGradCAM(x4, GuidedGradCAMOptions{Layers: []string{"conv2"}, Target: engine.Class(2)})
+	g, err := attr.GuidedGradCAM(context.Background(), ex4.Explainer, x4, attr.GuidedGradCAMOptions{Layers: []string{"conv2"}, Target: engine.Class(2)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +211,7 @@ func TestChannelsSaliencyAndGuided(t *testing.T) {
 			t.Errorf("Guided Grad-CAM channel %d: %v, want %v", c, g.Map.Data[p], want)
 		}
 	}
-	if _, err := g.Panel(0); err != nil {
+	if _, err := (&GuidedGradCAMResult{GuidedGradCAMResult: g}).Panel(0); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -228,7 +232,7 @@ func TestChannelsSmoothGrad(t *testing.T) {
 			z.Data[i] = float32(rng.NormFloat64())
 		}
 		const sigma = 0.2
-		r, err := tc.ex.SmoothGrad(context.Background(), tc.x, SmoothGradOptions{Noise: z, Sigma: sigma, Target: engine.Class(0)})
+		r, err := attr.SmoothGrad(context.Background(), tc.ex.Explainer, tc.x, attr.SmoothGradOptions{Noise: z, Sigma: sigma, Target: engine.Class(0)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -240,7 +244,7 @@ func TestChannelsSmoothGrad(t *testing.T) {
 			for j := range xs.Data {
 				xs.Data[j] = float32(float64(tc.x.Data[j]) + sigma*float64(z.Data[s*len(xs.Data)+j]))
 			}
-			g, err := tc.ex.Saliency(xs, SaliencyOptions{Target: engine.Class(0)})
+			g, err := attr.Saliency(context.Background(), tc.ex.Explainer, xs, attr.SaliencyOptions{Target: engine.Class(0)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -253,7 +257,7 @@ func TestChannelsSmoothGrad(t *testing.T) {
 				t.Fatalf("C=%d: SmoothGrad[%d] = %v, mean of the noisy gradients %v", c, j, v, want[j])
 			}
 		}
-		if _, err := r.Panel(0); err != nil {
+		if _, err := (&SmoothGradResult{SmoothGradResult: r}).Panel(0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -273,7 +277,7 @@ func TestChannelsIGCompleteness(t *testing.T) {
 		x    *Array
 		norm engine.Normalization
 	}{{"1 channel", ex1, wavyInput(1, 28, 28), engine.Normalization{}}, {"4 channels", ex4, wavyInput(4, 16, 16), norm4}} {
-		r, err := tc.ex.IntegratedGradients(context.Background(), tc.x, IGOptions{Steps: 128, Target: engine.Class(0), Norm: tc.norm})
+		r, err := attr.IntegratedGradients(context.Background(), tc.ex.Explainer, tc.x, attr.IGOptions{Steps: 128, Target: engine.Class(0), Norm: tc.norm})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -310,7 +314,7 @@ func TestChannelsIGCompleteness(t *testing.T) {
 		} else {
 			t.Logf("%s: Σ attributions %.6g, f(x) − f(baseline) %.6g (%.3f%% off)", tc.name, sum, diff, 100*rel)
 		}
-		if _, err := r.Panel(0); err != nil {
+		if _, err := (&IGResult{IGResult: r, Norm: tc.norm}).Panel(0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -330,7 +334,7 @@ func TestChannelsOcclusion(t *testing.T) {
 	}{{ex1, wavyInput(1, 28, 28), 7, 7, 14, 0}, {ex4, wavyInput(4, 16, 16), 8, 8, 0, 2}} {
 		c, h, w := tc.x.Shape[1], tc.x.Shape[2], tc.x.Shape[3]
 		const base = 0.5
-		r, err := tc.ex.Occlusion(context.Background(), tc.x, OcclusionOptions{Window: [2]int{tc.win, tc.win}, Stride: [2]int{tc.win, tc.win},
+		r, err := attr.Occlusion(context.Background(), tc.ex.Explainer, tc.x, attr.OcclusionOptions{Window: [2]int{tc.win, tc.win}, Stride: [2]int{tc.win, tc.win},
 			Baseline: base, Target: engine.Class(tc.k)})
 		if err != nil {
 			t.Fatal(err)
@@ -361,7 +365,7 @@ func TestChannelsOcclusion(t *testing.T) {
 				}
 			}
 		}
-		if _, err := r.Panel(0); err != nil {
+		if _, err := (&OcclusionResult{OcclusionResult: r}).Panel(0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -380,7 +384,7 @@ func TestChannelsMetrics(t *testing.T) {
 		x  *Array
 	}{{ex1, wavyInput(1, 28, 28)}, {ex4, wavyInput(4, 16, 16)}} {
 		c, h, w := tc.x.Shape[1], tc.x.Shape[2], tc.x.Shape[3]
-		s, err := tc.ex.Saliency(tc.x, SaliencyOptions{Target: engine.Class(0)})
+		s, err := attr.Saliency(context.Background(), tc.ex.Explainer, tc.x, attr.SaliencyOptions{Target: engine.Class(0)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -538,15 +542,42 @@ func TestNormalizationChannels(t *testing.T) {
 	ctx := context.Background()
 	bad := engine.Normalization{Mean: []float32{0.485, 0.456, 0.406}, Std: []float32{0.229, 0.224, 0.225}}
 	for name, run := range map[string]func() error{
-		"Saliency":   func() error { _, err := ex4.Saliency(x4, SaliencyOptions{Norm: bad}); return err },
-		"SmoothGrad": func() error { _, err := ex4.SmoothGrad(ctx, x4, SmoothGradOptions{Norm: bad, Samples: 1}); return err },
-		"IG":         func() error { _, err := ex4.IntegratedGradients(ctx, x4, IGOptions{Norm: bad, Steps: 2}); return err },
+		// Drawing the input with the wrong normalisation fails; IG's black
+		// baseline needs it to compute.
+		"Saliency": func() error {
+			r, err := attr.Saliency(ctx, ex4.Explainer, x4, attr.SaliencyOptions{})
+			if err != nil {
+				return err
+			}
+			_, err = (&SaliencyResult{SaliencyResult: r, Norm: bad}).Panel(0)
+			return err
+		},
+		"SmoothGrad": func() error {
+			r, err := attr.SmoothGrad(ctx, ex4.Explainer, x4, attr.SmoothGradOptions{Samples: 1})
+			if err != nil {
+				return err
+			}
+			_, err = (&SmoothGradResult{SmoothGradResult: r, Norm: bad}).HTML()
+			return err
+		},
+		"IG": func() error {
+			_, err := attr.IntegratedGradients(ctx, ex4.Explainer, x4, attr.IGOptions{Norm: bad, Steps: 2})
+			return err
+		},
 		"Occlusion": func() error {
-			_, err := ex4.Occlusion(ctx, x4, OcclusionOptions{Norm: bad, Window: [2]int{8, 8}})
+			r, err := attr.Occlusion(ctx, ex4.Explainer, x4, attr.OcclusionOptions{Window: [2]int{8, 8}, Stride: [2]int{8, 8}})
+			if err != nil {
+				return err
+			}
+			_, err = (&OcclusionResult{OcclusionResult: r, Norm: bad}).Panel(0)
 			return err
 		},
 		"GuidedGradCAM": func() error {
-			_, err := ex4.GuidedGradCAM(x4, GuidedGradCAMOptions{Norm: bad})
+			r, err := attr.GuidedGradCAM(ctx, ex4.Explainer, x4, attr.GuidedGradCAMOptions{})
+			if err != nil {
+				return err
+			}
+			_, err = (&GuidedGradCAMResult{GuidedGradCAMResult: r, Norm: bad}).Panel(0)
 			return err
 		},
 	} {
@@ -578,10 +609,18 @@ func TestDisplayChannels(t *testing.T) {
 	}
 	_, ex4 := fourNet(t)
 	x4 := wavyInput(4, 16, 16)
-	if _, err := ex4.Saliency(x4, SaliencyOptions{DisplayChannels: []int{-1}}); err == nil || !strings.Contains(err.Error(), "display channel -1") {
+	sal, err := attr.Saliency(context.Background(), ex4.Explainer, x4, attr.SaliencyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&SaliencyResult{SaliencyResult: sal, DisplayChannels: []int{-1}}).Panel(0); err == nil || !strings.Contains(err.Error(), "display channel -1") {
 		t.Errorf("Saliency with channel -1: %v", err)
 	}
-	if _, err := ex4.IntegratedGradients(context.Background(), x4, IGOptions{DisplayChannels: []int{0, 1, 7}, Steps: 2}); err == nil || !strings.Contains(err.Error(), "display channel 7") {
+	ig, err := attr.IntegratedGradients(context.Background(), ex4.Explainer, x4, attr.IGOptions{Steps: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&IGResult{IGResult: ig, DisplayChannels: []int{0, 1, 7}}).HTML(); err == nil || !strings.Contains(err.Error(), "display channel 7") {
 		t.Errorf("IG with channel 7: %v", err)
 	}
 
@@ -667,11 +706,11 @@ func TestChannelsPictures(t *testing.T) {
 		dir = t.TempDir()
 	}
 	_, ex1 := tinyNet(t)
-	s1, err := ex1.Saliency(wavyInput(1, 28, 28), SaliencyOptions{})
+	s1, err := attr.Saliency(context.Background(), ex1.Explainer, wavyInput(1, 28, 28), attr.SaliencyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p1, err := s1.Panel(0)
+	p1, err := (&SaliencyResult{SaliencyResult: s1}).Panel(0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -685,11 +724,11 @@ func TestChannelsPictures(t *testing.T) {
 			}
 		}
 	}
-	s4, err := ex4.Saliency(x4, SaliencyOptions{DisplayChannels: []int{3, 2, 1}})
+	s4, err := attr.Saliency(context.Background(), ex4.Explainer, x4, attr.SaliencyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p4, err := s4.Panel(0)
+	p4, err := (&SaliencyResult{SaliencyResult: s4, DisplayChannels: []int{3, 2, 1}}).Panel(0)
 	if err != nil {
 		t.Fatal(err)
 	}

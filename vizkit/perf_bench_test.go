@@ -13,6 +13,7 @@ import (
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/zoo"
+	"github.com/cnnviz/cnnviz/vizkit/attr"
 	"github.com/cnnviz/cnnviz/vizkit/backend"
 	"github.com/cnnviz/cnnviz/vizkit/cam"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
@@ -76,11 +77,11 @@ var perfRows = []perfRow{
 		return err
 	}},
 	{name: "saliency", run: func(ex *Explainer, x *Array) error {
-		_, err := ex.Saliency(x, SaliencyOptions{})
+		_, err := attr.Saliency(context.Background(), ex.Explainer, x, attr.SaliencyOptions{})
 		return err
 	}},
 	{name: "guided", run: func(ex *Explainer, x *Array) error {
-		_, err := ex.Saliency(x, SaliencyOptions{ReLU: models.ReLUGuided})
+		_, err := attr.Saliency(context.Background(), ex.Explainer, x, attr.SaliencyOptions{ReLU: models.ReLUGuided})
 		return err
 	}},
 	{name: "scorecam",

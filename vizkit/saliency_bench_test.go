@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/cnnviz/cnnviz/models/vgg"
+	"github.com/cnnviz/cnnviz/vizkit/attr"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
 )
 
@@ -37,7 +38,7 @@ func benchSampling(b *testing.B, run func(ex *Explainer, x *Array) error) {
 // BenchmarkVGG11SmoothGrad50: 50 noisy gradients, DefaultChunk per execution.
 func BenchmarkVGG11SmoothGrad50(b *testing.B) {
 	benchSampling(b, func(ex *Explainer, x *Array) error {
-		_, err := ex.SmoothGrad(context.Background(), x, SmoothGradOptions{Samples: 50})
+		_, err := attr.SmoothGrad(context.Background(), ex.Explainer, x, attr.SmoothGradOptions{Samples: 50})
 		return err
 	})
 }
@@ -46,7 +47,7 @@ func BenchmarkVGG11SmoothGrad50(b *testing.B) {
 // execution.
 func BenchmarkVGG11IG200(b *testing.B) {
 	benchSampling(b, func(ex *Explainer, x *Array) error {
-		_, err := ex.IntegratedGradients(context.Background(), x, IGOptions{Steps: 200})
+		_, err := attr.IntegratedGradients(context.Background(), ex.Explainer, x, attr.IGOptions{Steps: 200})
 		return err
 	})
 }

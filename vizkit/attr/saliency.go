@@ -1,4 +1,4 @@
-package vizkit
+package attr
 
 import (
 	"context"
@@ -13,62 +13,36 @@ import (
 
 // Gradient visualisations (FlashTorch's Backprop and beyond): the gradient of a
 // target with respect to the input image, under PyTorch's backward rule or a
-// modified ReLU rule, and the usual ways to turn it into a picture. One engine
-// execution per call; see attribution.go for the sampling methods (SmoothGrad,
-// Integrated Gradients, Occlusion) and actmax.go for activation maximisation.
+// modified ReLU rule. One engine execution per call; see sampling.go for the
+// sampling methods (SmoothGrad, Integrated Gradients, Occlusion).
 
-// DefaultDisplayChannels returns the input channels drawn by default for an
-// input of c channels: the first three as red, green and blue when c ≥ 3,
-// else channel 0 in gray.
-func DefaultDisplayChannels(c int) []int {
-	if c >= 3 {
-		return []int{0, 1, 2}
+// begin checks what every function of the package is given.
+func begin(ctx context.Context, ex *engine.Explainer, x *engine.Array) (context.Context, error) {
+	if ctx == nil {
+		ctx = context.Background()
 	}
-	return []int{0}
-}
-
-// CheckDisplayChannels resolves a choice of input channels to draw for an
-// input of c channels: empty means DefaultDisplayChannels(c); otherwise it
-// must name 1 channel (drawn in gray) or 3 (drawn as red, green, blue), each
-// in 0..c−1 (repeats allowed). Errors name the channel and the count.
-func CheckDisplayChannels(sel []int, c int) ([]int, error) {
-	if len(sel) == 0 {
-		return DefaultDisplayChannels(c), nil
+	if ex == nil {
+		return ctx, errors.New("attr: nil Explainer")
 	}
-	if len(sel) != 1 && len(sel) != 3 {
-		return nil, fmt.Errorf("display channels %v: give 1 channel (gray) or 3 (red, green, blue), not %d", sel, len(sel))
+	if err := engine.CheckImages(x); err != nil {
+		return ctx, err
 	}
-	for _, ch := range sel {
-		if ch < 0 || ch >= c {
-			return nil, fmt.Errorf("display channel %d is out of range for an input with %d channel(s) (valid: 0..%d)", ch, c, c-1)
-		}
-	}
-	return slices.Clone(sel), nil
+	return ctx, ctx.Err()
 }
 
 // SaliencyOptions configures Saliency.
 type SaliencyOptions struct {
 	// Target is the explained score; default (zero value): each example's top-1
 	// class logit. A requested class is honoured (FlashTorch ignores it and warns).
-	Target Target
+	Target engine.Target
 	// ReLU is the backward rule of every ReLU, features and classifier alike:
 	// models.ReLUStandard (vanilla gradient, default), models.ReLUGuided (guided
 	// backpropagation) or models.ReLUDeconv (deconvnet).
 	ReLU models.ReLURule
-	// Norm is the input normalisation, used only to draw the input; zero: the
-	// default for the input's channel count (ImageNet's for 3 channels, none
-	// otherwise). A Mean or Std whose length is not the channel count is an error.
-	Norm engine.Normalization
-	// DisplayChannels are the input channels drawn (as red, green, blue; one:
-	// gray) for the input and the per-channel gradient pictures; empty: the
-	// first three (channel 0 in gray for 1- and 2-channel inputs). See
-	// CheckDisplayChannels.
-	DisplayChannels []int
 }
 
-// Saliency is the gradient of a target with respect to the input, for a batch.
-// All arrays are NCHW (N,C,H,W), C the input's channel count, or (N,H,W) for
-// per-pixel maps.
+// SaliencyResult is the gradient of a target with respect to the input, for
+// a batch. Arrays are (N,C,H,W), C the input's channel count.
 type SaliencyResult struct {
 	// Method is "gradient", "guided" or "deconv"; Title its display name.
 	Method, Title string
@@ -76,18 +50,13 @@ type SaliencyResult struct {
 	ReLU models.ReLURule
 	// Target is what was explained; Classes the resolved class per example (−1
 	// for function targets) and Scores the target value per example.
-	Target  Target
+	Target  engine.Target
 	Classes []int
 	Scores  []float32
-	// Input is a copy of the explained (normalised) input (N,C,H,W).
-	Input *Array
-	// Grad is the raw gradient d score / d input (N,C,H,W).
-	Grad *Array
-	// Norm is the input normalisation (for drawing the input), resolved: C
-	// values each.
-	Norm engine.Normalization
-	// DisplayChannels are the channels drawn (1 or 3 of them), resolved.
-	DisplayChannels []int
+	// Input is a copy of the explained (normalised) input.
+	Input *engine.Array
+	// Grad is the raw gradient d score / d input.
+	Grad *engine.Array
 }
 
 var reluMethods = map[models.ReLURule][2]string{
@@ -97,30 +66,21 @@ var reluMethods = map[models.ReLURule][2]string{
 }
 
 // Saliency computes the gradient of opts.Target with respect to the input x
-// (N,C,H,W, normalised; C the network's input channel count) in one engine
-// execution. With models.ReLUGuided every
-// ReLU (classifier included, as pytorch-grad-cam's GuidedBackpropReLUModel)
-// passes a gradient only where its input and the incoming gradient are both
-// positive; with models.ReLUDeconv only where the incoming gradient is positive.
-// (FlashTorch's own guided rule multiplies by the ReLU's output value instead of
-// its indicator; cnnviz follows Springenberg et al. and pytorch-grad-cam.)
-func (e *Explainer) Saliency(x *Array, opts SaliencyOptions) (*SaliencyResult, error) {
+// in one engine execution. With models.ReLUGuided every ReLU (classifier
+// included, as pytorch-grad-cam's GuidedBackpropReLUModel) passes a gradient
+// only where its input and the incoming gradient are both positive; with
+// models.ReLUDeconv only where the incoming gradient is positive.
+// (FlashTorch's own guided rule multiplies by the ReLU's output value instead
+// of its indicator; cnnviz follows Springenberg et al. and pytorch-grad-cam.)
+func Saliency(ctx context.Context, ex *engine.Explainer, x *engine.Array, opts SaliencyOptions) (*SaliencyResult, error) {
 	names, ok := reluMethods[opts.ReLU]
 	if !ok {
 		return nil, fmt.Errorf("unknown ReLU rule %d (want models.ReLUStandard, ReLUGuided or ReLUDeconv)", opts.ReLU)
 	}
-	if err := engine.CheckImages(x); err != nil {
+	if _, err := begin(ctx, ex, x); err != nil {
 		return nil, err
 	}
-	norm, err := opts.Norm.For(x.Shape[1])
-	if err != nil {
-		return nil, err
-	}
-	disp, err := CheckDisplayChannels(opts.DisplayChannels, x.Shape[1])
-	if err != nil {
-		return nil, err
-	}
-	res, err := e.Run(x, engine.Request{GradInput: true, Target: opts.Target, ReLU: opts.ReLU})
+	res, err := ex.Run(x, engine.Request{GradInput: true, Target: opts.Target, ReLU: opts.ReLU})
 	if err != nil {
 		return nil, err
 	}
@@ -128,23 +88,23 @@ func (e *Explainer) Saliency(x *Array, opts SaliencyOptions) (*SaliencyResult, e
 		return nil, err
 	}
 	return &SaliencyResult{Method: names[0], Title: names[1], ReLU: opts.ReLU, Target: opts.Target,
-		Classes: res.Classes, Scores: res.Scores, Input: x.Clone(), Grad: res.InputGrad, Norm: norm, DisplayChannels: disp}, nil
+		Classes: res.Classes, Scores: res.Scores, Input: x.Clone(), Grad: res.InputGrad}, nil
 }
 
-// AbsMax is Simonyan et al.'s saliency map: max over the channels (RGB) of
+// AbsMax is Simonyan et al.'s saliency map: max over the channels of
 // |gradient|, (N,H,W).
-func (s *SaliencyResult) AbsMax() (*Array, error) { return engine.ChannelAbsMax(s.Grad) }
+func (s *SaliencyResult) AbsMax() (*engine.Array, error) { return engine.ChannelAbsMax(s.Grad) }
 
 // Max is FlashTorch's max gradient (calculate_gradients(take_max=True)): the
-// signed maximum over the channels (RGB), (N,H,W). Draw it through StandardizeAndClip as
-// FlashTorch does.
-func (s *SaliencyResult) Max() (*Array, error) { return engine.ChannelMax(s.Grad) }
+// signed maximum over the channels, (N,H,W). Draw it through
+// engine.StandardizeAndClip as FlashTorch does.
+func (s *SaliencyResult) Max() (*engine.Array, error) { return engine.ChannelMax(s.Grad) }
 
 // GradTimesInput is gradient × input (Captum's InputXGradient) on the
 // normalised input, (N,C,H,W).
-func (s *SaliencyResult) GradTimesInput() (*Array, error) {
+func (s *SaliencyResult) GradTimesInput() (*engine.Array, error) {
 	if s.Grad == nil || s.Input == nil || !slices.Equal(s.Grad.Shape, s.Input.Shape) || len(s.Grad.Data) != len(s.Input.Data) {
-		return nil, errors.New("GradTimesInput: Saliency.Grad and Saliency.Input must both be set with the same shape")
+		return nil, errors.New("GradTimesInput: SaliencyResult.Grad and Input must both be set with the same shape")
 	}
 	out := s.Grad.Clone()
 	for i, v := range s.Input.Data {
@@ -156,16 +116,11 @@ func (s *SaliencyResult) GradTimesInput() (*Array, error) {
 // GuidedGradCAMOptions configures GuidedGradCAM.
 type GuidedGradCAMOptions struct {
 	// Target is the explained score; default: each example's top-1 class logit.
-	Target Target
-	// Layers are the CAM target layers; default DefaultCAMLayer.
+	Target engine.Target
+	// Layers are the CAM target layers; default cam.DefaultLayer.
 	Layers []string
 	// Method is the CAM method; default "gradcam".
 	Method string
-	// Norm is the input normalisation (for drawing the input); zero: the
-	// default for the input's channel count.
-	Norm engine.Normalization
-	// DisplayChannels are the channels drawn; see SaliencyOptions.
-	DisplayChannels []int
 }
 
 // GuidedGradCAMResult is guided backpropagation multiplied by a class
@@ -176,23 +131,18 @@ type GuidedGradCAMResult struct {
 	Guided *SaliencyResult
 	CAM    *cam.Result
 	// Map is Guided.Grad · CAM.Map, the map broadcast over the channels, (N,C,H,W).
-	Map *Array
+	Map *engine.Array
 }
 
-// GuidedGradCAM runs Explainer.CAM and guided backpropagation for the same
+// GuidedGradCAM runs cam.Compute and guided backpropagation for the same
 // target (the CAM's resolved classes are passed on, so both explain the same
 // class) and multiplies them.
-func (e *Explainer) GuidedGradCAM(x *Array, opts GuidedGradCAMOptions) (*GuidedGradCAMResult, error) {
-	if err := engine.CheckImages(x); err != nil {
+func GuidedGradCAM(ctx context.Context, ex *engine.Explainer, x *engine.Array, opts GuidedGradCAMOptions) (*GuidedGradCAMResult, error) {
+	ctx, err := begin(ctx, ex, x)
+	if err != nil {
 		return nil, err
 	}
-	if _, err := opts.Norm.For(x.Shape[1]); err != nil {
-		return nil, err
-	}
-	if _, err := CheckDisplayChannels(opts.DisplayChannels, x.Shape[1]); err != nil {
-		return nil, err
-	}
-	cm, err := cam.Compute(context.Background(), e.Explainer, x, cam.Options{Method: opts.Method, Layers: opts.Layers, Target: opts.Target})
+	cm, err := cam.Compute(ctx, ex, x, cam.Options{Method: opts.Method, Layers: opts.Layers, Target: opts.Target})
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +150,7 @@ func (e *Explainer) GuidedGradCAM(x *Array, opts GuidedGradCAMOptions) (*GuidedG
 	if target.Kind != engine.TargetFunc && target.Classes == nil {
 		target.Classes = append([]int(nil), cm.Classes...)
 	}
-	g, err := e.Saliency(x, SaliencyOptions{Target: target, ReLU: models.ReLUGuided, Norm: opts.Norm, DisplayChannels: opts.DisplayChannels})
+	g, err := Saliency(ctx, ex, x, SaliencyOptions{Target: target, ReLU: models.ReLUGuided})
 	if err != nil {
 		return nil, err
 	}
