@@ -34,8 +34,8 @@ import (
 //	forward   logits only
 //	gradcam   Explainer.CAM, method gradcam, features.20, top-1 class: the map
 //	          at input resolution (N,224,224)
-//	saliency  Explainer.Saliency, vanilla gradient w.r.t. the input
-//	guided    Explainer.Saliency with guided-backprop ReLUs
+//	saliency  attr.Saliency, vanilla gradient w.r.t. the input
+//	guided    attr.Saliency with guided-backprop ReLUs
 //	scorecam  Explainer.CAM, method scorecam, features.20, batch 16
 //
 // Each benchmark reports, beside ns/op (the mean), "median-s" (median of
