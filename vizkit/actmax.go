@@ -135,8 +135,8 @@ type ActMaxOptions struct {
 	BlurSigma float64
 	// Norm is the input normalisation; zero: the default for the network's
 	// input channel count C (models.InputChannels): ImageNet's for 3, none
-	// otherwise. See Normalization.
-	Norm Normalization
+	// otherwise. See engine.Normalization.
+	Norm engine.Normalization
 	// DisplayChannels are the channels drawn by Grid and HTML; see
 	// SaliencyOptions.
 	DisplayChannels []int
@@ -167,7 +167,7 @@ type ActMaxResult struct {
 	// image: History[step][image].
 	History [][]float32
 	// Norm is the input normalisation (resolved: C values each).
-	Norm Normalization
+	Norm engine.Normalization
 	// DisplayChannels are the channels drawn (resolved).
 	DisplayChannels []int
 }
@@ -180,7 +180,7 @@ func (r *ActMaxResult) Display() *Array {
 	if r.Param == ParamFFT {
 		return r.Pixels.Clone()
 	}
-	return StandardizeAndClip(r.Input, 0.2, 0.7)
+	return engine.StandardizeAndClip(r.Input, 0.2, 0.7)
 }
 
 type actMaxConfig struct {
@@ -188,7 +188,7 @@ type actMaxConfig struct {
 	lr               float64
 	optimizer, param string
 	decay            float64
-	norm             Normalization
+	norm             engine.Normalization
 	display          []int
 	blurSigma        float64
 	chunk            int
@@ -614,7 +614,7 @@ func (e *Explainer) actMaxChunk(ctx context.Context, objs []Objective, off int, 
 					for q := range src {
 						src[q] = float32(th[c*hw+q])
 					}
-					for q, v := range GaussianBlur(src, h, w, cfg.blurSigma) {
+					for q, v := range heatmap.GaussianBlur(src, h, w, cfg.blurSigma) {
 						th[c*hw+q] = float64(v)
 					}
 				}
@@ -714,8 +714,8 @@ type DeepDreamOptions struct {
 	// Seed seeds the jitter.
 	Seed uint64
 	// Norm is the input normalisation (pixels are kept in [0,1]); zero: the
-	// default for the input's channel count (see Normalization).
-	Norm Normalization
+	// default for the input's channel count (see engine.Normalization).
+	Norm engine.Normalization
 	// DisplayChannels are the channels drawn by Panel and HTML; see
 	// SaliencyOptions.
 	DisplayChannels []int
@@ -732,7 +732,7 @@ type DeepDreamResult struct {
 	// InitialScore and Score are the objective on the original and dreamed image.
 	InitialScore, Score float32
 	// Norm and DisplayChannels (resolved) say how the images are drawn.
-	Norm            Normalization
+	Norm            engine.Normalization
 	DisplayChannels []int
 	// Original is the image the dream started from (1,C,H,W, normalised).
 	Original *Array
@@ -745,7 +745,7 @@ func (e *Explainer) DeepDream(ctx context.Context, x *Array, opts DeepDreamOptio
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if err := checkImageBatch(x); err != nil {
+	if err := engine.CheckImages(x); err != nil {
 		return nil, err
 	}
 	if x.Shape[0] != 1 {

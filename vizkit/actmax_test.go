@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cnnviz/cnnviz/vizkit/attr"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/imageio"
 )
@@ -371,26 +372,28 @@ func TestDeepDream(t *testing.T) {
 func TestGradientPictures(t *testing.T) {
 	ex, x, target := saliencyFixture(t)
 	ctx := context.Background()
-	s, err := ex.Saliency(x, SaliencyOptions{Target: target})
+	s0, err := attr.Saliency(context.Background(), ex.Explainer, x, attr.SaliencyOptions{Target: target})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sg, err := ex.SmoothGrad(ctx, x, SmoothGradOptions{Target: target, Samples: 2})
+	sg0, err := attr.SmoothGrad(ctx, ex.Explainer, x, attr.SmoothGradOptions{Target: target, Samples: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ig, err := ex.IntegratedGradients(ctx, x, IGOptions{Target: target, Steps: 4})
+	ig0, err := attr.IntegratedGradients(ctx, ex.Explainer, x, attr.IGOptions{Target: target, Steps: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
-	oc, err := ex.Occlusion(ctx, x, OcclusionOptions{Target: target, Window: [2]int{8, 8}, Stride: [2]int{8, 8}})
+	oc0, err := attr.Occlusion(ctx, ex.Explainer, x, attr.OcclusionOptions{Target: target, Window: [2]int{8, 8}, Stride: [2]int{8, 8}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	gg, err := ex.GuidedGradCAM(x, GuidedGradCAMOptions{Target: target, Layers: []string{"features.9"}})
+	gg0, err := attr.GuidedGradCAM(context.Background(), ex.Explainer, x, attr.GuidedGradCAMOptions{Target: target, Layers: []string{"features.9"}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	s, sg, ig := &SaliencyResult{SaliencyResult: s0}, &SmoothGradResult{SmoothGradResult: sg0}, &IGResult{IGResult: ig0}
+	oc, gg := &OcclusionResult{OcclusionResult: oc0}, &GuidedGradCAMResult{GuidedGradCAMResult: gg0}
 	am, err := ex.ActMaxFilters(ctx, "features.3", 3, ActMaxOptions{Size: [2]int{32, 32}, Steps: 2})
 	if err != nil {
 		t.Fatal(err)

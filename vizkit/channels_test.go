@@ -16,6 +16,7 @@ import (
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/custom"
 	"github.com/cnnviz/cnnviz/models/onnx"
+	"github.com/cnnviz/cnnviz/vizkit/attr"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/render"
 	"github.com/gomlx/gomlx/core/graph"
@@ -116,7 +117,7 @@ func checkShape(t *testing.T, what string, a *Array, want ...int) {
 // |gradient|: within tol relative.
 func fdCheck(t *testing.T, ex *Explainer, x *Array, class, k int, eps, tol float64) {
 	t.Helper()
-	s, err := ex.Saliency(x, SaliencyOptions{Target: engine.Class(class)})
+	s, err := attr.Saliency(context.Background(), ex.Explainer, x, attr.SaliencyOptions{Target: engine.Class(class)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,30 +166,33 @@ func TestChannelsFiniteDifferences(t *testing.T) {
 func TestChannelsSaliencyAndGuided(t *testing.T) {
 	_, ex1 := tinyNet(t)
 	x1 := wavyInput(1, 28, 28)
-	s, err := ex1.Saliency(x1, SaliencyOptions{})
+	s0, err := attr.Saliency(context.Background(), ex1.Explainer, x1, attr.SaliencyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := &SaliencyResult{SaliencyResult: s0} // Drawn with the defaults for 1 channel.
 	checkShape(t, "1-channel gradient", s.Grad, 1, 1, 28, 28)
 	am, _ := s.AbsMax()
 	checkShape(t, "1-channel absmax", am, 1, 28, 28)
-	if len(s.Norm.Mean) != 1 || s.Norm.Mean[0] != 0 || s.Norm.Std[0] != 1 || len(s.DisplayChannels) != 1 {
-		t.Errorf("1-channel defaults: norm %+v, display %v (want none and channel 0)", s.Norm, s.DisplayChannels)
+	norm, _ := s.Norm.For(1)
+	if disp, _ := CheckDisplayChannels(s.DisplayChannels, 1); len(norm.Mean) != 1 || norm.Mean[0] != 0 || norm.Std[0] != 1 || len(disp) != 1 {
+		t.Errorf("1-channel defaults: norm %+v, display %v (want none and channel 0)", norm, disp)
 	}
 	if _, err := s.Panel(0); err != nil {
 		t.Fatalf("1-channel panel: %v", err)
 	}
-	if _, err := ex1.Saliency(x1, SaliencyOptions{ReLU: models.ReLUGuided}); err == nil || !strings.Contains(err.Error(), "LeakyRelu") {
+	if _, err := attr.Saliency(context.Background(), ex1.Explainer, x1, attr.SaliencyOptions{ReLU: models.ReLUGuided}); err == nil || !strings.Contains(err.Error(), "LeakyRelu") {
 		t.Errorf("guided backprop through LeakyRelu: %v (want an error naming it)", err)
 	}
 
 	_, ex4 := fourNet(t)
 	x4 := wavyInput(4, 16, 16)
 	for _, rule := range []models.ReLURule{models.ReLUStandard, models.ReLUGuided, models.ReLUDeconv} {
-		s, err := ex4.Saliency(x4, SaliencyOptions{ReLU: rule, DisplayChannels: []int{3, 2, 1}})
+		s0, err := attr.Saliency(context.Background(), ex4.Explainer, x4, attr.SaliencyOptions{ReLU: rule})
 		if err != nil {
 			t.Fatalf("%v: %v", rule, err)
 		}
+		s := &SaliencyResult{SaliencyResult: s0, DisplayChannels: []int{3, 2, 1}}
 		checkShape(t, "4-channel gradient", s.Grad, 1, 4, 16, 16)
 		gx, _ := s.GradTimesInput()
 		checkShape(t, "4-channel grad×input", gx, 1, 4, 16, 16)
@@ -196,7 +200,7 @@ func TestChannelsSaliencyAndGuided(t *testing.T) {
 			t.Fatalf("%v HTML: %v", rule, err)
 		}
 	}
-	g, err := ex4.GuidedGradCAM(x4, GuidedGradCAMOptions{Layers: []string{"conv2"}, Target: engine.Class(2)})
+	g, err := attr.GuidedGradCAM(context.Background(), ex4.Explainer, x4, attr.GuidedGradCAMOptions{Layers: []string{"conv2"}, Target: engine.Class(2)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +211,7 @@ func TestChannelsSaliencyAndGuided(t *testing.T) {
 			t.Errorf("Guided Grad-CAM channel %d: %v, want %v", c, g.Map.Data[p], want)
 		}
 	}
-	if _, err := g.Panel(0); err != nil {
+	if _, err := (&GuidedGradCAMResult{GuidedGradCAMResult: g}).Panel(0); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -228,7 +232,7 @@ func TestChannelsSmoothGrad(t *testing.T) {
 			z.Data[i] = float32(rng.NormFloat64())
 		}
 		const sigma = 0.2
-		r, err := tc.ex.SmoothGrad(context.Background(), tc.x, SmoothGradOptions{Noise: z, Sigma: sigma, Target: engine.Class(0)})
+		r, err := attr.SmoothGrad(context.Background(), tc.ex.Explainer, tc.x, attr.SmoothGradOptions{Noise: z, Sigma: sigma, Target: engine.Class(0)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -240,7 +244,7 @@ func TestChannelsSmoothGrad(t *testing.T) {
 			for j := range xs.Data {
 				xs.Data[j] = float32(float64(tc.x.Data[j]) + sigma*float64(z.Data[s*len(xs.Data)+j]))
 			}
-			g, err := tc.ex.Saliency(xs, SaliencyOptions{Target: engine.Class(0)})
+			g, err := attr.Saliency(context.Background(), tc.ex.Explainer, xs, attr.SaliencyOptions{Target: engine.Class(0)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -253,7 +257,7 @@ func TestChannelsSmoothGrad(t *testing.T) {
 				t.Fatalf("C=%d: SmoothGrad[%d] = %v, mean of the noisy gradients %v", c, j, v, want[j])
 			}
 		}
-		if _, err := r.Panel(0); err != nil {
+		if _, err := (&SmoothGradResult{SmoothGradResult: r}).Panel(0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -266,14 +270,14 @@ func TestChannelsSmoothGrad(t *testing.T) {
 func TestChannelsIGCompleteness(t *testing.T) {
 	_, ex1 := tinyNet(t)
 	_, ex4 := fourNet(t)
-	norm4 := Normalization{Mean: []float32{0.1, 0.2, 0.3, 0.4}, Std: []float32{0.5, 0.5, 0.25, 1}}
+	norm4 := engine.Normalization{Mean: []float32{0.1, 0.2, 0.3, 0.4}, Std: []float32{0.5, 0.5, 0.25, 1}}
 	for _, tc := range []struct {
 		name string
 		ex   *Explainer
 		x    *Array
-		norm Normalization
-	}{{"1 channel", ex1, wavyInput(1, 28, 28), Normalization{}}, {"4 channels", ex4, wavyInput(4, 16, 16), norm4}} {
-		r, err := tc.ex.IntegratedGradients(context.Background(), tc.x, IGOptions{Steps: 128, Target: engine.Class(0), Norm: tc.norm})
+		norm engine.Normalization
+	}{{"1 channel", ex1, wavyInput(1, 28, 28), engine.Normalization{}}, {"4 channels", ex4, wavyInput(4, 16, 16), norm4}} {
+		r, err := attr.IntegratedGradients(context.Background(), tc.ex.Explainer, tc.x, attr.IGOptions{Steps: 128, Target: engine.Class(0), Norm: tc.norm})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -310,7 +314,7 @@ func TestChannelsIGCompleteness(t *testing.T) {
 		} else {
 			t.Logf("%s: Σ attributions %.6g, f(x) − f(baseline) %.6g (%.3f%% off)", tc.name, sum, diff, 100*rel)
 		}
-		if _, err := r.Panel(0); err != nil {
+		if _, err := (&IGResult{IGResult: r, Norm: tc.norm}).Panel(0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -330,7 +334,7 @@ func TestChannelsOcclusion(t *testing.T) {
 	}{{ex1, wavyInput(1, 28, 28), 7, 7, 14, 0}, {ex4, wavyInput(4, 16, 16), 8, 8, 0, 2}} {
 		c, h, w := tc.x.Shape[1], tc.x.Shape[2], tc.x.Shape[3]
 		const base = 0.5
-		r, err := tc.ex.Occlusion(context.Background(), tc.x, OcclusionOptions{Window: [2]int{tc.win, tc.win}, Stride: [2]int{tc.win, tc.win},
+		r, err := attr.Occlusion(context.Background(), tc.ex.Explainer, tc.x, attr.OcclusionOptions{Window: [2]int{tc.win, tc.win}, Stride: [2]int{tc.win, tc.win},
 			Baseline: base, Target: engine.Class(tc.k)})
 		if err != nil {
 			t.Fatal(err)
@@ -361,7 +365,7 @@ func TestChannelsOcclusion(t *testing.T) {
 				}
 			}
 		}
-		if _, err := r.Panel(0); err != nil {
+		if _, err := (&OcclusionResult{OcclusionResult: r}).Panel(0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -380,7 +384,7 @@ func TestChannelsMetrics(t *testing.T) {
 		x  *Array
 	}{{ex1, wavyInput(1, 28, 28)}, {ex4, wavyInput(4, 16, 16)}} {
 		c, h, w := tc.x.Shape[1], tc.x.Shape[2], tc.x.Shape[3]
-		s, err := tc.ex.Saliency(tc.x, SaliencyOptions{Target: engine.Class(0)})
+		s, err := attr.Saliency(context.Background(), tc.ex.Explainer, tc.x, attr.SaliencyOptions{Target: engine.Class(0)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -471,7 +475,7 @@ func TestChannelsActMax(t *testing.T) {
 		}
 	}
 	if _, err := ex4.ActMax(ctx, []Objective{ChannelObjective("conv2", 0)}, ActMaxOptions{Size: [2]int{16, 16}, Steps: 1,
-		Norm: Normalization{Std: []float32{1, 1, 1}}}); err == nil || !strings.Contains(err.Error(), "Std has 3 values but the input has 4 channels") {
+		Norm: engine.Normalization{Std: []float32{1, 1, 1}}}); err == nil || !strings.Contains(err.Error(), "Std has 3 values but the input has 4 channels") {
 		t.Errorf("actmax with a 3-value Std on a 4-channel model: %v", err)
 	}
 	d, err := ex4.DeepDream(ctx, wavyInput(4, 16, 16), DeepDreamOptions{Layer: "conv1", Steps: 2})
@@ -515,38 +519,65 @@ func TestFFTParamChannels(t *testing.T) {
 // TestNormalizationChannels: defaults per channel count, and lengths that
 // do not match the input are errors naming both.
 func TestNormalizationChannels(t *testing.T) {
-	n3, err := Normalization{}.For(3)
+	n3, err := engine.Normalization{}.For(3)
 	if err != nil || n3.Mean[0] != 0.485 || n3.Std[2] != 0.225 {
 		t.Errorf("default for 3 channels: %+v, %v (want ImageNet's)", n3, err)
 	}
-	n1, err := Normalization{}.For(1)
+	n1, err := engine.Normalization{}.For(1)
 	if err != nil || len(n1.Mean) != 1 || n1.Mean[0] != 0 || n1.Std[0] != 1 {
 		t.Errorf("default for 1 channel: %+v, %v (want none)", n1, err)
 	}
-	n4, err := Normalization{Std: []float32{2, 2, 2, 2}}.For(4)
+	n4, err := engine.Normalization{Std: []float32{2, 2, 2, 2}}.For(4)
 	if err != nil || n4.Mean[3] != 0 || n4.Std[3] != 2 {
 		t.Errorf("Std only: %+v, %v", n4, err)
 	}
-	if _, err := (Normalization{Mean: []float32{0, 0}, Std: []float32{1, 0, 1, 1}}).For(4); err == nil || !strings.Contains(err.Error(), "Mean has 2 values but the input has 4 channels") {
+	if _, err := (engine.Normalization{Mean: []float32{0, 0}, Std: []float32{1, 0, 1, 1}}).For(4); err == nil || !strings.Contains(err.Error(), "Mean has 2 values but the input has 4 channels") {
 		t.Errorf("length mismatch: %v", err)
 	}
-	if _, err := (Normalization{Std: []float32{1, 0, 1, 1}}).For(4); err == nil || !strings.Contains(err.Error(), "channel 1") {
+	if _, err := (engine.Normalization{Std: []float32{1, 0, 1, 1}}).For(4); err == nil || !strings.Contains(err.Error(), "channel 1") {
 		t.Errorf("zero std: %v", err)
 	}
 	_, ex4 := fourNet(t)
 	x4 := wavyInput(4, 16, 16)
 	ctx := context.Background()
-	bad := Normalization{Mean: []float32{0.485, 0.456, 0.406}, Std: []float32{0.229, 0.224, 0.225}}
+	bad := engine.Normalization{Mean: []float32{0.485, 0.456, 0.406}, Std: []float32{0.229, 0.224, 0.225}}
 	for name, run := range map[string]func() error{
-		"Saliency":   func() error { _, err := ex4.Saliency(x4, SaliencyOptions{Norm: bad}); return err },
-		"SmoothGrad": func() error { _, err := ex4.SmoothGrad(ctx, x4, SmoothGradOptions{Norm: bad, Samples: 1}); return err },
-		"IG":         func() error { _, err := ex4.IntegratedGradients(ctx, x4, IGOptions{Norm: bad, Steps: 2}); return err },
+		// Drawing the input with the wrong normalisation fails; IG's black
+		// baseline needs it to compute.
+		"Saliency": func() error {
+			r, err := attr.Saliency(ctx, ex4.Explainer, x4, attr.SaliencyOptions{})
+			if err != nil {
+				return err
+			}
+			_, err = (&SaliencyResult{SaliencyResult: r, Norm: bad}).Panel(0)
+			return err
+		},
+		"SmoothGrad": func() error {
+			r, err := attr.SmoothGrad(ctx, ex4.Explainer, x4, attr.SmoothGradOptions{Samples: 1})
+			if err != nil {
+				return err
+			}
+			_, err = (&SmoothGradResult{SmoothGradResult: r, Norm: bad}).HTML()
+			return err
+		},
+		"IG": func() error {
+			_, err := attr.IntegratedGradients(ctx, ex4.Explainer, x4, attr.IGOptions{Norm: bad, Steps: 2})
+			return err
+		},
 		"Occlusion": func() error {
-			_, err := ex4.Occlusion(ctx, x4, OcclusionOptions{Norm: bad, Window: [2]int{8, 8}})
+			r, err := attr.Occlusion(ctx, ex4.Explainer, x4, attr.OcclusionOptions{Window: [2]int{8, 8}, Stride: [2]int{8, 8}})
+			if err != nil {
+				return err
+			}
+			_, err = (&OcclusionResult{OcclusionResult: r, Norm: bad}).Panel(0)
 			return err
 		},
 		"GuidedGradCAM": func() error {
-			_, err := ex4.GuidedGradCAM(x4, GuidedGradCAMOptions{Norm: bad})
+			r, err := attr.GuidedGradCAM(ctx, ex4.Explainer, x4, attr.GuidedGradCAMOptions{})
+			if err != nil {
+				return err
+			}
+			_, err = (&GuidedGradCAMResult{GuidedGradCAMResult: r, Norm: bad}).Panel(0)
 			return err
 		},
 	} {
@@ -554,7 +585,7 @@ func TestNormalizationChannels(t *testing.T) {
 			t.Errorf("%s with ImageNet's normalisation on 4 channels: %v", name, err)
 		}
 	}
-	if got := ImageNetNormalization().Black(); len(got) != 3 || math.Abs(float64(got[0])+2.1179) > 1e-3 {
+	if got := engine.ImageNetNormalization().Black(); len(got) != 3 || math.Abs(float64(got[0])+2.1179) > 1e-3 {
 		t.Errorf("ImageNet black %v", got)
 	}
 }
@@ -578,10 +609,18 @@ func TestDisplayChannels(t *testing.T) {
 	}
 	_, ex4 := fourNet(t)
 	x4 := wavyInput(4, 16, 16)
-	if _, err := ex4.Saliency(x4, SaliencyOptions{DisplayChannels: []int{-1}}); err == nil || !strings.Contains(err.Error(), "display channel -1") {
+	sal, err := attr.Saliency(context.Background(), ex4.Explainer, x4, attr.SaliencyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&SaliencyResult{SaliencyResult: sal, DisplayChannels: []int{-1}}).Panel(0); err == nil || !strings.Contains(err.Error(), "display channel -1") {
 		t.Errorf("Saliency with channel -1: %v", err)
 	}
-	if _, err := ex4.IntegratedGradients(context.Background(), x4, IGOptions{DisplayChannels: []int{0, 1, 7}, Steps: 2}); err == nil || !strings.Contains(err.Error(), "display channel 7") {
+	ig, err := attr.IntegratedGradients(context.Background(), ex4.Explainer, x4, attr.IGOptions{Steps: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&IGResult{IGResult: ig, DisplayChannels: []int{0, 1, 7}}).HTML(); err == nil || !strings.Contains(err.Error(), "display channel 7") {
 		t.Errorf("IG with channel 7: %v", err)
 	}
 
@@ -590,21 +629,21 @@ func TestDisplayChannels(t *testing.T) {
 	for p := 0; p < 4; p++ {
 		x.Data[3*4+p] = 1
 	}
-	img, err := InputImage(x, 0, Normalization{}, []int{3, 2, 1})
+	img, err := InputImage(x, 0, engine.Normalization{}, []int{3, 2, 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c := img.RGBAAt(1, 1); c != (color.RGBA{255, 0, 0, 255}) {
 		t.Errorf("channels 3,2,1 of a channel-3 input: pixel %v, want red", c)
 	}
-	img, err = InputImage(x, 0, Normalization{Mean: []float32{0, 0, 0, 0.5}, Std: []float32{1, 1, 1, 0.25}}, []int{3})
+	img, err = InputImage(x, 0, engine.Normalization{Mean: []float32{0, 0, 0, 0.5}, Std: []float32{1, 1, 1, 0.25}}, []int{3})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c := img.RGBAAt(0, 0); c.R != 191 || c.G != 191 || c.B != 191 { // 1·0.25 + 0.5 = 0.75 gray
 		t.Errorf("gray channel 3 with mean 0.5, std 0.25: pixel %v, want 191 gray", c)
 	}
-	if _, err := InputImage(x, 0, Normalization{}, []int{4}); err == nil || !strings.Contains(err.Error(), "display channel 4") {
+	if _, err := InputImage(x, 0, engine.Normalization{}, []int{4}); err == nil || !strings.Contains(err.Error(), "display channel 4") {
 		t.Errorf("InputImage channel 4: %v", err)
 	}
 }
@@ -667,11 +706,11 @@ func TestChannelsPictures(t *testing.T) {
 		dir = t.TempDir()
 	}
 	_, ex1 := tinyNet(t)
-	s1, err := ex1.Saliency(wavyInput(1, 28, 28), SaliencyOptions{})
+	s1, err := attr.Saliency(context.Background(), ex1.Explainer, wavyInput(1, 28, 28), attr.SaliencyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p1, err := s1.Panel(0)
+	p1, err := (&SaliencyResult{SaliencyResult: s1}).Panel(0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -685,15 +724,15 @@ func TestChannelsPictures(t *testing.T) {
 			}
 		}
 	}
-	s4, err := ex4.Saliency(x4, SaliencyOptions{DisplayChannels: []int{3, 2, 1}})
+	s4, err := attr.Saliency(context.Background(), ex4.Explainer, x4, attr.SaliencyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p4, err := s4.Panel(0)
+	p4, err := (&SaliencyResult{SaliencyResult: s4, DisplayChannels: []int{3, 2, 1}}).Panel(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	in4, err := InputImage(x4, 0, Normalization{}, []int{3, 2, 1})
+	in4, err := InputImage(x4, 0, engine.Normalization{}, []int{3, 2, 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cnnviz/cnnviz/vizkit/attr"
 	"github.com/cnnviz/cnnviz/vizkit/cam"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
 )
@@ -54,7 +55,7 @@ func TestCloseRacesWithCalls(t *testing.T) {
 					case 1:
 						_, err = ex.FeatureMaps(x, []string{"features.1"}, FeatureOptions{})
 					case 2:
-						_, err = ex.Saliency(x, SaliencyOptions{})
+						_, err = attr.Saliency(context.Background(), ex.Explainer, x, attr.SaliencyOptions{})
 					case 3:
 						_, err = ex.Run(x, engine.Request{Taps: []string{"features.3"}})
 					}

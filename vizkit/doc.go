@@ -9,7 +9,9 @@
 //
 // The computation lives below this package: vizkit/engine (the Explainer, one
 // compiled graph per request, and the attribution contract every method
-// implements), vizkit/cam (the CAM family), vizkit/heatmap (map numerics).
+// implements), vizkit/cam (the CAM family), vizkit/attr (saliency, guided
+// backpropagation, SmoothGrad, Integrated Gradients, occlusion),
+// vizkit/heatmap (map numerics).
 // Drawing lives in vizkit/render, which no computing package imports; this
 // package joins the two.
 //
@@ -35,9 +37,8 @@ type Target = engine.Target
 // Progress is engine.Progress, the one progress report of every long call.
 type Progress = engine.Progress
 
-// Explainer is the engine's Explainer with the attribution methods that have
-// not moved to their own packages yet (saliency, SmoothGrad, Integrated
-// Gradients, occlusion, activation maximisation, metrics).
+// Explainer is the engine's Explainer with the methods that have not moved
+// to their own packages yet (activation maximisation, metrics).
 type Explainer struct{ *engine.Explainer }
 
 // NewExplainer prepares net for explanation (see engine.NewExplainer).

@@ -23,6 +23,7 @@ import (
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/zoo"
+	"github.com/cnnviz/cnnviz/vizkit/attr"
 	"github.com/cnnviz/cnnviz/vizkit/cam"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/imageio"
@@ -180,7 +181,7 @@ func (m *Model) Label(c int) string {
 // (an all-zero Std meaning 1) for RGB models, their first entries for
 // 1-channel (grayscale) models, none (mean 0, std 1) for other channel
 // counts, whose inputs the façade does not make from pictures.
-func (m *Model) Norm() Normalization {
+func (m *Model) Norm() engine.Normalization {
 	c := models.InputChannels(m.Net)
 	p := m.Preprocess
 	std := p.Std
@@ -189,11 +190,11 @@ func (m *Model) Norm() Normalization {
 	}
 	switch c {
 	case 3:
-		return Normalization{Mean: p.Mean[:], Std: std[:]}
+		return engine.Normalization{Mean: p.Mean[:], Std: std[:]}
 	case 1:
-		return Normalization{Mean: []float32{p.Mean[0]}, Std: []float32{std[0]}}
+		return engine.Normalization{Mean: []float32{p.Mean[0]}, Std: []float32{std[0]}}
 	}
-	return NoNormalization(c)
+	return engine.NoNormalization(c)
 }
 
 // banner says which weights the model runs on; compact is the one-line
@@ -468,15 +469,19 @@ func Saliency(m *Model, img *Image, opts ...Option) (*SaliencyResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	x, _, err := m.input(img)
+	x, norm, err := m.attrInput(img, s)
 	if err != nil {
 		return nil, err
 	}
-	so := SaliencyOptions{ReLU: s.relu, Norm: m.Norm(), DisplayChannels: s.display}
+	so := attr.SaliencyOptions{ReLU: s.relu}
 	if s.target != nil {
 		so.Target = *s.target
 	}
-	return m.Ex.Saliency(x, so)
+	r, err := attr.Saliency(s.context(), m.Ex.Explainer, x, so)
+	if err != nil {
+		return nil, err
+	}
+	return &SaliencyResult{SaliencyResult: r, Norm: norm, DisplayChannels: s.display}, nil
 }
 
 // GuidedGradCAM multiplies guided backpropagation by the upsampled Grad-CAM
@@ -486,27 +491,32 @@ func GuidedGradCAM(m *Model, img *Image, opts ...Option) (*GuidedGradCAMResult, 
 	if err != nil {
 		return nil, err
 	}
-	x, _, err := m.input(img)
+	x, norm, err := m.attrInput(img, s)
 	if err != nil {
 		return nil, err
 	}
-	o := GuidedGradCAMOptions{Layers: s.layers, Norm: m.Norm(), DisplayChannels: s.display}
+	o := attr.GuidedGradCAMOptions{Layers: s.layers}
 	if s.target != nil {
 		o.Target = *s.target
 	}
-	return m.Ex.GuidedGradCAM(x, o)
+	r, err := attr.GuidedGradCAM(s.context(), m.Ex.Explainer, x, o)
+	if err != nil {
+		return nil, err
+	}
+	return &GuidedGradCAMResult{GuidedGradCAMResult: r, Norm: norm, DisplayChannels: s.display}, nil
 }
 
 // SmoothGrad averages the gradient over noisy copies of the picture
 // (Smilkov et al.). Options: Samples (default 24, 8 with CNNVIZ_FAST=1),
 // Guided, ForClass / ForTarget, DisplayChannels, WithProgress, WithContext,
-// or a whole SmoothGradOptions value.
+// or a whole attr.SmoothGradOptions with WithSmoothGradOptions (the other
+// options override its fields).
 func SmoothGrad(m *Model, img *Image, opts ...Option) (*SmoothGradResult, error) {
-	s, err := collect("vizkit.SmoothGrad", opts, "WithContext", "WithProgress", "ForClass", "ForTarget", "Guided", "Deconv", "Samples", "DisplayChannels", "SmoothGradOptions")
+	s, err := collect("vizkit.SmoothGrad", opts, "WithContext", "WithProgress", "ForClass", "ForTarget", "Guided", "Deconv", "Samples", "DisplayChannels", "WithSmoothGradOptions")
 	if err != nil {
 		return nil, err
 	}
-	x, _, err := m.input(img)
+	x, norm, err := m.attrInput(img, s)
 	if err != nil {
 		return nil, err
 	}
@@ -522,29 +532,28 @@ func SmoothGrad(m *Model, img *Image, opts ...Option) (*SmoothGradResult, error)
 	if s.target != nil {
 		o.Target = *s.target
 	}
-	if o.Norm.IsZero() {
-		o.Norm = m.Norm()
+	if o.Progress == nil {
+		o.Progress = s.progressFor(fmt.Sprintf("SmoothGrad: %d noisy copies", o.Samples))
 	}
-	if s.display != nil {
-		o.DisplayChannels = s.display
+	r, err := attr.SmoothGrad(s.context(), m.Ex.Explainer, x, o)
+	if err != nil {
+		return nil, err
 	}
-	if o.Batch.Progress == nil {
-		o.Batch.Progress = s.countProgress(fmt.Sprintf("SmoothGrad: %d noisy copies", o.Samples))
-	}
-	return m.Ex.SmoothGrad(s.context(), x, o)
+	return &SmoothGradResult{SmoothGradResult: r, Norm: norm, DisplayChannels: s.display}, nil
 }
 
 // IntegratedGradients integrates the gradient along the straight path from
 // a black picture to img (Sundararajan et al.); its HTML ends with the
 // completeness check. Options: Steps (default 32, 8 with CNNVIZ_FAST=1),
 // ForClass / ForTarget, DisplayChannels, WithProgress, WithContext, or a
-// whole IGOptions value.
+// whole attr.IGOptions with WithIGOptions (the other options override its
+// fields; its Norm defaults to the model's).
 func IntegratedGradients(m *Model, img *Image, opts ...Option) (*IGResult, error) {
-	s, err := collect("vizkit.IntegratedGradients", opts, "WithContext", "WithProgress", "ForClass", "ForTarget", "Steps", "DisplayChannels", "IGOptions")
+	s, err := collect("vizkit.IntegratedGradients", opts, "WithContext", "WithProgress", "ForClass", "ForTarget", "Steps", "DisplayChannels", "WithIGOptions")
 	if err != nil {
 		return nil, err
 	}
-	x, _, err := m.input(img)
+	x, norm, err := m.attrInput(img, s)
 	if err != nil {
 		return nil, err
 	}
@@ -555,18 +564,37 @@ func IntegratedGradients(m *Model, img *Image, opts ...Option) (*IGResult, error
 		o.Steps = quick(32, 8)
 	}
 	if o.Norm.IsZero() {
-		o.Norm = m.Norm()
-	}
-	if s.display != nil {
-		o.DisplayChannels = s.display
+		o.Norm = norm
 	}
 	if s.target != nil {
 		o.Target = *s.target
 	}
-	if o.Batch.Progress == nil {
-		o.Batch.Progress = s.countProgress(fmt.Sprintf("Integrated Gradients: %d points on the path", o.Steps))
+	if o.Progress == nil {
+		o.Progress = s.progressFor(fmt.Sprintf("Integrated Gradients: %d points on the path", o.Steps))
 	}
-	return m.Ex.IntegratedGradients(s.context(), x, o)
+	r, err := attr.IntegratedGradients(s.context(), m.Ex.Explainer, x, o)
+	if err != nil {
+		return nil, err
+	}
+	return &IGResult{IGResult: r, Norm: o.Norm, DisplayChannels: s.display}, nil
+}
+
+// attrInput is the network input of img for an attribution and the model's
+// normalisation, after checking the DisplayChannels option against the
+// input's channel count (so that a bad choice fails before the computation).
+func (m *Model) attrInput(img *Image, s *settings) (*Array, engine.Normalization, error) {
+	x, _, err := m.input(img)
+	if err != nil {
+		return nil, engine.Normalization{}, err
+	}
+	if _, err := CheckDisplayChannels(s.display, x.Shape[1]); err != nil {
+		return nil, engine.Normalization{}, err
+	}
+	norm, err := m.Norm().For(x.Shape[1])
+	if err != nil {
+		return nil, engine.Normalization{}, err
+	}
+	return x, norm, nil
 }
 
 // FeatureMaps shows the activations of one or more layers (comma-separated:

@@ -9,14 +9,15 @@ import (
 	"time"
 
 	"github.com/cnnviz/cnnviz/models"
+	"github.com/cnnviz/cnnviz/vizkit/attr"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/imageio"
 )
 
 // Option configures a façade call (Open, GradCAM, Saliency, …). Build one with
 // the functions below (AtLayer, ForClass, Guided, WithContext, …) or pass a
-// whole options value (cam.Options, KernelOptions, FeatureOptions,
-// SmoothGradOptions, IGOptions, ActMaxOptions, DeepDreamOptions). Each
+// whole options value (KernelOptions, FeatureOptions, ActMaxOptions,
+// DeepDreamOptions; WithSmoothGradOptions, WithIGOptions). Each
 // function documents the options it takes; any other is an error naming
 // the ones that apply.
 type Option interface {
@@ -62,8 +63,8 @@ type settings struct {
 	display    []int
 	kernel     KernelOptions
 	feature    FeatureOptions
-	smooth     SmoothGradOptions
-	ig         IGOptions
+	smooth     attr.SmoothGradOptions
+	ig         attr.IGOptions
 	actmax     ActMaxOptions
 	dream      DeepDreamOptions
 }
@@ -123,15 +124,6 @@ func (s *settings) progressFor(task string) func(Progress) {
 		}
 		bar(p)
 	}
-}
-
-// countProgress adapts progressFor to the (done, total) callbacks.
-func (s *settings) countProgress(task string) func(done, total int) {
-	p := s.progressFor(task)
-	if p == nil {
-		return nil
-	}
-	return func(done, total int) { p(Progress{Done: done, Total: total}) }
 }
 
 // WithContext makes a long call cancellable (Open's download, Score-CAM,
@@ -243,14 +235,18 @@ func (o FeatureOptions) applyOption(s *settings) {
 	s.feature = o
 }
 
-func (o SmoothGradOptions) applyOption(s *settings) {
-	s.names = append(s.names, "SmoothGradOptions")
-	s.smooth = o
+// WithSmoothGradOptions gives SmoothGrad a whole attr.SmoothGradOptions
+// (noise level, seed, batch size, …); Samples, Guided, ForClass and
+// WithProgress given alongside override its fields.
+func WithSmoothGradOptions(o attr.SmoothGradOptions) Option {
+	return opt("WithSmoothGradOptions", func(s *settings) { s.smooth = o })
 }
 
-func (o IGOptions) applyOption(s *settings) {
-	s.names = append(s.names, "IGOptions")
-	s.ig = o
+// WithIGOptions gives IntegratedGradients a whole attr.IGOptions (baseline,
+// integration rule, batch size, …); Steps, ForClass and WithProgress given
+// alongside override its fields.
+func WithIGOptions(o attr.IGOptions) Option {
+	return opt("WithIGOptions", func(s *settings) { s.ig = o })
 }
 
 func (o ActMaxOptions) applyOption(s *settings) {

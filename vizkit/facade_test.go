@@ -10,6 +10,7 @@ import (
 	"github.com/cnnviz/cnnviz/models/smallcnn"
 	"github.com/cnnviz/cnnviz/models/vgg"
 	"github.com/cnnviz/cnnviz/vizkit"
+	"github.com/cnnviz/cnnviz/vizkit/attr"
 	"github.com/cnnviz/cnnviz/vizkit/imageio"
 	"github.com/cnnviz/cnnviz/vizkit/render"
 )
@@ -373,4 +374,28 @@ func abs32(x float32) float32 {
 		return -x
 	}
 	return x
+}
+
+// TestFacadeWholeAttrOptions: WithSmoothGradOptions and WithIGOptions pass
+// whole attr options; the short options override their fields.
+func TestFacadeWholeAttrOptions(t *testing.T) {
+	m, _, img := labModel(t)
+	sg, err := vizkit.SmoothGrad(m, img, vizkit.WithSmoothGradOptions(attr.SmoothGradOptions{Samples: 2, Seed: 5, BatchSize: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sg.Samples != 2 {
+		t.Errorf("SmoothGrad samples %d, want 2 from WithSmoothGradOptions", sg.Samples)
+	}
+	checkHTML(t, "SmoothGrad", sg)
+	ig, err := vizkit.IntegratedGradients(m, img, vizkit.WithIGOptions(attr.IGOptions{Steps: 8, Baseline: attr.IGBaselineZeros}), vizkit.Steps(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ig.Steps != 3 || ig.BaselineName != attr.IGBaselineZeros {
+		t.Errorf("IG steps %d baseline %q, want 3 (Steps overrides) and zeros", ig.Steps, ig.BaselineName)
+	}
+	if _, err := vizkit.Saliency(m, img, vizkit.WithIGOptions(attr.IGOptions{})); err == nil || !strings.Contains(err.Error(), "does not take the option WithIGOptions") {
+		t.Errorf("Saliency with WithIGOptions: %v", err)
+	}
 }

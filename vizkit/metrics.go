@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/heatmap"
 )
 
 // Faithfulness and localisation metrics for attribution maps, usable with
@@ -230,7 +231,7 @@ func (o MetricOptions) target() (Target, error) {
 
 // checkMaps validates maps (N,H,W) against x (N,C,H,W).
 func checkMaps(what string, x, maps *Array) error {
-	if err := checkImageBatch(x); err != nil {
+	if err := engine.CheckImages(x); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	if maps == nil || len(maps.Shape) != 3 || maps.Shape[0] != x.Shape[0] || maps.Shape[1] != x.Shape[2] || maps.Shape[2] != x.Shape[3] {
@@ -246,7 +247,7 @@ func (e *Explainer) prepareMetric(x *Array, o MetricOptions) (Target, []float32,
 	if err != nil {
 		return t, nil, err
 	}
-	t, res, err := e.resolveTarget(x, t)
+	t, res, err := e.ResolveTarget(x, t)
 	if err != nil {
 		return t, nil, err
 	}
@@ -260,7 +261,7 @@ func (e *Explainer) scoreRows(ctx context.Context, t Target, rows, c, h, w int, 
 	fill func(dst *Array, r0, r1 int)) ([]float32, error) {
 	out := make([]float32, rows)
 	err := e.runRows(ctx, rows, c, h, w, b,
-		func(r0, r1 int) engine.Request { return engine.Request{Target: rowTarget(t, r0, r1, exampleOf)} },
+		func(r0, r1 int) engine.Request { return engine.Request{Target: engine.RowTarget(t, r0, r1, exampleOf)} },
 		fill,
 		func(res *engine.Result, r0, r1 int) error { copy(out[r0:r1], res.Scores); return nil })
 	return out, err
@@ -450,7 +451,7 @@ func perturbBaseline(x *Array, name string, explicit *Array, sigma float64, what
 		}
 		out := engine.NewArray(x.Shape...)
 		for p := 0; p < n*nc; p++ {
-			copy(out.Data[p*H*W:(p+1)*H*W], GaussianBlur(x.Data[p*H*W:(p+1)*H*W], H, W, sigma))
+			copy(out.Data[p*H*W:(p+1)*H*W], heatmap.GaussianBlur(x.Data[p*H*W:(p+1)*H*W], H, W, sigma))
 		}
 		return out, fmt.Sprintf("blur (σ %g px)", sigma), nil
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cnnviz/cnnviz/vizkit/attr"
 	"github.com/cnnviz/cnnviz/vizkit/cam"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
 )
@@ -43,15 +44,30 @@ func TestPublicEntryPointsCheckArrays(t *testing.T) {
 			_, err := ex.FeatureMaps(a, []string{"features.0"}, FeatureOptions{})
 			return err
 		},
-		"Saliency":            func(a *Array) error { _, err := ex.Saliency(a, SaliencyOptions{}); return err },
-		"GuidedGradCAM":       func(a *Array) error { _, err := ex.GuidedGradCAM(a, GuidedGradCAMOptions{}); return err },
-		"SmoothGrad":          func(a *Array) error { _, err := ex.SmoothGrad(ctx, a, SmoothGradOptions{Samples: 2}); return err },
-		"IntegratedGradients": func(a *Array) error { _, err := ex.IntegratedGradients(ctx, a, IGOptions{Steps: 2}); return err },
+		"Saliency": func(a *Array) error {
+			_, err := attr.Saliency(context.Background(), ex.Explainer, a, attr.SaliencyOptions{})
+			return err
+		},
+		"GuidedGradCAM": func(a *Array) error {
+			_, err := attr.GuidedGradCAM(context.Background(), ex.Explainer, a, attr.GuidedGradCAMOptions{})
+			return err
+		},
+		"SmoothGrad": func(a *Array) error {
+			_, err := attr.SmoothGrad(ctx, ex.Explainer, a, attr.SmoothGradOptions{Samples: 2})
+			return err
+		},
+		"IntegratedGradients": func(a *Array) error {
+			_, err := attr.IntegratedGradients(ctx, ex.Explainer, a, attr.IGOptions{Steps: 2})
+			return err
+		},
 		"IG baseline": func(a *Array) error {
-			_, err := ex.IntegratedGradients(ctx, good, IGOptions{Steps: 2, BaselineArray: a})
+			_, err := attr.IntegratedGradients(ctx, ex.Explainer, good, attr.IGOptions{Steps: 2, BaselineArray: a})
 			return nonNilOnly(a, err)
 		},
-		"Occlusion":          func(a *Array) error { _, err := ex.Occlusion(ctx, a, OcclusionOptions{}); return err },
+		"Occlusion": func(a *Array) error {
+			_, err := attr.Occlusion(ctx, ex.Explainer, a, attr.OcclusionOptions{})
+			return err
+		},
 		"DeepDream":          func(a *Array) error { _, err := ex.DeepDream(ctx, a, DeepDreamOptions{}); return err },
 		"ActMax Init":        func(a *Array) error { return actMaxInit(ex, a) },
 		"Deletion x":         func(a *Array) error { _, err := ex.Deletion(ctx, a, maps, CausalOptions{}); return err },
@@ -65,9 +81,9 @@ func TestPublicEntryPointsCheckArrays(t *testing.T) {
 		"EnergyInRegion":     func(a *Array) error { _, err := EnergyInRegion(a, region); return err },
 		"ScaleMaps":          func(a *Array) error { _, err := ScaleMaps(a); return err },
 		"TotalVariation":     func(a *Array) error { _, err := TotalVariation(a); return err },
-		"ChannelSum":         func(a *Array) error { _, err := ChannelSum(a); return err },
-		"ChannelAbsMax":      func(a *Array) error { _, err := ChannelAbsMax(a); return err },
-		"ChannelMax":         func(a *Array) error { _, err := ChannelMax(a); return err },
+		"ChannelSum":         func(a *Array) error { _, err := engine.ChannelSum(a); return err },
+		"ChannelAbsMax":      func(a *Array) error { _, err := engine.ChannelAbsMax(a); return err },
+		"ChannelMax":         func(a *Array) error { _, err := engine.ChannelMax(a); return err },
 		"StackArrays":        func(a *Array) error { _, err := engine.StackArrays(good, a); return err },
 		"NewKernelsResult":   func(a *Array) error { _, err := NewKernelsResult("features.0", a, nil); return err },
 		"SelectChannels":     func(a *Array) error { _, err := SelectChannels(a, "features.0", FeatureOptions{}); return err },

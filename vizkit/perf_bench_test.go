@@ -13,6 +13,7 @@ import (
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/zoo"
+	"github.com/cnnviz/cnnviz/vizkit/attr"
 	"github.com/cnnviz/cnnviz/vizkit/backend"
 	"github.com/cnnviz/cnnviz/vizkit/cam"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
@@ -33,8 +34,8 @@ import (
 //	forward   logits only
 //	gradcam   Explainer.CAM, method gradcam, features.20, top-1 class: the map
 //	          at input resolution (N,224,224)
-//	saliency  Explainer.Saliency, vanilla gradient w.r.t. the input
-//	guided    Explainer.Saliency with guided-backprop ReLUs
+//	saliency  attr.Saliency, vanilla gradient w.r.t. the input
+//	guided    attr.Saliency with guided-backprop ReLUs
 //	scorecam  Explainer.CAM, method scorecam, features.20, batch 16
 //
 // Each benchmark reports, beside ns/op (the mean), "median-s" (median of
@@ -76,11 +77,11 @@ var perfRows = []perfRow{
 		return err
 	}},
 	{name: "saliency", run: func(ex *Explainer, x *Array) error {
-		_, err := ex.Saliency(x, SaliencyOptions{})
+		_, err := attr.Saliency(context.Background(), ex.Explainer, x, attr.SaliencyOptions{})
 		return err
 	}},
 	{name: "guided", run: func(ex *Explainer, x *Array) error {
-		_, err := ex.Saliency(x, SaliencyOptions{ReLU: models.ReLUGuided})
+		_, err := attr.Saliency(context.Background(), ex.Explainer, x, attr.SaliencyOptions{ReLU: models.ReLUGuided})
 		return err
 	}},
 	{name: "scorecam",

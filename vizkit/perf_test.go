@@ -7,6 +7,7 @@ import (
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/vgg"
+	"github.com/cnnviz/cnnviz/vizkit/attr"
 	"github.com/cnnviz/cnnviz/vizkit/cam"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
 )
@@ -113,7 +114,7 @@ func TestCloseReleasesMemory(t *testing.T) {
 		if _, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ex.Saliency(x, SaliencyOptions{}); err != nil {
+		if _, err := attr.Saliency(context.Background(), ex.Explainer, x, attr.SaliencyOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := ex.Run(x, engine.Request{Target: engine.Predicted()}); err != nil {

@@ -5,11 +5,12 @@ import (
 	"testing"
 
 	"github.com/cnnviz/cnnviz/models/vgg"
+	"github.com/cnnviz/cnnviz/vizkit/attr"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
 )
 
 // Memory and time of the sampling attributions on full-size VGG11 (random
-// init) at 224×224. Memory stays bounded by BatchOptions.Chunk, not by the
+// init) at 224×224. Memory stays bounded by the batch size (BatchSize), not by the
 // number of samples or steps. Measure the peak with
 //
 //	go test ./vizkit -c -o /tmp/vizkit.test
@@ -34,19 +35,19 @@ func benchSampling(b *testing.B, run func(ex *Explainer, x *Array) error) {
 	}
 }
 
-// BenchmarkVGG11SmoothGrad50: 50 noisy gradients, DefaultChunk per execution.
+// BenchmarkVGG11SmoothGrad50: 50 noisy gradients, engine.DefaultBatchSize per execution.
 func BenchmarkVGG11SmoothGrad50(b *testing.B) {
 	benchSampling(b, func(ex *Explainer, x *Array) error {
-		_, err := ex.SmoothGrad(context.Background(), x, SmoothGradOptions{Samples: 50})
+		_, err := attr.SmoothGrad(context.Background(), ex.Explainer, x, attr.SmoothGradOptions{Samples: 50})
 		return err
 	})
 }
 
-// BenchmarkVGG11IG200: Integrated Gradients with 200 steps, DefaultChunk per
+// BenchmarkVGG11IG200: Integrated Gradients with 200 steps, engine.DefaultBatchSize per
 // execution.
 func BenchmarkVGG11IG200(b *testing.B) {
 	benchSampling(b, func(ex *Explainer, x *Array) error {
-		_, err := ex.IntegratedGradients(context.Background(), x, IGOptions{Steps: 200})
+		_, err := attr.IntegratedGradients(context.Background(), ex.Explainer, x, attr.IGOptions{Steps: 200})
 		return err
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/cnnviz/cnnviz/models"
+	"github.com/cnnviz/cnnviz/vizkit/attr"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
 )
 
@@ -43,7 +44,7 @@ func TestSaliencyGolden(t *testing.T) {
 		rule models.ReLURule
 		file string
 	}{{models.ReLUStandard, "grad.npy"}, {models.ReLUGuided, "guided.npy"}, {models.ReLUDeconv, "deconv.npy"}} {
-		s, err := ex.Saliency(x, SaliencyOptions{Target: target, ReLU: tc.rule})
+		s, err := attr.Saliency(context.Background(), ex.Explainer, x, attr.SaliencyOptions{Target: target, ReLU: tc.rule})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -66,7 +67,7 @@ func TestSaliencyGolden(t *testing.T) {
 		assertClose(t, "signed max", mx, saliencyGolden(t, "max.npy"), rtol)
 		// The display transform is steep (×0.1/std): compare on the reference max
 		// so that the check is about the formula, not the gradient's last digits.
-		assertClose(t, "FlashTorch standardize_and_clip", StandardizeAndClip(saliencyGolden(t, "max.npy"), 0.1, 0.5),
+		assertClose(t, "FlashTorch standardize_and_clip", engine.StandardizeAndClip(saliencyGolden(t, "max.npy"), 0.1, 0.5),
 			saliencyGolden(t, "max_display.npy"), 1e-5)
 		gx, err := s.GradTimesInput()
 		if err != nil {
@@ -74,7 +75,7 @@ func TestSaliencyGolden(t *testing.T) {
 		}
 		assertClose(t, "gradient × input", gx, saliencyGolden(t, "gradxinput.npy"), rtol)
 	}
-	g, err := ex.GuidedGradCAM(x, GuidedGradCAMOptions{Target: target, Layers: []string{"features.9"}})
+	g, err := attr.GuidedGradCAM(context.Background(), ex.Explainer, x, attr.GuidedGradCAMOptions{Target: target, Layers: []string{"features.9"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,13 +88,13 @@ func TestSmoothGradGolden(t *testing.T) {
 	z := saliencyGolden(t, "smoothgrad_z.npy")
 	for _, chunk := range []int{5, 16} { // 5 does not divide the 12 noisy inputs.
 		calls := 0
-		res, err := ex.SmoothGrad(context.Background(), x, SmoothGradOptions{Target: target, Noise: z,
-			Batch: BatchOptions{Chunk: chunk, Progress: func(done, total int) {
+		res, err := attr.SmoothGrad(context.Background(), ex.Explainer, x, attr.SmoothGradOptions{Target: target, Noise: z,
+			BatchSize: chunk, Progress: func(p engine.Progress) {
 				calls++
-				if total != 12 || done > total {
-					t.Fatalf("progress %d/%d, want total 12", done, total)
+				if p.Total != 12 || p.Done > p.Total {
+					t.Fatalf("progress %d/%d, want total 12", p.Done, p.Total)
 				}
-			}}})
+			}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,8 +129,8 @@ func TestIntegratedGradientsGolden(t *testing.T) {
 		method := strings.Join(parts[:len(parts)-1], "_")
 		baseline := parts[len(parts)-1]
 		t.Run(method+"/"+baseline, func(t *testing.T) {
-			opts := IGOptions{Target: target, Steps: 12, Method: method, Baseline: baseline, BlurSigma: 2, Batch: BatchOptions{Chunk: 7}}
-			res, err := ex.IntegratedGradients(context.Background(), x, opts)
+			opts := attr.IGOptions{Target: target, Steps: 12, Method: method, Baseline: baseline, BlurSigma: 2, BatchSize: 7}
+			res, err := attr.IntegratedGradients(context.Background(), ex.Explainer, x, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -159,7 +160,7 @@ func TestOcclusionGolden(t *testing.T) {
 		{[2]int{8, 8}, [2]int{4, 4}, "occlusion_8x8_s4.npy", [2]int{7, 7}},
 		{[2]int{10, 7}, [2]int{4, 5}, "occlusion_10x7_s4x5.npy", [2]int{7, 6}},
 	} {
-		res, err := ex.Occlusion(context.Background(), x, OcclusionOptions{Target: target, Window: tc.win, Stride: tc.stride, Batch: BatchOptions{Chunk: 16}})
+		res, err := attr.Occlusion(context.Background(), ex.Explainer, x, attr.OcclusionOptions{Target: target, Window: tc.win, Stride: tc.stride, BatchSize: 16})
 		if err != nil {
 			t.Fatal(err)
 		}

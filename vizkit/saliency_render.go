@@ -9,6 +9,7 @@ import (
 	"sort"
 
 	"github.com/cnnviz/cnnviz/models"
+	"github.com/cnnviz/cnnviz/vizkit/attr"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/heatmap"
 	"github.com/cnnviz/cnnviz/vizkit/imageio"
@@ -30,10 +31,82 @@ import (
 // backprop, deconvnet, Guided Grad-CAM); overlays are pytorch-grad-cam's
 // show_cam_on_image (JET, α 0.5) of the magnitude divided by t and clipped to 1.
 
+// DefaultDisplayChannels returns the input channels drawn by default for an
+// input of c channels: the first three as red, green and blue when c ≥ 3,
+// else channel 0 in gray.
+func DefaultDisplayChannels(c int) []int {
+	if c >= 3 {
+		return []int{0, 1, 2}
+	}
+	return []int{0}
+}
+
+// CheckDisplayChannels resolves a choice of input channels to draw for an
+// input of c channels: empty means DefaultDisplayChannels(c); otherwise it
+// must name 1 channel (drawn in gray) or 3 (drawn as red, green, blue), each
+// in 0..c−1 (repeats allowed). Errors name the channel and the count.
+func CheckDisplayChannels(sel []int, c int) ([]int, error) {
+	if len(sel) == 0 {
+		return DefaultDisplayChannels(c), nil
+	}
+	if len(sel) != 1 && len(sel) != 3 {
+		return nil, fmt.Errorf("display channels %v: give 1 channel (gray) or 3 (red, green, blue), not %d", sel, len(sel))
+	}
+	for _, ch := range sel {
+		if ch < 0 || ch >= c {
+			return nil, fmt.Errorf("display channel %d is out of range for an input with %d channel(s) (valid: 0..%d)", ch, c, c-1)
+		}
+	}
+	return slices.Clone(sel), nil
+}
+
+// The attribution results of package attr ready to display: each wraps the
+// computed result with how its input is drawn. Norm is the input
+// normalisation (to map the normalised input back to pixels; the zero value
+// is the default for the input's channel count, see engine.Normalization)
+// and DisplayChannels the input channels drawn (1: gray, 3: red, green,
+// blue; empty: DefaultDisplayChannels). The façade (Saliency, SmoothGrad, …)
+// sets both from the model; both are checked when drawing.
+
+// SaliencyResult is an attr.SaliencyResult ready to display.
+type SaliencyResult struct {
+	*attr.SaliencyResult
+	Norm            engine.Normalization
+	DisplayChannels []int
+}
+
+// GuidedGradCAMResult is an attr.GuidedGradCAMResult ready to display.
+type GuidedGradCAMResult struct {
+	*attr.GuidedGradCAMResult
+	Norm            engine.Normalization
+	DisplayChannels []int
+}
+
+// SmoothGradResult is an attr.SmoothGradResult ready to display.
+type SmoothGradResult struct {
+	*attr.SmoothGradResult
+	Norm            engine.Normalization
+	DisplayChannels []int
+}
+
+// IGResult is an attr.IGResult ready to display.
+type IGResult struct {
+	*attr.IGResult
+	Norm            engine.Normalization
+	DisplayChannels []int
+}
+
+// OcclusionResult is an attr.OcclusionResult ready to display.
+type OcclusionResult struct {
+	*attr.OcclusionResult
+	Norm            engine.Normalization
+	DisplayChannels []int
+}
+
 // drawInput draws example i of a normalised (N,C,H,W) input: the channels
 // sel (1: gray, 3: red, green, blue; empty: DefaultDisplayChannels), each
 // mapped back to pixels with norm (resolved for C channels).
-func drawInput(x *Array, i int, norm Normalization, sel []int) (*image.RGBA, error) {
+func drawInput(x *Array, i int, norm engine.Normalization, sel []int) (*image.RGBA, error) {
 	if x == nil || len(x.Shape) != 4 || i < 0 || i >= x.Shape[0] {
 		return nil, fmt.Errorf("no example %d in the input", i)
 	}
@@ -312,8 +385,8 @@ func magnitudeBar(cmap render.Colormap, r render.Range, label string) image.Imag
 // Saliency
 
 func (s *SaliencyResult) tiles(i int) ([]gradTile, []image.Image, error) {
-	if s == nil || s.Grad == nil || s.Input == nil {
-		return nil, nil, errors.New("vizkit: empty Saliency")
+	if s == nil || s.SaliencyResult == nil || s.Grad == nil || s.Input == nil {
+		return nil, nil, errors.New("vizkit: empty SaliencyResult")
 	}
 	if err := checkExampleIndex(s.Grad.Shape[0], i); err != nil {
 		return nil, nil, err
@@ -332,25 +405,25 @@ func (s *SaliencyResult) tiles(i int) ([]gradTile, []image.Image, error) {
 	var rgb *Array
 	rgbCap := "gradient, " + shownWord(nc, s.DisplayChannels) + " (standardized)"
 	if s.ReLU == models.ReLUStandard {
-		rgb = StandardizeAndClip(shown, 0.1, 0.5)
+		rgb = engine.StandardizeAndClip(shown, 0.1, 0.5)
 	} else {
-		rgb = DeprocessImage(shown)
+		rgb = engine.DeprocessImage(shown)
 		rgbCap = s.Method + ", " + shownWord(nc, s.DisplayChannels) + " (deprocessed)"
 	}
 	rgbImg, err := rgbTile(rgb.Data, h, w)
 	if err != nil {
 		return nil, nil, err
 	}
-	mx, err := ChannelMax(one)
+	mx, err := engine.ChannelMax(one)
 	if err != nil {
 		return nil, nil, err
 	}
-	mxDisp := StandardizeAndClip(mx, 0.1, 0.5)
+	mxDisp := engine.StandardizeAndClip(mx, 0.1, 0.5)
 	mxC, err := render.Colorize(render.Map{H: h, W: w, Data: mxDisp.Data}, render.Viridis, render.Range{Min: 0, Max: 1})
 	if err != nil {
 		return nil, nil, err
 	}
-	am, err := ChannelAbsMax(one)
+	am, err := engine.ChannelAbsMax(one)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -400,8 +473,8 @@ func (s *SaliencyResult) Panel(i int) (*image.RGBA, error) {
 
 // AppendHTML adds a section per example to h.
 func (s *SaliencyResult) AppendHTML(h *render.HTML) error {
-	if s == nil || s.Grad == nil {
-		return errors.New("vizkit: empty Saliency")
+	if s == nil || s.SaliencyResult == nil || s.Grad == nil {
+		return errors.New("vizkit: empty SaliencyResult")
 	}
 	for i := 0; i < s.Grad.Shape[0]; i++ {
 		ts, bars, err := s.tiles(i)
@@ -423,14 +496,14 @@ func (s *SaliencyResult) HTML() (string, error) { return fragmentOf(s.AppendHTML
 // Guided Grad-CAM
 
 func (g *GuidedGradCAMResult) tiles(i int) ([]gradTile, error) {
-	if g == nil || g.Map == nil || g.Guided == nil || g.CAM == nil {
+	if g == nil || g.GuidedGradCAMResult == nil || g.Map == nil || g.Guided == nil || g.CAM == nil {
 		return nil, errors.New("vizkit: empty GuidedGradCAMResult")
 	}
 	if err := checkExampleIndex(g.Map.Shape[0], i); err != nil {
 		return nil, err
 	}
 	h, w := g.Map.Shape[2], g.Map.Shape[3]
-	base, err := drawInput(g.Guided.Input, i, g.Guided.Norm, g.Guided.DisplayChannels)
+	base, err := drawInput(g.Guided.Input, i, g.Norm, g.DisplayChannels)
 	if err != nil {
 		return nil, err
 	}
@@ -442,19 +515,19 @@ func (g *GuidedGradCAMResult) tiles(i int) ([]gradTile, error) {
 	if err != nil {
 		return nil, err
 	}
-	gs, err := pickExample(g.Guided.Grad, i, g.Guided.DisplayChannels)
+	gs, err := pickExample(g.Guided.Grad, i, g.DisplayChannels)
 	if err != nil {
 		return nil, err
 	}
-	ms, err := pickExample(g.Map, i, g.Guided.DisplayChannels)
+	ms, err := pickExample(g.Map, i, g.DisplayChannels)
 	if err != nil {
 		return nil, err
 	}
-	gb, err := rgbTile(DeprocessImage(gs).Data, h, w)
+	gb, err := rgbTile(engine.DeprocessImage(gs).Data, h, w)
 	if err != nil {
 		return nil, err
 	}
-	ggc, err := rgbTile(DeprocessImage(ms).Data, h, w)
+	ggc, err := rgbTile(engine.DeprocessImage(ms).Data, h, w)
 	if err != nil {
 		return nil, err
 	}
@@ -483,7 +556,7 @@ func (g *GuidedGradCAMResult) Panel(i int) (*image.RGBA, error) {
 
 // AppendHTML adds a section per example to h.
 func (g *GuidedGradCAMResult) AppendHTML(h *render.HTML) error {
-	if g == nil || g.Map == nil {
+	if g == nil || g.GuidedGradCAMResult == nil || g.Map == nil || g.Guided == nil || g.CAM == nil {
 		return errors.New("vizkit: empty GuidedGradCAMResult")
 	}
 	for i := 0; i < g.Map.Shape[0]; i++ {
@@ -509,7 +582,7 @@ func (g *GuidedGradCAMResult) HTML() (string, error) { return fragmentOf(g.Appen
 // SmoothGrad
 
 func (r *SmoothGradResult) tiles(i int) ([]gradTile, []image.Image, error) {
-	if r == nil || r.Mean == nil || r.Input == nil {
+	if r == nil || r.SmoothGradResult == nil || r.Mean == nil || r.Input == nil {
 		return nil, nil, errors.New("vizkit: empty SmoothGradResult")
 	}
 	if err := checkExampleIndex(r.Mean.Shape[0], i); err != nil {
@@ -528,11 +601,11 @@ func (r *SmoothGradResult) tiles(i int) ([]gradTile, []image.Image, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	rgb, err := rgbTile(StandardizeAndClip(shown, 0.1, 0.5).Data, h, w)
+	rgb, err := rgbTile(engine.StandardizeAndClip(shown, 0.1, 0.5).Data, h, w)
 	if err != nil {
 		return nil, nil, err
 	}
-	am, err := ChannelAbsMax(one(r.Mean))
+	am, err := engine.ChannelAbsMax(one(r.Mean))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -540,7 +613,7 @@ func (r *SmoothGradResult) tiles(i int) ([]gradTile, []image.Image, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	sq, err := ChannelMax(one(r.MeanSquare))
+	sq, err := engine.ChannelMax(one(r.MeanSquare))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -548,7 +621,7 @@ func (r *SmoothGradResult) tiles(i int) ([]gradTile, []image.Image, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	vr, err := ChannelMax(one(r.Var))
+	vr, err := engine.ChannelMax(one(r.Var))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -577,7 +650,7 @@ func (r *SmoothGradResult) Panel(i int) (*image.RGBA, error) {
 
 // AppendHTML adds a section per example to h.
 func (r *SmoothGradResult) AppendHTML(h *render.HTML) error {
-	if r == nil || r.Mean == nil {
+	if r == nil || r.SmoothGradResult == nil || r.Mean == nil {
 		return errors.New("vizkit: empty SmoothGradResult")
 	}
 	for i := 0; i < r.Mean.Shape[0]; i++ {
@@ -600,7 +673,7 @@ func (r *SmoothGradResult) HTML() (string, error) { return fragmentOf(r.AppendHT
 // Integrated Gradients
 
 func (r *IGResult) tiles(i int) ([]gradTile, []image.Image, error) {
-	if r == nil || r.Attr == nil || r.Input == nil || r.Baseline == nil {
+	if r == nil || r.IGResult == nil || r.Attr == nil || r.Input == nil || r.Baseline == nil {
 		return nil, nil, errors.New("vizkit: empty IGResult")
 	}
 	if err := checkExampleIndex(r.Attr.Shape[0], i); err != nil {
@@ -616,7 +689,7 @@ func (r *IGResult) tiles(i int) ([]gradTile, []image.Image, error) {
 		return nil, nil, err
 	}
 	e := r.Attr.Index(i)
-	sum, err := ChannelSum(&Array{Shape: append([]int{1}, e.Shape...), Data: e.Data})
+	sum, err := engine.ChannelSum(&Array{Shape: append([]int{1}, e.Shape...), Data: e.Data})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -649,7 +722,7 @@ func (r *IGResult) Panel(i int) (*image.RGBA, error) {
 
 // AppendHTML adds a section per example to h, with the completeness check.
 func (r *IGResult) AppendHTML(h *render.HTML) error {
-	if r == nil || r.Attr == nil {
+	if r == nil || r.IGResult == nil || r.Attr == nil {
 		return errors.New("vizkit: empty IGResult")
 	}
 	rel := r.RelativeDelta()
@@ -678,7 +751,7 @@ func (r *IGResult) HTML() (string, error) { return fragmentOf(r.AppendHTML) }
 // Occlusion
 
 func (r *OcclusionResult) tiles(i int) ([]gradTile, []image.Image, error) {
-	if r == nil || r.Map == nil || r.Input == nil {
+	if r == nil || r.OcclusionResult == nil || r.Map == nil || r.Input == nil {
 		return nil, nil, errors.New("vizkit: empty OcclusionResult")
 	}
 	if err := checkExampleIndex(r.Map.Shape[0], i); err != nil {
@@ -714,7 +787,7 @@ func (r *OcclusionResult) Panel(i int) (*image.RGBA, error) {
 
 // AppendHTML adds a section per example to h.
 func (r *OcclusionResult) AppendHTML(h *render.HTML) error {
-	if r == nil || r.Map == nil {
+	if r == nil || r.OcclusionResult == nil || r.Map == nil {
 		return errors.New("vizkit: empty OcclusionResult")
 	}
 	for i := 0; i < r.Map.Shape[0]; i++ {
@@ -840,10 +913,10 @@ func (r *DeepDreamResult) HTML() (string, error) {
 // InputImage draws example i of a normalised (N,C,H,W) input as a picture:
 // the channels chosen (1: gray; 3: red, green, blue; empty:
 // DefaultDisplayChannels(C)), each mapped back to pixels with norm (resolved
-// for C channels, see Normalization) and clipped to [0,255]. A channel out of
+// for C channels, see engine.Normalization) and clipped to [0,255]. A channel out of
 // range or a normalisation of the wrong length is an error naming it.
-func InputImage(x *Array, i int, norm Normalization, channels []int) (*image.RGBA, error) {
-	if err := checkImageBatch(x); err != nil {
+func InputImage(x *Array, i int, norm engine.Normalization, channels []int) (*image.RGBA, error) {
+	if err := engine.CheckImages(x); err != nil {
 		return nil, err
 	}
 	return drawInput(x, i, norm, channels)

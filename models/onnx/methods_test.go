@@ -10,6 +10,7 @@ import (
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/onnx"
 	"github.com/cnnviz/cnnviz/vizkit"
+	"github.com/cnnviz/cnnviz/vizkit/attr"
 	"github.com/cnnviz/cnnviz/vizkit/cam"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
 )
@@ -84,29 +85,29 @@ func TestEngineMethods(t *testing.T) {
 		finite(t, "CAM "+method, r.Map)
 	}
 	for _, rule := range []models.ReLURule{models.ReLUStandard, models.ReLUGuided, models.ReLUDeconv} {
-		s, err := ex.Saliency(x1, vizkit.SaliencyOptions{ReLU: rule})
+		s, err := attr.Saliency(context.Background(), ex.Explainer, x1, attr.SaliencyOptions{ReLU: rule})
 		if err != nil {
 			t.Errorf("Saliency %v: %v", rule, err)
 			continue
 		}
 		finite(t, "saliency", s.Grad)
 	}
-	if g, err := ex.GuidedGradCAM(x1, vizkit.GuidedGradCAMOptions{}); err != nil {
+	if g, err := attr.GuidedGradCAM(context.Background(), ex.Explainer, x1, attr.GuidedGradCAMOptions{}); err != nil {
 		t.Errorf("GuidedGradCAM: %v", err)
 	} else {
 		finite(t, "guided grad-cam", g.Map)
 	}
-	if r, err := ex.SmoothGrad(ctx, x1, vizkit.SmoothGradOptions{Samples: 4}); err != nil {
+	if r, err := attr.SmoothGrad(ctx, ex.Explainer, x1, attr.SmoothGradOptions{Samples: 4}); err != nil {
 		t.Errorf("SmoothGrad: %v", err)
 	} else {
 		_ = r
 	}
-	if r, err := ex.IntegratedGradients(ctx, x1, vizkit.IGOptions{Steps: 4}); err != nil {
+	if r, err := attr.IntegratedGradients(ctx, ex.Explainer, x1, attr.IGOptions{Steps: 4}); err != nil {
 		t.Errorf("IntegratedGradients: %v", err)
 	} else {
 		finite(t, "IG", r.Attr)
 	}
-	if r, err := ex.Occlusion(ctx, x1, vizkit.OcclusionOptions{Window: [2]int{16, 16}, Stride: [2]int{16, 16}}); err != nil {
+	if r, err := attr.Occlusion(ctx, ex.Explainer, x1, attr.OcclusionOptions{Window: [2]int{16, 16}, Stride: [2]int{16, 16}}); err != nil {
 		t.Errorf("Occlusion: %v", err)
 	} else {
 		finite(t, "occlusion", r.Map)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cnnviz/cnnviz/models/onnx"
 	"github.com/cnnviz/cnnviz/vizkit"
+	"github.com/cnnviz/cnnviz/vizkit/attr"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/imageio"
 )
@@ -111,7 +112,7 @@ func TestCLIChannelsONNX(t *testing.T) {
 	if in, err = imageio.Gray(in, 0.5, 0.25); err != nil {
 		t.Fatal(err)
 	}
-	s, err := ex.Saliency(&vizkit.Array{Shape: []int{1, 1, 28, 28}, Data: in.Data}, vizkit.SaliencyOptions{})
+	s, err := attr.Saliency(context.Background(), ex.Explainer, &vizkit.Array{Shape: []int{1, 1, 28, 28}, Data: in.Data}, attr.SaliencyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

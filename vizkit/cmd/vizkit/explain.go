@@ -58,9 +58,9 @@ type runCtx struct {
 	Log   io.Writer
 }
 
-// norm is the input normalisation as a vizkit.Normalization.
-func (c *runCtx) norm() vizkit.Normalization {
-	return vizkit.Normalization{Mean: c.Mean, Std: c.Std}
+// norm is the input normalisation as a engine.Normalization.
+func (c *runCtx) norm() engine.Normalization {
+	return engine.Normalization{Mean: c.Mean, Std: c.Std}
 }
 
 // SavePNG writes OutDir/name.png.

@@ -4,11 +4,13 @@ import (
 	"fmt"
 
 	"github.com/cnnviz/cnnviz/vizkit"
+	"github.com/cnnviz/cnnviz/vizkit/attr"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 )
 
 // Sampling attributions: SmoothGrad, Integrated Gradients, Occlusion. Each
-// batches its perturbed inputs through the engine (vizkit.DefaultChunk per
-// execution) and logs its progress.
+// batches its perturbed inputs through the engine (engine.DefaultBatchSize
+// per execution) and logs its progress.
 func init() {
 	register(&method{Name: "smoothgrad", Help: "SmoothGrad, SmoothGrad^2 and VarGrad: gradients averaged over 50 noisy copies (noise 15% of the input range, seed 0; ~1 min for full-size VGG11 on the Go backend)",
 		Run: runSmoothGrad})
@@ -18,24 +20,24 @@ func init() {
 		Run: runOcclusion})
 }
 
-// progress returns a BatchOptions that logs every ~10%.
-func batchProgress(c *runCtx, what string) vizkit.BatchOptions {
+// batchProgress returns a progress callback that logs every ~10%.
+func batchProgress(c *runCtx, what string) func(engine.Progress) {
 	last := -1
-	return vizkit.BatchOptions{Progress: func(done, total int) {
-		pct := 100 * done / max(total, 1)
-		if pct/10 != last/10 || done == total {
+	return func(p engine.Progress) {
+		pct := 100 * p.Done / max(p.Total, 1)
+		if pct/10 != last/10 || p.Done == p.Total {
 			last = pct
-			fmt.Fprintf(c.Log, "vizkit: %s: %d/%d network evaluations (%d%%)\n", what, done, total, pct)
+			fmt.Fprintf(c.Log, "vizkit: %s: %d/%d network evaluations (%d%%)\n", what, p.Done, p.Total, pct)
 		}
-	}}
+	}
 }
 
 func runSmoothGrad(c *runCtx) error {
-	r, err := c.Ex.SmoothGrad(c.Ctx, c.Input, vizkit.SmoothGradOptions{Target: c.Target, Batch: batchProgress(c, "smoothgrad"),
-		Norm: c.norm(), DisplayChannels: c.Display})
+	sg, err := attr.SmoothGrad(c.Ctx, c.Ex.Explainer, c.Input, attr.SmoothGradOptions{Target: c.Target, Progress: batchProgress(c, "smoothgrad")})
 	if err != nil {
 		return err
 	}
+	r := &vizkit.SmoothGradResult{SmoothGradResult: sg, Norm: c.norm(), DisplayChannels: c.Display}
 	panel, err := r.Panel(0)
 	if err != nil {
 		return err
@@ -53,11 +55,12 @@ func runSmoothGrad(c *runCtx) error {
 }
 
 func runIG(c *runCtx) error {
-	r, err := c.Ex.IntegratedGradients(c.Ctx, c.Input, vizkit.IGOptions{Target: c.Target, Norm: c.norm(), DisplayChannels: c.Display,
-		Batch: batchProgress(c, "integrated gradients")})
+	ig, err := attr.IntegratedGradients(c.Ctx, c.Ex.Explainer, c.Input, attr.IGOptions{Target: c.Target, Norm: c.norm(),
+		Progress: batchProgress(c, "integrated gradients")})
 	if err != nil {
 		return err
 	}
+	r := &vizkit.IGResult{IGResult: ig, Norm: c.norm(), DisplayChannels: c.Display}
 	panel, err := r.Panel(0)
 	if err != nil {
 		return err
@@ -85,11 +88,12 @@ func runOcclusion(c *runCtx) error {
 		win = min(max(2, side/4), side)
 	}
 	stride := max(1, win/2)
-	r, err := c.Ex.Occlusion(c.Ctx, c.Input, vizkit.OcclusionOptions{Target: c.Target, Batch: batchProgress(c, "occlusion"),
-		Window: [2]int{win, win}, Stride: [2]int{stride, stride}, Norm: c.norm(), DisplayChannels: c.Display})
+	oc, err := attr.Occlusion(c.Ctx, c.Ex.Explainer, c.Input, attr.OcclusionOptions{Target: c.Target, Progress: batchProgress(c, "occlusion"),
+		Window: [2]int{win, win}, Stride: [2]int{stride, stride}})
 	if err != nil {
 		return err
 	}
+	r := &vizkit.OcclusionResult{OcclusionResult: oc, Norm: c.norm(), DisplayChannels: c.Display}
 	panel, err := r.Panel(0)
 	if err != nil {
 		return err

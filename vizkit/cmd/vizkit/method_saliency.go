@@ -6,6 +6,7 @@ import (
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/vizkit"
+	"github.com/cnnviz/cnnviz/vizkit/attr"
 )
 
 // Gradient visualisations: vanilla saliency (FlashTorch / Simonyan), guided
@@ -23,10 +24,11 @@ func init() {
 }
 
 func runGradient(c *runCtx, rule models.ReLURule) error {
-	s, err := c.Ex.Saliency(c.Input, vizkit.SaliencyOptions{Target: c.Target, ReLU: rule, Norm: c.norm(), DisplayChannels: c.Display})
+	r, err := attr.Saliency(c.Ctx, c.Ex.Explainer, c.Input, attr.SaliencyOptions{Target: c.Target, ReLU: rule})
 	if err != nil {
 		return err
 	}
+	s := &vizkit.SaliencyResult{SaliencyResult: r, Norm: c.norm(), DisplayChannels: c.Display}
 	panel, err := s.Panel(0)
 	if err != nil {
 		return err
@@ -76,11 +78,11 @@ func runGradient(c *runCtx, rule models.ReLURule) error {
 }
 
 func runGuidedGradCAM(c *runCtx) error {
-	g, err := c.Ex.GuidedGradCAM(c.Input, vizkit.GuidedGradCAMOptions{Target: c.Target, Layers: c.Layers,
-		Norm: c.norm(), DisplayChannels: c.Display})
+	r, err := attr.GuidedGradCAM(c.Ctx, c.Ex.Explainer, c.Input, attr.GuidedGradCAMOptions{Target: c.Target, Layers: c.Layers})
 	if err != nil {
 		return err
 	}
+	g := &vizkit.GuidedGradCAMResult{GuidedGradCAMResult: r, Norm: c.norm(), DisplayChannels: c.Display}
 	layers := strings.Join(g.CAM.Layers, "+")
 	panel, err := g.Panel(0)
 	if err != nil {

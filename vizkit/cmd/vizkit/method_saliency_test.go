@@ -14,6 +14,7 @@ import (
 	"github.com/cnnviz/cnnviz/models/vgg"
 	"github.com/cnnviz/cnnviz/models/weights"
 	"github.com/cnnviz/cnnviz/vizkit"
+	"github.com/cnnviz/cnnviz/vizkit/attr"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/npy"
 )
@@ -87,13 +88,13 @@ func TestCLIGradientMethods(t *testing.T) {
 	}
 	defer ex.Close()
 	for rule, file := range map[models.ReLURule]string{models.ReLUGuided: "guided_backprop.npy", models.ReLUDeconv: "deconv.npy"} {
-		s, err := ex.Saliency(in, vizkit.SaliencyOptions{Target: engine.Class(3), ReLU: rule})
+		s, err := attr.Saliency(context.Background(), ex.Explainer, in, attr.SaliencyOptions{Target: engine.Class(3), ReLU: rule})
 		if err != nil {
 			t.Fatal(err)
 		}
 		gradClose(t, file, gradReadNPY(t, filepath.Join(out, file)), s.Grad.Index(0), 1e-6)
 	}
-	ig, err := ex.IntegratedGradients(context.Background(), in, vizkit.IGOptions{Target: engine.Class(3)})
+	ig, err := attr.IntegratedGradients(context.Background(), ex.Explainer, in, attr.IGOptions{Target: engine.Class(3)})
 	if err != nil {
 		t.Fatal(err)
 	}

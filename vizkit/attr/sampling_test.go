@@ -1,4 +1,4 @@
-package vizkit
+package attr
 
 import (
 	"context"
@@ -21,7 +21,7 @@ func TestIGCompleteness(t *testing.T) {
 	ex, x, _ := saliencyFixture(t)
 	for _, method := range []string{IGGaussLegendre, IGRiemannMiddle} {
 		for _, baseline := range []string{IGBaselineBlack, IGBaselineZeros, IGBaselineBlur} {
-			res, err := ex.IntegratedGradients(context.Background(), x, IGOptions{Steps: 64, Method: method, Baseline: baseline})
+			res, err := IntegratedGradients(context.Background(), ex, x, IGOptions{Steps: 64, Method: method, Baseline: baseline})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -99,18 +99,18 @@ func TestIGIntegrationRules(t *testing.T) {
 
 func TestIGBaselines(t *testing.T) {
 	ex, x, target := saliencyFixture(t)
-	res, err := ex.IntegratedGradients(context.Background(), x, IGOptions{Target: target, Steps: 4})
+	res, err := IntegratedGradients(context.Background(), ex, x, IGOptions{Target: target, Steps: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
-	black := ImageNetNormalization().Black()
+	black := engine.ImageNetNormalization().Black()
 	for c, want := range []float32{-0.485 / 0.229, -0.456 / 0.224, -0.406 / 0.225} {
 		if math.Abs(float64(black[c]-want)) > 1e-6 || res.Baseline.Data[c*32*32+17] != black[c] || res.Baseline.Data[(3+c)*32*32] != black[c] {
 			t.Fatalf("black baseline channel %d = %v, want %v", c, res.Baseline.Data[c*32*32+17], want)
 		}
 	}
 	// The baseline equal to the input gives no attribution and no error.
-	same, err := ex.IntegratedGradients(context.Background(), x, IGOptions{Target: target, Steps: 4, BaselineArray: x})
+	same, err := IntegratedGradients(context.Background(), ex, x, IGOptions{Target: target, Steps: 4, BaselineArray: x})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestIGBaselines(t *testing.T) {
 	for i := range one.Data {
 		one.Data[i] = 0.25
 	}
-	shared, err := ex.IntegratedGradients(context.Background(), x, IGOptions{Target: target, Steps: 4, BaselineArray: one})
+	shared, err := IntegratedGradients(context.Background(), ex, x, IGOptions{Target: target, Steps: 4, BaselineArray: one})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestIGBaselines(t *testing.T) {
 func TestSmoothGradSeedsAndChunks(t *testing.T) {
 	ex, x, target := saliencyFixture(t)
 	run := func(seed uint64, chunk int) *SmoothGradResult {
-		r, err := ex.SmoothGrad(context.Background(), x, SmoothGradOptions{Target: target, Samples: 5, Seed: seed, Batch: BatchOptions{Chunk: chunk}})
+		r, err := SmoothGrad(context.Background(), ex, x, SmoothGradOptions{Target: target, Samples: 5, Seed: seed, BatchSize: chunk})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -174,11 +174,11 @@ func TestSmoothGradSeedsAndChunks(t *testing.T) {
 // gradient, SmoothGrad² its square and VarGrad ~0.
 func TestSmoothGradTinyNoise(t *testing.T) {
 	ex, x, target := saliencyFixture(t)
-	r, err := ex.SmoothGrad(context.Background(), x, SmoothGradOptions{Target: target, Samples: 3, Sigma: 1e-7})
+	r, err := SmoothGrad(context.Background(), ex, x, SmoothGradOptions{Target: target, Samples: 3, Sigma: 1e-7})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := ex.Saliency(x, SaliencyOptions{Target: target})
+	s, err := Saliency(context.Background(), ex, x, SaliencyOptions{Target: target})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func TestSmoothGradTinyNoise(t *testing.T) {
 // f(x) − f(baseline image).
 func TestOcclusionWholeImage(t *testing.T) {
 	ex, x, target := saliencyFixture(t)
-	r, err := ex.Occlusion(context.Background(), x, OcclusionOptions{Target: target, Window: [2]int{32, 32}, Stride: [2]int{32, 32}, Baseline: 0.5})
+	r, err := Occlusion(context.Background(), ex, x, OcclusionOptions{Target: target, Window: [2]int{32, 32}, Stride: [2]int{32, 32}, Baseline: 0.5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,43 +236,52 @@ func TestAttributionErrors(t *testing.T) {
 		name, want string
 		run        func() error
 	}{
-		{"saliency bad shape", "(N,C,H,W)", func() error { _, err := ex.Saliency(engine.NewArray(2, 32, 32), SaliencyOptions{}); return err }},
-		{"saliency class", "out of range", func() error { _, err := ex.Saliency(x, SaliencyOptions{Target: engine.Class(10)}); return err }},
-		{"saliency relu", "ReLU rule", func() error { _, err := ex.Saliency(x, SaliencyOptions{ReLU: models.ReLURule(9)}); return err }},
-		{"smoothgrad nan", "non-finite", func() error { _, err := ex.SmoothGrad(ctx, nan, SmoothGradOptions{Samples: 2}); return err }},
+		{"saliency bad shape", "(N,C,H,W)", func() error {
+			_, err := Saliency(context.Background(), ex, engine.NewArray(2, 32, 32), SaliencyOptions{})
+			return err
+		}},
+		{"saliency class", "out of range", func() error {
+			_, err := Saliency(context.Background(), ex, x, SaliencyOptions{Target: engine.Class(10)})
+			return err
+		}},
+		{"saliency relu", "ReLU rule", func() error {
+			_, err := Saliency(context.Background(), ex, x, SaliencyOptions{ReLU: models.ReLURule(9)})
+			return err
+		}},
+		{"smoothgrad nan", "non-finite", func() error { _, err := SmoothGrad(ctx, ex, nan, SmoothGradOptions{Samples: 2}); return err }},
 		{"smoothgrad noise", "Noise must have shape", func() error {
-			_, err := ex.SmoothGrad(ctx, x, SmoothGradOptions{Noise: engine.NewArray(2, 3, 32, 32)})
+			_, err := SmoothGrad(ctx, ex, x, SmoothGradOptions{Noise: engine.NewArray(2, 3, 32, 32)})
 			return err
 		}},
-		{"smoothgrad level", "positive", func() error { _, err := ex.SmoothGrad(ctx, x, SmoothGradOptions{NoiseLevel: -1}); return err }},
-		{"smoothgrad chunk", "Chunk", func() error {
-			_, err := ex.SmoothGrad(ctx, x, SmoothGradOptions{Samples: 2, Batch: BatchOptions{Chunk: -1}})
+		{"smoothgrad level", "positive", func() error { _, err := SmoothGrad(ctx, ex, x, SmoothGradOptions{NoiseLevel: -1}); return err }},
+		{"smoothgrad batch size", "BatchSize", func() error {
+			_, err := SmoothGrad(ctx, ex, x, SmoothGradOptions{Samples: 2, BatchSize: -1})
 			return err
 		}},
-		{"ig method", "unknown integration method", func() error { _, err := ex.IntegratedGradients(ctx, x, IGOptions{Method: "simpson"}); return err }},
-		{"ig baseline", "unknown IG baseline", func() error { _, err := ex.IntegratedGradients(ctx, x, IGOptions{Baseline: "white"}); return err }},
+		{"ig method", "unknown integration method", func() error { _, err := IntegratedGradients(ctx, ex, x, IGOptions{Method: "simpson"}); return err }},
+		{"ig baseline", "unknown IG baseline", func() error { _, err := IntegratedGradients(ctx, ex, x, IGOptions{Baseline: "white"}); return err }},
 		{"ig baseline shape", "BaselineArray", func() error {
-			_, err := ex.IntegratedGradients(ctx, x, IGOptions{BaselineArray: engine.NewArray(1, 3, 16, 16)})
+			_, err := IntegratedGradients(ctx, ex, x, IGOptions{BaselineArray: engine.NewArray(1, 3, 16, 16)})
 			return err
 		}},
 		{"ig class", "out of range", func() error {
-			_, err := ex.IntegratedGradients(ctx, x, IGOptions{Target: engine.Class(0, 12)})
+			_, err := IntegratedGradients(ctx, ex, x, IGOptions{Target: engine.Class(0, 12)})
 			return err
 		}},
 		{"ig classes", "give 1 (for all) or 2", func() error {
-			_, err := ex.IntegratedGradients(ctx, x, IGOptions{Target: engine.Class(1, 2, 3)})
+			_, err := IntegratedGradients(ctx, ex, x, IGOptions{Target: engine.Class(1, 2, 3)})
 			return err
 		}},
 		{"occlusion window", "does not fit", func() error {
-			_, err := ex.Occlusion(ctx, x, OcclusionOptions{Window: [2]int{40, 8}, Stride: [2]int{4, 4}})
+			_, err := Occlusion(ctx, ex, x, OcclusionOptions{Window: [2]int{40, 8}, Stride: [2]int{4, 4}})
 			return err
 		}},
 		{"occlusion stride", "may not exceed", func() error {
-			_, err := ex.Occlusion(ctx, x, OcclusionOptions{Window: [2]int{8, 8}, Stride: [2]int{9, 4}})
+			_, err := Occlusion(ctx, ex, x, OcclusionOptions{Window: [2]int{8, 8}, Stride: [2]int{9, 4}})
 			return err
 		}},
 		{"occlusion baseline", "finite", func() error {
-			_, err := ex.Occlusion(ctx, x, OcclusionOptions{Baseline: float32(math.Inf(1))})
+			_, err := Occlusion(ctx, ex, x, OcclusionOptions{Baseline: float32(math.Inf(1))})
 			return err
 		}},
 	}
@@ -288,53 +297,32 @@ func TestAttributionCancel(t *testing.T) {
 	ex, x, target := saliencyFixture(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	calls := 0
-	_, err := ex.IntegratedGradients(ctx, x, IGOptions{Target: target, Steps: 32, Batch: BatchOptions{Chunk: 4, Progress: func(done, total int) {
+	_, err := IntegratedGradients(ctx, ex, x, IGOptions{Target: target, Steps: 32, BatchSize: 4, Progress: func(engine.Progress) {
 		calls++
 		cancel()
-	}}})
+	}})
 	if !errors.Is(err, context.Canceled) || calls != 1 {
 		t.Fatalf("cancelled IG: err %v after %d chunks, want context.Canceled after 1", err, calls)
-	}
-	_, err = ex.ActMax(ctx, []Objective{ChannelObjective("features.3", 0)}, ActMaxOptions{Size: [2]int{32, 32}, Steps: 3})
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled ActMax: %v", err)
 	}
 }
 
 func TestStandardizeAndClip(t *testing.T) {
-	flat := &Array{Shape: []int{1, 4}, Data: []float32{2, 2, 2, 2}}
-	for _, v := range StandardizeAndClip(flat, 0.1, 0.5).Data {
+	flat := &engine.Array{Shape: []int{1, 4}, Data: []float32{2, 2, 2, 2}}
+	for _, v := range engine.StandardizeAndClip(flat, 0.1, 0.5).Data {
 		if v != 0.5 {
 			t.Fatalf("constant input → %v, want brightness 0.5 (std 0 replaced by 1e-7, as FlashTorch)", v)
 		}
 	}
-	a := &Array{Shape: []int{2, 3}, Data: []float32{1, 2, 3, 10, 20, 30}}
-	got := StandardizeAndClip(a, 0.1, 0.5)
+	a := &engine.Array{Shape: []int{2, 3}, Data: []float32{1, 2, 3, 10, 20, 30}}
+	got := engine.StandardizeAndClip(a, 0.1, 0.5)
 	// Per example: mean 2, sample std 1 → 0.4, 0.5, 0.6; and the same for the second.
 	for i, want := range []float32{0.4, 0.5, 0.6, 0.4, 0.5, 0.6} {
 		if math.Abs(float64(got.Data[i]-want)) > 1e-6 {
 			t.Fatalf("StandardizeAndClip %v, want [0.4 0.5 0.6 0.4 0.5 0.6]", got.Data)
 		}
 	}
-	d := DeprocessImage(&Array{Shape: []int{1, 2}, Data: []float32{-1, 1}}) // population std 1
+	d := engine.DeprocessImage(&engine.Array{Shape: []int{1, 2}, Data: []float32{-1, 1}}) // population std 1
 	if math.Abs(float64(d.Data[0])-(0.5-0.1/(1+1e-5))) > 1e-6 {
 		t.Fatalf("DeprocessImage %v", d.Data)
-	}
-}
-
-func TestOutlierThreshold(t *testing.T) {
-	v := make([]float32, 100)
-	for i := range v {
-		v[i] = float32(i + 1)
-		if i%2 == 1 {
-			v[i] = -v[i] // Signs do not matter.
-		}
-	}
-	// Σ 1..100 = 5050; 98% = 4949; 1+…+99 = 4950 is the first cumulative sum ≥ 4949.
-	if got := OutlierThreshold(v); got != 99 {
-		t.Fatalf("threshold %v, want 99", got)
-	}
-	if got := OutlierThreshold([]float32{0, 0, float32(math.NaN())}); got != 0 {
-		t.Fatalf("all-zero threshold %v, want 0", got)
 	}
 }

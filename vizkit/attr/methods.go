@@ -1,8 +1,7 @@
-package vizkit
+package attr
 
 import (
 	"context"
-	"errors"
 	"math"
 
 	"github.com/cnnviz/cnnviz/models"
@@ -13,10 +12,10 @@ import (
 // CAM family registers itself in package cam). Each Maps is (N,H,W), larger
 // meaning more important; the reduction over input channels is in Help.
 func init() {
-	sal := func(relu models.ReLURule, reduce func(*SaliencyResult) (*Array, error)) func(engine.Settings) (engine.Method, error) {
+	sal := func(relu models.ReLURule, reduce func(*SaliencyResult) (*engine.Array, error)) func(engine.Settings) (engine.Method, error) {
 		return func(engine.Settings) (engine.Method, error) {
-			return attributionFunc(func(_ context.Context, e *Explainer, x *Array, t Target) (*Array, any, []int, []float32, error) {
-				s, err := e.Saliency(x, SaliencyOptions{ReLU: relu, Target: t})
+			return method(func(ctx context.Context, ex *engine.Explainer, x *engine.Array, t engine.Target) (*engine.Array, any, []int, []float32, error) {
+				s, err := Saliency(ctx, ex, x, SaliencyOptions{ReLU: relu, Target: t})
 				if err != nil {
 					return nil, nil, nil, nil, err
 				}
@@ -34,7 +33,7 @@ func init() {
 			New:  sal(models.ReLUGuided, (*SaliencyResult).AbsMax)},
 		{Name: "gradxinput", Title: "Gradient × input", Family: "gradient",
 			Help: "|Σ over input channels of x·∂target/∂x| on the normalised input",
-			New: sal(models.ReLUStandard, func(s *SaliencyResult) (*Array, error) {
+			New: sal(models.ReLUStandard, func(s *SaliencyResult) (*engine.Array, error) {
 				gx, err := s.GradTimesInput()
 				if err != nil {
 					return nil, err
@@ -44,32 +43,32 @@ func init() {
 		{Name: "smoothgrad", Title: "SmoothGrad", Family: "gradient",
 			Help: "max over input channels of |mean gradient| over Samples noisy copies (default 25, σ 15 % of the input range; Seed, BatchSize)",
 			New: func(s engine.Settings) (engine.Method, error) {
-				o := SmoothGradOptions{Samples: s.Samples, Seed: s.Seed, Batch: BatchOptions{Chunk: s.BatchSize, Progress: countOf(s.Progress, "smoothgrad samples")}}
+				o := SmoothGradOptions{Samples: s.Samples, Seed: s.Seed, BatchSize: s.BatchSize, Progress: s.Progress}
 				if o.Samples == 0 {
 					o.Samples = 25
 				}
-				return attributionFunc(func(ctx context.Context, e *Explainer, x *Array, t Target) (*Array, any, []int, []float32, error) {
+				return method(func(ctx context.Context, ex *engine.Explainer, x *engine.Array, t engine.Target) (*engine.Array, any, []int, []float32, error) {
 					o := o
 					o.Target = t
-					r, err := e.SmoothGrad(ctx, x, o)
+					r, err := SmoothGrad(ctx, ex, x, o)
 					if err != nil {
 						return nil, nil, nil, nil, err
 					}
-					m, err := ChannelAbsMax(r.Mean)
+					m, err := engine.ChannelAbsMax(r.Mean)
 					return m, r, r.Classes, r.Scores, err
 				}), nil
 			}},
 		{Name: "integratedgradients", Title: "Integrated Gradients", Family: "gradient",
 			Help: "|Σ over input channels of the attribution|, Steps Gauss–Legendre points (default 32) from the input blurred with σ 10 px (BatchSize)",
 			New: func(s engine.Settings) (engine.Method, error) {
-				o := IGOptions{Steps: s.Steps, Baseline: IGBaselineBlur, Batch: BatchOptions{Chunk: s.BatchSize, Progress: countOf(s.Progress, "integrated gradients steps")}}
+				o := IGOptions{Steps: s.Steps, Baseline: IGBaselineBlur, BatchSize: s.BatchSize, Progress: s.Progress}
 				if o.Steps == 0 {
 					o.Steps = 32
 				}
-				return attributionFunc(func(ctx context.Context, e *Explainer, x *Array, t Target) (*Array, any, []int, []float32, error) {
+				return method(func(ctx context.Context, ex *engine.Explainer, x *engine.Array, t engine.Target) (*engine.Array, any, []int, []float32, error) {
 					o := o
 					o.Target = t
-					r, err := e.IntegratedGradients(ctx, x, o)
+					r, err := IntegratedGradients(ctx, ex, x, o)
 					if err != nil {
 						return nil, nil, nil, nil, err
 					}
@@ -81,23 +80,23 @@ func init() {
 			Help: "max over input channels of |guided gradient · Grad-CAM| (Layers: the CAM layer)",
 			New: func(s engine.Settings) (engine.Method, error) {
 				layers := s.Layers
-				return attributionFunc(func(_ context.Context, e *Explainer, x *Array, t Target) (*Array, any, []int, []float32, error) {
-					r, err := e.GuidedGradCAM(x, GuidedGradCAMOptions{Target: t, Layers: layers})
+				return method(func(ctx context.Context, ex *engine.Explainer, x *engine.Array, t engine.Target) (*engine.Array, any, []int, []float32, error) {
+					r, err := GuidedGradCAM(ctx, ex, x, GuidedGradCAMOptions{Target: t, Layers: layers})
 					if err != nil {
 						return nil, nil, nil, nil, err
 					}
-					m, err := ChannelAbsMax(r.Map)
+					m, err := engine.ChannelAbsMax(r.Map)
 					return m, r, r.CAM.Classes, r.CAM.Scores, err
 				}), nil
 			}},
 		{Name: "occlusion", Title: "Occlusion", Family: "perturbation",
 			Help: "mean score drop over 12×12 windows (stride 4) set to 0 (Zeiler & Fergus; Captum's semantics; BatchSize)",
 			New: func(s engine.Settings) (engine.Method, error) {
-				o := OcclusionOptions{Window: [2]int{12, 12}, Stride: [2]int{4, 4}, Batch: BatchOptions{Chunk: s.BatchSize, Progress: countOf(s.Progress, "occluded copies")}}
-				return attributionFunc(func(ctx context.Context, e *Explainer, x *Array, t Target) (*Array, any, []int, []float32, error) {
+				o := OcclusionOptions{Window: [2]int{12, 12}, Stride: [2]int{4, 4}, BatchSize: s.BatchSize, Progress: s.Progress}
+				return method(func(ctx context.Context, ex *engine.Explainer, x *engine.Array, t engine.Target) (*engine.Array, any, []int, []float32, error) {
 					o := o
 					o.Target = t
-					r, err := e.Occlusion(ctx, x, o)
+					r, err := Occlusion(ctx, ex, x, o)
 					if err != nil {
 						return nil, nil, nil, nil, err
 					}
@@ -109,32 +108,21 @@ func init() {
 	}
 }
 
-// attributionFunc adapts a vizkit method to engine.Method: it returns the
-// maps (N,H,W), the method's own result, and the resolved classes and scores.
-type attributionFunc func(ctx context.Context, e *Explainer, x *Array, t Target) (*Array, any, []int, []float32, error)
+// method adapts a function of this package to engine.Method: it returns the
+// maps (N,H,W), the function's own result, and the resolved classes and scores.
+type method func(ctx context.Context, ex *engine.Explainer, x *engine.Array, t engine.Target) (*engine.Array, any, []int, []float32, error)
 
-func (f attributionFunc) Attribute(ctx context.Context, ex *engine.Explainer, x *Array, t Target) (*engine.Attribution, error) {
-	if ex == nil {
-		return nil, errors.New("attribution: nil Explainer")
-	}
-	maps, detail, classes, scores, err := f(ctx, &Explainer{ex}, x, t)
+func (f method) Attribute(ctx context.Context, ex *engine.Explainer, x *engine.Array, t engine.Target) (*engine.Attribution, error) {
+	maps, detail, classes, scores, err := f(ctx, ex, x, t)
 	if err != nil {
 		return nil, err
 	}
 	return &engine.Attribution{Maps: maps, Target: t, Classes: classes, Scores: scores, Detail: detail}, nil
 }
 
-// countOf adapts a Progress callback to the (done, total) form, or nil.
-func countOf(p func(engine.Progress), task string) func(done, total int) {
-	if p == nil {
-		return nil
-	}
-	return func(done, total int) { p(engine.Progress{Task: task, Done: done, Total: total}) }
-}
-
 // absChannelSum is |Σ_c a[n,c]|, (N,H,W).
-func absChannelSum(a *Array) (*Array, error) {
-	s, err := ChannelSum(a)
+func absChannelSum(a *engine.Array) (*engine.Array, error) {
+	s, err := engine.ChannelSum(a)
 	if err != nil {
 		return nil, err
 	}

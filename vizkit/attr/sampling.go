@@ -1,4 +1,4 @@
-package vizkit
+package attr
 
 import (
 	"context"
@@ -11,104 +11,14 @@ import (
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/heatmap"
 )
 
 // Sampling attributions: SmoothGrad (and SmoothGrad², VarGrad), Integrated
 // Gradients and Occlusion. Each runs many perturbed copies of the input through
-// the engine; the copies are batched in chunks of BatchOptions.Chunk examples
-// per execution, so memory stays bounded whatever the number of samples, steps
-// or windows. Results are deterministic: chunking changes only float rounding.
-
-// DefaultChunk is the default number of perturbed inputs per engine execution.
-// Measured on full-size VGG11 at 224×224, pure-Go backend: SmoothGrad with 50
-// samples and Integrated Gradients with 200 steps both peak at 3.6–3.7 GB RSS
-// with chunks of 8 (BenchmarkVGG11SmoothGrad50, BenchmarkVGG11IG200); chunks
-// of 16 reached ~6 GB without being faster per example.
-const DefaultChunk = 8
-
-// BatchOptions controls how perturbed inputs go through the engine.
-type BatchOptions struct {
-	// Chunk is the number of perturbed inputs per engine execution; default
-	// DefaultChunk. Memory grows linearly with it.
-	Chunk int
-	// Progress, if set, is called after every chunk with the number of perturbed
-	// inputs done and the total.
-	Progress func(done, total int)
-}
-
-func (b BatchOptions) chunk() (int, error) {
-	if b.Chunk < 0 {
-		return 0, fmt.Errorf("BatchOptions.Chunk %d must be ≥ 0 (0 means %d)", b.Chunk, DefaultChunk)
-	}
-	if b.Chunk == 0 {
-		return DefaultChunk, nil
-	}
-	return b.Chunk, nil
-}
-
-// resolveTarget returns t with explicit per-example classes (the top-1 of x
-// when t names none), and the clean-input result (forward only). Function
-// targets are returned unchanged.
-func (e *Explainer) resolveTarget(x *Array, t Target) (Target, *engine.Result, error) {
-	res, err := e.Run(x, engine.Request{Target: t})
-	if err != nil {
-		return t, nil, err
-	}
-	if t.Kind == engine.TargetFunc {
-		return t, res, nil
-	}
-	t.Classes = append([]int(nil), res.Classes...)
-	return t, res, nil
-}
-
-// rowTarget returns the target for rows [r0,r1) where row r belongs to
-// example exampleOf(r).
-func rowTarget(t Target, r0, r1 int, exampleOf func(int) int) Target {
-	if t.Kind == engine.TargetFunc || t.Classes == nil {
-		return t
-	}
-	if len(t.Classes) == 1 {
-		return t
-	}
-	cls := make([]int, r1-r0)
-	for r := r0; r < r1; r++ {
-		cls[r-r0] = t.Classes[exampleOf(r)]
-	}
-	t.Classes = cls
-	return t
-}
-
-// runRows runs rows perturbed inputs in chunks: fill writes rows [r0,r1) into
-// dst ((r1−r0),c,H,W), and consume receives each chunk's result.
-func (e *Explainer) runRows(ctx context.Context, rows int, c, h, w int, b BatchOptions, req func(r0, r1 int) engine.Request,
-	fill func(dst *Array, r0, r1 int), consume func(res *engine.Result, r0, r1 int) error) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	chunk, err := b.chunk()
-	if err != nil {
-		return err
-	}
-	for r0 := 0; r0 < rows; r0 += chunk {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		r1 := min(r0+chunk, rows)
-		batch := engine.NewArray(r1-r0, c, h, w)
-		fill(batch, r0, r1)
-		res, err := e.Run(batch, req(r0, r1))
-		if err != nil {
-			return err
-		}
-		if err := consume(res, r0, r1); err != nil {
-			return err
-		}
-		if b.Progress != nil {
-			b.Progress(r1, rows)
-		}
-	}
-	return nil
-}
+// the engine, BatchSize copies per execution, so memory stays bounded whatever
+// the number of samples, steps or windows. Results are deterministic: the batch
+// size changes only float rounding.
 
 // ---------------------------------------------------------------------------
 // SmoothGrad
@@ -117,7 +27,7 @@ func (e *Explainer) runRows(ctx context.Context, rows int, c, h, w int, b BatchO
 type SmoothGradOptions struct {
 	// Target is the explained score; default: each example's top-1 class on the
 	// clean input (the same class is then used for every noisy sample).
-	Target Target
+	Target engine.Target
 	// ReLU is the backward rule (models.ReLUGuided gives SmoothGrad of guided
 	// backprop); default the standard gradient.
 	ReLU models.ReLURule
@@ -138,21 +48,19 @@ type SmoothGradOptions struct {
 	// Noise, if set, gives the standard-normal draws Z explicitly (for tests and
 	// comparisons): shape (S,N,C,H,W), or (S,C,H,W) when N is 1. Sample s of
 	// example i is then x_i + σ_i·Z[s,i]; Samples and Seed are ignored.
-	Noise *Array
-	// Batch controls chunking and progress.
-	Batch BatchOptions
-	// Norm is the input normalisation, used only to draw the input; zero: the
-	// default for the input's channel count (see Normalization).
-	Norm Normalization
-	// DisplayChannels are the input channels drawn; see SaliencyOptions.
-	DisplayChannels []int
+	Noise *engine.Array
+	// BatchSize is the number of perturbed inputs per engine execution; 0:
+	// engine.DefaultBatchSize. Memory grows linearly with it.
+	BatchSize int
+	// Progress, if set, is called after every engine execution.
+	Progress func(engine.Progress)
 }
 
 // SmoothGradResult holds SmoothGrad, SmoothGrad² and VarGrad of a batch, each
 // (N,C,H,W), over the same noisy samples.
 type SmoothGradResult struct {
 	// Target, Classes and Scores (on the clean input) as in Saliency.
-	Target  Target
+	Target  engine.Target
 	Classes []int
 	Scores  []float32
 	// ReLU is the backward rule used.
@@ -162,24 +70,22 @@ type SmoothGradResult struct {
 	Samples int
 	Sigma   []float64
 	// Mean is SmoothGrad: the mean gradient over the noisy copies.
-	Mean *Array
+	Mean *engine.Array
 	// MeanSquare is SmoothGrad-squared: the mean of the squared gradients.
-	MeanSquare *Array
+	MeanSquare *engine.Array
 	// Var is VarGrad: MeanSquare − Mean² (population variance; Captum's vargrad).
-	Var *Array
+	Var *engine.Array
 	// Input is a copy of the explained input.
-	Input *Array
-	// Norm and DisplayChannels (resolved) say how the input is drawn.
-	Norm            Normalization
-	DisplayChannels []int
+	Input *engine.Array
 }
 
 // SmoothGrad averages the input gradient over noisy copies of the input
 // (Smilkov et al. 2017): x + N(0, σ²) with σ = NoiseLevel·(max(x)−min(x)) per
 // example. It returns the mean (SmoothGrad), the mean of squares
 // (SmoothGrad², Captum's smoothgrad_sq) and their variance (VarGrad).
-func (e *Explainer) SmoothGrad(ctx context.Context, x *Array, opts SmoothGradOptions) (*SmoothGradResult, error) {
-	if err := checkImageBatch(x); err != nil {
+func SmoothGrad(ctx context.Context, ex *engine.Explainer, x *engine.Array, opts SmoothGradOptions) (*SmoothGradResult, error) {
+	ctx, err := begin(ctx, ex, x)
+	if err != nil {
 		return nil, err
 	}
 	if err := x.CheckFinite("input"); err != nil {
@@ -189,14 +95,6 @@ func (e *Explainer) SmoothGrad(ctx context.Context, x *Array, opts SmoothGradOpt
 		return nil, fmt.Errorf("unknown ReLU rule %d", opts.ReLU)
 	}
 	n, nc, h, w := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
-	norm, err := opts.Norm.For(nc)
-	if err != nil {
-		return nil, err
-	}
-	disp, err := CheckDisplayChannels(opts.DisplayChannels, nc)
-	if err != nil {
-		return nil, err
-	}
 	per := nc * h * w
 	samples := opts.Samples
 	if opts.Noise != nil {
@@ -227,7 +125,7 @@ func (e *Explainer) SmoothGrad(ctx context.Context, x *Array, opts SmoothGradOpt
 	if !(level > 0) || math.IsInf(level, 0) || math.IsNaN(opts.Sigma) || opts.Sigma < 0 || math.IsInf(opts.Sigma, 0) {
 		return nil, fmt.Errorf("SmoothGrad noise must be positive and finite: NoiseLevel %v, Sigma %v", opts.NoiseLevel, opts.Sigma)
 	}
-	target, clean, err := e.resolveTarget(x, opts.Target)
+	target, clean, err := ex.ResolveTarget(x, opts.Target)
 	if err != nil {
 		return nil, err
 	}
@@ -256,11 +154,11 @@ func (e *Explainer) SmoothGrad(ctx context.Context, x *Array, opts SmoothGradOpt
 	sum := make([]float64, n*per)
 	sumSq := make([]float64, n*per)
 	exampleOf := func(r int) int { return r / samples }
-	err = e.runRows(ctx, n*samples, nc, h, w, opts.Batch,
+	err = ex.RunRows(ctx, n*samples, nc, h, w, opts.BatchSize, "smoothgrad samples", opts.Progress,
 		func(r0, r1 int) engine.Request {
-			return engine.Request{GradInput: true, ReLU: opts.ReLU, Target: rowTarget(target, r0, r1, exampleOf)}
+			return engine.Request{GradInput: true, ReLU: opts.ReLU, Target: engine.RowTarget(target, r0, r1, exampleOf)}
 		},
-		func(dst *Array, r0, r1 int) {
+		func(dst *engine.Array, r0, r1 int) {
 			for r := r0; r < r1; r++ {
 				i, s := r/samples, r%samples
 				src := x.Index(i).Data
@@ -300,8 +198,7 @@ func (e *Explainer) SmoothGrad(ctx context.Context, x *Array, opts SmoothGradOpt
 		return nil, err
 	}
 	out := &SmoothGradResult{Target: opts.Target, Classes: clean.Classes, Scores: clean.Scores, ReLU: opts.ReLU,
-		Samples: samples, Sigma: sigma, Mean: engine.NewArray(x.Shape...), MeanSquare: engine.NewArray(x.Shape...), Var: engine.NewArray(x.Shape...), Input: x.Clone(),
-		Norm: norm, DisplayChannels: disp}
+		Samples: samples, Sigma: sigma, Mean: engine.NewArray(x.Shape...), MeanSquare: engine.NewArray(x.Shape...), Var: engine.NewArray(x.Shape...), Input: x.Clone()}
 	inv := 1 / float64(samples)
 	for j := range sum {
 		m, m2 := sum[j]*inv, sumSq[j]*inv
@@ -335,7 +232,7 @@ const (
 type IGOptions struct {
 	// Target is the explained score; default: each example's top-1 class on the
 	// input (used for every point of the path).
-	Target Target
+	Target engine.Target
 	// Baseline names the baseline: "black" (default: a black image, i.e. the
 	// normalised value of pixel 0 per channel, −Mean/Std, as in Sundararajan et
 	// al.), "zeros" (zeros of the normalised input — the mean colour for
@@ -344,7 +241,7 @@ type IGOptions struct {
 	Baseline string
 	// BaselineArray, if set, is an explicit normalised baseline of shape
 	// (N,C,H,W) or (1,C,H,W) (shared); it overrides Baseline.
-	BaselineArray *Array
+	BaselineArray *engine.Array
 	// BlurSigma is the Gaussian σ in pixels of the "blur" baseline; default 10.
 	// The kernel has radius ceil(3σ) and edges repeat the border pixel.
 	BlurSigma float64
@@ -356,21 +253,22 @@ type IGOptions struct {
 	// weights 1/n (halved at both ends), which sum to 1 − 1/n; this is kept for
 	// comparability, so prefer gausslegendre or riemann_middle.
 	Method string
-	// Norm is the input normalisation (for "black" and for drawing the input);
+	// Norm is the input normalisation, for the "black" baseline;
 	// zero: the default for the input's channel count (ImageNet's for 3
-	// channels, none — black is 0 — otherwise). See Normalization.
-	Norm Normalization
-	// Batch controls chunking and progress.
-	Batch BatchOptions
-	// DisplayChannels are the input channels drawn; see SaliencyOptions.
-	DisplayChannels []int
+	// channels, none — black is 0 — otherwise). See engine.Normalization.
+	Norm engine.Normalization
+	// BatchSize is the number of perturbed inputs per engine execution; 0:
+	// engine.DefaultBatchSize. Memory grows linearly with it.
+	BatchSize int
+	// Progress, if set, is called after every engine execution.
+	Progress func(engine.Progress)
 }
 
 // IGResult is an Integrated Gradients attribution for a batch.
 type IGResult struct {
 	// Target, Classes as in Saliency. Scores are f(x) and BaselineScores
 	// f(baseline) for the target, per example.
-	Target         Target
+	Target         engine.Target
 	Classes        []int
 	Scores         []float32
 	BaselineScores []float32
@@ -379,14 +277,11 @@ type IGResult struct {
 	Steps        int
 	BaselineName string
 	// Attr is (x − baseline) · Σ_k w_k ∇f(baseline + α_k (x − baseline)), (N,C,H,W).
-	Attr *Array
+	Attr *engine.Array
 	// Baseline is the baseline used (N,C,H,W); Input a copy of the input.
-	Baseline, Input *Array
+	Baseline, Input *engine.Array
 	// Delta is the completeness error per example: Σ Attr − (f(x) − f(baseline)).
 	Delta []float64
-	// Norm and DisplayChannels (resolved) say how the input is drawn.
-	Norm            Normalization
-	DisplayChannels []int
 }
 
 // RelativeDelta returns |Delta| / |f(x) − f(baseline)| per example (+Inf when
@@ -498,8 +393,9 @@ func gaussLegendre(n int) (x, w []float64) {
 // et al. 2017, with Captum's integration rules): Attr = (x − b) · Σ_k w_k
 // ∇f(b + α_k (x − b)). Completeness says Σ Attr ≈ f(x) − f(b); the error is
 // reported in Delta. The path points go through the engine in chunks.
-func (e *Explainer) IntegratedGradients(ctx context.Context, x *Array, opts IGOptions) (*IGResult, error) {
-	if err := checkImageBatch(x); err != nil {
+func IntegratedGradients(ctx context.Context, ex *engine.Explainer, x *engine.Array, opts IGOptions) (*IGResult, error) {
+	ctx, err := begin(ctx, ex, x)
+	if err != nil {
 		return nil, err
 	}
 	if err := x.CheckFinite("input"); err != nil {
@@ -521,31 +417,27 @@ func (e *Explainer) IntegratedGradients(ctx context.Context, x *Array, opts IGOp
 	if err != nil {
 		return nil, err
 	}
-	disp, err := CheckDisplayChannels(opts.DisplayChannels, x.Shape[1])
-	if err != nil {
-		return nil, err
-	}
 	baseline, name, err := igBaseline(x, opts, norm)
 	if err != nil {
 		return nil, err
 	}
 	n, nc, h, w := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
 	per := nc * h * w
-	target, clean, err := e.resolveTarget(x, opts.Target)
+	target, clean, err := ex.ResolveTarget(x, opts.Target)
 	if err != nil {
 		return nil, err
 	}
-	base, err := e.Run(baseline, engine.Request{Target: target})
+	base, err := ex.Run(baseline, engine.Request{Target: target})
 	if err != nil {
 		return nil, fmt.Errorf("baseline: %w", err)
 	}
 	total := make([]float64, n*per)
 	exampleOf := func(r int) int { return r / steps }
-	err = e.runRows(ctx, n*steps, nc, h, w, opts.Batch,
+	err = ex.RunRows(ctx, n*steps, nc, h, w, opts.BatchSize, "integrated gradients steps", opts.Progress,
 		func(r0, r1 int) engine.Request {
-			return engine.Request{GradInput: true, Target: rowTarget(target, r0, r1, exampleOf)}
+			return engine.Request{GradInput: true, Target: engine.RowTarget(target, r0, r1, exampleOf)}
 		},
-		func(dst *Array, r0, r1 int) {
+		func(dst *engine.Array, r0, r1 int) {
 			for r := r0; r < r1; r++ {
 				i, k := r/steps, r%steps
 				a := alphas[k]
@@ -575,7 +467,7 @@ func (e *Explainer) IntegratedGradients(ctx context.Context, x *Array, opts IGOp
 	}
 	out := &IGResult{Target: opts.Target, Classes: clean.Classes, Scores: clean.Scores, BaselineScores: base.Scores,
 		Method: method, Steps: steps, BaselineName: name, Attr: engine.NewArray(x.Shape...), Baseline: baseline, Input: x.Clone(),
-		Delta: make([]float64, n), Norm: norm, DisplayChannels: disp}
+		Delta: make([]float64, n)}
 	for i := 0; i < n; i++ {
 		s := 0.0
 		for j := i * per; j < (i+1)*per; j++ {
@@ -590,7 +482,7 @@ func (e *Explainer) IntegratedGradients(ctx context.Context, x *Array, opts IGOp
 
 // igBaseline builds the (N,C,H,W) baseline of IntegratedGradients; norm is
 // opts.Norm resolved for C channels.
-func igBaseline(x *Array, opts IGOptions, norm Normalization) (*Array, string, error) {
+func igBaseline(x *engine.Array, opts IGOptions, norm engine.Normalization) (*engine.Array, string, error) {
 	n, nc, h, w := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
 	per := nc * h * w
 	if b := opts.BaselineArray; b != nil {
@@ -637,56 +529,13 @@ func igBaseline(x *Array, opts IGOptions, norm Normalization) (*Array, string, e
 		}
 		for p := 0; p < n*nc; p++ {
 			src := x.Data[p*h*w : (p+1)*h*w]
-			copy(out.Data[p*h*w:], GaussianBlur(src, h, w, sigma))
+			copy(out.Data[p*h*w:], heatmap.GaussianBlur(src, h, w, sigma))
 		}
 		name = fmt.Sprintf("blur (σ %g px)", sigma)
 	default:
 		return nil, "", fmt.Errorf("unknown IG baseline %q; known: %s, %s, %s (or set BaselineArray)", name, IGBaselineBlack, IGBaselineZeros, IGBaselineBlur)
 	}
 	return out, name, nil
-}
-
-// GaussianBlur blurs an h×w plane (row-major) with a separable Gaussian of σ
-// pixels: kernel exp(−k²/2σ²) for |k| ≤ ceil(3σ), normalised to sum 1; pixels
-// beyond the border repeat the border pixel. σ ≤ 0 returns a copy.
-func GaussianBlur(src []float32, h, w int, sigma float64) []float32 {
-	out := append([]float32(nil), src...)
-	if !(sigma > 0) {
-		return out
-	}
-	rad := int(math.Ceil(3 * sigma))
-	k := make([]float64, 2*rad+1)
-	s := 0.0
-	for i := range k {
-		d := float64(i - rad)
-		k[i] = math.Exp(-d * d / (2 * sigma * sigma))
-		s += k[i]
-	}
-	for i := range k {
-		k[i] /= s
-	}
-	tmp := make([]float64, h*w)
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			acc := 0.0
-			for i, kv := range k {
-				xx := min(max(x+i-rad, 0), w-1)
-				acc += kv * float64(src[y*w+xx])
-			}
-			tmp[y*w+x] = acc
-		}
-	}
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			acc := 0.0
-			for i, kv := range k {
-				yy := min(max(y+i-rad, 0), h-1)
-				acc += kv * tmp[yy*w+x]
-			}
-			out[y*w+x] = float32(acc)
-		}
-	}
-	return out
 }
 
 // ---------------------------------------------------------------------------
@@ -696,7 +545,7 @@ func GaussianBlur(src []float32, h, w int, sigma float64) []float32 {
 type OcclusionOptions struct {
 	// Target is the explained score; default: each example's top-1 class on the
 	// input.
-	Target Target
+	Target engine.Target
 	// Window is the occluded patch (height, width) in pixels, covering all the
 	// input's channels (Captum's sliding_window_shapes (C,h,w)); default (32,32).
 	Window [2]int
@@ -707,20 +556,18 @@ type OcclusionOptions struct {
 	// Baseline is the value (normalised units) written into the window; default 0
 	// (Captum's default).
 	Baseline float32
-	// Batch controls chunking and progress.
-	Batch BatchOptions
-	// Norm is the input normalisation, used only to draw the input; zero: the
-	// default for the input's channel count (see Normalization).
-	Norm Normalization
-	// DisplayChannels are the input channels drawn; see SaliencyOptions.
-	DisplayChannels []int
+	// BatchSize is the number of perturbed inputs per engine execution; 0:
+	// engine.DefaultBatchSize. Memory grows linearly with it.
+	BatchSize int
+	// Progress, if set, is called after every engine execution.
+	Progress func(engine.Progress)
 }
 
 // OcclusionResult is an occlusion attribution (Zeiler & Fergus; Captum's
 // Occlusion semantics).
 type OcclusionResult struct {
 	// Target, Classes and Scores (on the unoccluded input) as in Saliency.
-	Target  Target
+	Target  engine.Target
 	Classes []int
 	Scores  []float32
 	// Window, Stride and Baseline as used; Positions the number of window
@@ -730,14 +577,11 @@ type OcclusionResult struct {
 	Positions      [2]int
 	// Attr is, per pixel, the mean over the windows covering it of
 	// f(x) − f(x with the window occluded), (N,C,H,W) (equal across channels).
-	Attr *Array
+	Attr *engine.Array
 	// Map is Attr's first channel, (N,H,W).
-	Map *Array
+	Map *engine.Array
 	// Input is a copy of the input.
-	Input *Array
-	// Norm and DisplayChannels (resolved) say how the input is drawn.
-	Norm            Normalization
-	DisplayChannels []int
+	Input *engine.Array
 }
 
 // Occlusion slides a window over the input, replaces it with a baseline value
@@ -746,22 +590,15 @@ type OcclusionResult struct {
 // ceil((H−h)/s)+1 positions per axis, the last one cut at the border; each
 // pixel gets the mean drop over the windows that cover it. Occluded copies go
 // through the engine (forward only) in chunks.
-func (e *Explainer) Occlusion(ctx context.Context, x *Array, opts OcclusionOptions) (*OcclusionResult, error) {
-	if err := checkImageBatch(x); err != nil {
+func Occlusion(ctx context.Context, ex *engine.Explainer, x *engine.Array, opts OcclusionOptions) (*OcclusionResult, error) {
+	ctx, err := begin(ctx, ex, x)
+	if err != nil {
 		return nil, err
 	}
 	if err := x.CheckFinite("input"); err != nil {
 		return nil, err
 	}
 	n, nc, h, w := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
-	norm, err := opts.Norm.For(nc)
-	if err != nil {
-		return nil, err
-	}
-	disp, err := CheckDisplayChannels(opts.DisplayChannels, nc)
-	if err != nil {
-		return nil, err
-	}
 	win, stride := opts.Window, opts.Stride
 	if win == ([2]int{}) {
 		win = [2]int{32, 32}
@@ -786,7 +623,7 @@ func (e *Explainer) Occlusion(ctx context.Context, x *Array, opts OcclusionOptio
 	if f := float64(opts.Baseline); math.IsNaN(f) || math.IsInf(f, 0) {
 		return nil, fmt.Errorf("occlusion baseline %v must be finite", opts.Baseline)
 	}
-	target, clean, err := e.resolveTarget(x, opts.Target)
+	target, clean, err := ex.ResolveTarget(x, opts.Target)
 	if err != nil {
 		return nil, err
 	}
@@ -807,9 +644,11 @@ func (e *Explainer) Occlusion(ctx context.Context, x *Array, opts OcclusionOptio
 		}
 	}
 	exampleOf := func(r int) int { return r / nw }
-	err = e.runRows(ctx, n*nw, nc, h, w, opts.Batch,
-		func(r0, r1 int) engine.Request { return engine.Request{Target: rowTarget(target, r0, r1, exampleOf)} },
-		func(dst *Array, r0, r1 int) {
+	err = ex.RunRows(ctx, n*nw, nc, h, w, opts.BatchSize, "occluded copies", opts.Progress,
+		func(r0, r1 int) engine.Request {
+			return engine.Request{Target: engine.RowTarget(target, r0, r1, exampleOf)}
+		},
+		func(dst *engine.Array, r0, r1 int) {
 			for r := r0; r < r1; r++ {
 				i, k := r/nw, r%nw
 				row := dst.Index(r - r0).Data
@@ -845,8 +684,7 @@ func (e *Explainer) Occlusion(ctx context.Context, x *Array, opts OcclusionOptio
 		return nil, err
 	}
 	out := &OcclusionResult{Target: opts.Target, Classes: clean.Classes, Scores: clean.Scores, Window: win, Stride: stride,
-		Baseline: opts.Baseline, Positions: pos, Attr: engine.NewArray(x.Shape...), Map: engine.NewArray(n, h, w), Input: x.Clone(),
-		Norm: norm, DisplayChannels: disp}
+		Baseline: opts.Baseline, Positions: pos, Attr: engine.NewArray(x.Shape...), Map: engine.NewArray(n, h, w), Input: x.Clone()}
 	for i := 0; i < n; i++ {
 		m := out.Map.Index(i).Data
 		for p := range m {
@@ -855,29 +693,6 @@ func (e *Explainer) Occlusion(ctx context.Context, x *Array, opts OcclusionOptio
 		a := out.Attr.Data[i*per : (i+1)*per]
 		for c := 0; c < nc; c++ {
 			copy(a[c*h*w:(c+1)*h*w], m)
-		}
-	}
-	return out, nil
-}
-
-// ChannelSum reduces an (N,C,H,W) array to (N,H,W) by summing over channels
-// (the usual per-pixel map of Integrated Gradients or gradient × input).
-func ChannelSum(a *Array) (*Array, error) {
-	if err := a.Check("ChannelSum input"); err != nil {
-		return nil, err
-	}
-	if len(a.Shape) != 4 {
-		return nil, fmt.Errorf("ChannelSum needs an (N,C,H,W) array, got shape %v", a.Shape)
-	}
-	n, c, hw := a.Shape[0], a.Shape[1], a.Shape[2]*a.Shape[3]
-	out := engine.NewArray(n, a.Shape[2], a.Shape[3])
-	for i := 0; i < n; i++ {
-		for ch := 0; ch < c; ch++ {
-			src := a.Data[(i*c+ch)*hw : (i*c+ch+1)*hw]
-			dst := out.Data[i*hw : (i+1)*hw]
-			for p, v := range src {
-				dst[p] += v
-			}
 		}
 	}
 	return out, nil
