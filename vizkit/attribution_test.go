@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/cnnviz/cnnviz/models"
+	"github.com/cnnviz/cnnviz/vizkit/actmax"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
 )
 
@@ -295,7 +296,7 @@ func TestAttributionCancel(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || calls != 1 {
 		t.Fatalf("cancelled IG: err %v after %d chunks, want context.Canceled after 1", err, calls)
 	}
-	_, err = ex.ActMax(ctx, []Objective{ChannelObjective("features.3", 0)}, ActMaxOptions{Size: [2]int{32, 32}, Steps: 3})
+	_, err = actmax.Run(ctx, ex.Explainer, []Target{engine.ChannelMean("features.3", 0)}, actmax.Options{Size: [2]int{32, 32}, Steps: 3})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled ActMax: %v", err)
 	}

@@ -16,7 +16,9 @@ import (
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/custom"
 	"github.com/cnnviz/cnnviz/models/onnx"
+	"github.com/cnnviz/cnnviz/vizkit/actmax"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/metrics"
 	"github.com/cnnviz/cnnviz/vizkit/render"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -385,8 +387,8 @@ func TestChannelsMetrics(t *testing.T) {
 			t.Fatal(err)
 		}
 		am, _ := s.AbsMax()
-		mo := MetricOptions{Classes: []int{0}, Score: ScoreLogit}
-		del, err := tc.ex.Deletion(ctx, tc.x, am, CausalOptions{MetricOptions: mo, Steps: 4})
+		mo := metrics.Options{Classes: []int{0}, Score: metrics.ScoreLogit}
+		del, err := metrics.Deletion(ctx, tc.ex.Explainer, tc.x, am, metrics.CausalOptions{Options: mo, Steps: 4})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -398,16 +400,16 @@ func TestChannelsMetrics(t *testing.T) {
 		if got := del.Curves.Data[4]; math.Abs(float64(got-zero.Scores[0])) > 1e-5 {
 			t.Errorf("C=%d: deletion end %v, f(0) %v", c, got, zero.Scores[0])
 		}
-		ins, err := tc.ex.Insertion(ctx, tc.x, am, CausalOptions{MetricOptions: mo, Steps: 4})
+		ins, err := metrics.Insertion(ctx, tc.ex.Explainer, tc.x, am, metrics.CausalOptions{Options: mo, Steps: 4})
 		if err != nil {
 			t.Fatal(err)
 		}
 		checkShape(t, "insertion curve", ins.Curves, 1, 5)
-		scaled, err := ScaleMaps(am)
+		scaled, err := metrics.ScaleMaps(am)
 		if err != nil {
 			t.Fatal(err)
 		}
-		cc, err := tc.ex.ConfidenceChange(ctx, tc.x, scaled, mo)
+		cc, err := metrics.ConfidenceChange(ctx, tc.ex.Explainer, tc.x, scaled, mo)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -424,7 +426,7 @@ func TestChannelsMetrics(t *testing.T) {
 		if math.Abs(float64(cc.After[0]-direct.Scores[0])) > 1e-5 {
 			t.Errorf("C=%d: ConfidenceChange after %v, f(x·map) %v", c, cc.After[0], direct.Scores[0])
 		}
-		road, err := tc.ex.ROAD(ctx, tc.x, scaled, ROADOptions{MetricOptions: mo, Percentiles: []float64{20, 50, 80}})
+		road, err := metrics.ROAD(ctx, tc.ex.Explainer, tc.x, scaled, metrics.ROADOptions{Options: mo, Percentiles: []float64{20, 50, 80}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -439,10 +441,11 @@ func TestChannelsActMax(t *testing.T) {
 	_, ex1 := tinyNet(t)
 	_, ex4 := fourNet(t)
 	ctx := context.Background()
-	r, err := ex1.ActMax(ctx, []Objective{ClassObjective(0)}, ActMaxOptions{Size: [2]int{28, 28}, Steps: 5})
+	r1, err := actmax.Run(ctx, ex1.Explainer, []Target{engine.Class(0)}, actmax.Options{Size: [2]int{28, 28}, Steps: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
+	r := &ActMaxResult{Result: r1}
 	checkShape(t, "1-channel actmax", r.Input, 1, 1, 28, 28)
 	if !(r.Scores[0] > r.InitialScores[0]) {
 		t.Errorf("1-channel actmax: score %v → %v did not rise", r.InitialScores[0], r.Scores[0])
@@ -450,15 +453,16 @@ func TestChannelsActMax(t *testing.T) {
 	if _, err := r.Grid(0); err != nil {
 		t.Fatal(err)
 	}
-	for _, param := range []string{ParamPixel, ParamFFT} {
-		opts := ActMaxOptions{Size: [2]int{16, 16}, Steps: 8, Param: param, DisplayChannels: []int{3, 2, 1}}
-		if param == ParamFFT {
-			opts.Optimizer, opts.Jitter = OptimizerAdam, 1
+	for _, param := range []string{actmax.ParamPixel, actmax.ParamFFT} {
+		opts := actmax.Options{Size: [2]int{16, 16}, Steps: 8, Param: param}
+		if param == actmax.ParamFFT {
+			opts.Optimizer, opts.Jitter = actmax.OptimizerAdam, 1
 		}
-		r, err := ex4.ActMax(ctx, []Objective{ChannelObjective("conv2", 0), ChannelObjective("conv2", 5)}, opts)
+		r4, err := actmax.Run(ctx, ex4.Explainer, []Target{engine.ChannelMean("conv2", 0), engine.ChannelMean("conv2", 5)}, opts)
 		if err != nil {
 			t.Fatalf("%s: %v", param, err)
 		}
+		r := &ActMaxResult{Result: r4, DisplayChannels: []int{3, 2, 1}}
 		checkShape(t, param+" actmax input", r.Input, 2, 4, 16, 16)
 		checkShape(t, param+" actmax pixels", r.Pixels, 2, 4, 16, 16)
 		for i := range r.Scores {
@@ -470,45 +474,18 @@ func TestChannelsActMax(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := ex4.ActMax(ctx, []Objective{ChannelObjective("conv2", 0)}, ActMaxOptions{Size: [2]int{16, 16}, Steps: 1,
+	if _, err := actmax.Run(ctx, ex4.Explainer, []Target{engine.ChannelMean("conv2", 0)}, actmax.Options{Size: [2]int{16, 16}, Steps: 1,
 		Norm: engine.Normalization{Std: []float32{1, 1, 1}}}); err == nil || !strings.Contains(err.Error(), "Std has 3 values but the input has 4 channels") {
 		t.Errorf("actmax with a 3-value Std on a 4-channel model: %v", err)
 	}
-	d, err := ex4.DeepDream(ctx, wavyInput(4, 16, 16), DeepDreamOptions{Layer: "conv1", Steps: 2})
+	dr, err := actmax.DeepDream(ctx, ex4.Explainer, wavyInput(4, 16, 16), actmax.DreamOptions{Layer: "conv1", Steps: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
+	d := &DeepDreamResult{DreamResult: dr}
 	checkShape(t, "DeepDream", d.Input, 1, 4, 16, 16)
 	if _, err := d.Panel(d.Original); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// TestFFTParamChannels: the Fourier parameterisation's backward pass matches
-// central differences for 1 and 4 channels (identity colour basis).
-func TestFFTParamChannels(t *testing.T) {
-	rng := rand.New(rand.NewPCG(9, 10))
-	for _, c := range []int{1, 4} {
-		p := newFFTParam(c, 6, 7, 1)
-		th := p.init(rng, 0.05)
-		if len(th) != 2*c*6*p.fw {
-			t.Fatalf("C=%d: %d parameters", c, len(th))
-		}
-		wt := make([]float64, c*6*7)
-		for i := range wt {
-			wt[i] = rng.NormFloat64()
-		}
-		grad := p.backward(p.image(th), wt)
-		for _, i := range []int{0, 5, len(th) / 2, len(th) - 1} {
-			const eps = 1e-6
-			tp, tm := append([]float64(nil), th...), append([]float64(nil), th...)
-			tp[i] += eps
-			tm[i] -= eps
-			fd := (dot64(p.image(tp), wt) - dot64(p.image(tm), wt)) / (2 * eps)
-			if math.Abs(fd-grad[i]) > 1e-6*math.Max(1, math.Abs(fd)) {
-				t.Fatalf("C=%d θ[%d]: backward %.10g, finite difference %.10g", c, i, grad[i], fd)
-			}
-		}
 	}
 }
 

@@ -9,7 +9,9 @@
 //
 // The computation lives below this package: vizkit/engine (the Explainer, one
 // compiled graph per request, and the attribution contract every method
-// implements), vizkit/cam (the CAM family), vizkit/heatmap (map numerics).
+// implements), vizkit/cam (the CAM family), vizkit/actmax (activation
+// maximisation, DeepDream), vizkit/metrics (faithfulness and localisation
+// metrics), vizkit/heatmap (map numerics).
 // Drawing lives in vizkit/render, which no computing package imports; this
 // package joins the two.
 //
@@ -37,7 +39,7 @@ type Progress = engine.Progress
 
 // Explainer is the engine's Explainer with the attribution methods that have
 // not moved to their own packages yet (saliency, SmoothGrad, Integrated
-// Gradients, occlusion, activation maximisation, metrics).
+// Gradients, occlusion).
 type Explainer struct{ *engine.Explainer }
 
 // NewExplainer prepares net for explanation (see engine.NewExplainer).

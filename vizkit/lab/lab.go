@@ -4,7 +4,7 @@
 // and box — so class activation maps and gradients can be checked, not just
 // looked at. It lives in vizkit (not models) because it glues the model and
 // data set to the explanation methods, the faithfulness metrics
-// (vizkit/metrics.go) and the renderer; the data set and the network stay in
+// (package vizkit/metrics) and the renderer; the data set and the network stay in
 // models/ so that training never depends on vizkit.
 //
 // A notebook needs a few lines:

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cnnviz/cnnviz/vizkit"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/metrics"
 )
 
 // Method is an attribution method compared by the metrics table: it maps a
@@ -53,9 +54,9 @@ func Methods() []Method {
 		}
 	}
 	out = append(out, Method{Name: "random", Title: "Random map (chance)", Family: "baseline",
-		Note: "independent uniform [0,1) values (vizkit.RandomMaps, seed 1): what any metric gives by chance",
+		Note: "independent uniform [0,1) values (metrics.RandomMaps, seed 1): what any metric gives by chance",
 		Maps: func(_ context.Context, _ *vizkit.Explainer, x *vizkit.Array) (*vizkit.Array, error) {
-			return vizkit.RandomMaps(x.Shape[0], x.Shape[2], x.Shape[3], 1), nil
+			return metrics.RandomMaps(x.Shape[0], x.Shape[2], x.Shape[3], 1), nil
 		}})
 	return out
 }
