@@ -9,8 +9,8 @@ import (
 
 // Neuron targets one unit of a layer, per example: channel ch at row y,
 // column x of a spatial layer's output (N,C,H,W); for a flat layer (N,F),
-// feature ch (y and x are then ignored). A position outside the layer's grid
-// is an error when the target runs.
+// feature ch (y and x are then ignored). The channel is checked when the
+// target runs; the position is not (actmax.Run checks it against the grid).
 func Neuron(layer string, ch, y, x int) Target {
 	return Target{Kind: TargetFunc, Layer: layer, Name: neuronName(layer, ch, y, x), named: true, channel: ch + 1,
 		Func: func(act *graph.Node) *graph.Node {
@@ -18,9 +18,6 @@ func Neuron(layer string, ch, y, x int) Target {
 				return graph.Squeeze(graph.Slice(act, graph.AxisRange(), graph.AxisRange(ch, ch+1)), 1)
 			}
 			d := act.Shape().Dimensions
-			if y < 0 || y >= d[2] || x < 0 || x >= d[3] {
-				panic(fmt.Sprintf("neuron (%d,%d) is outside layer %q's %dx%d output grid", y, x, layer, d[2], d[3]))
-			}
 			v := graph.Slice(act, graph.AxisRange(), graph.AxisRange(ch, ch+1), graph.AxisRange(y, y+1), graph.AxisRange(x, x+1))
 			return graph.Reshape(v, d[0])
 		}}
