@@ -29,7 +29,7 @@ func TestAblationCAMOnBranches(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer net.Close()
-	ex, err := NewExplainer(net, engine.Options{})
+	ex, err := engine.NewExplainer(net, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestAblationCAMOnBranches(t *testing.T) {
 	}
 	y := float64(res.Scores[0])
 	for _, layer := range []string{inside, cut} {
-		cr, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "ablationcam", Layers: []string{layer}, Target: engine.Class(3), BatchSize: 8})
+		cr, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: "ablationcam", Layers: []string{layer}, Target: engine.Class(3), BatchSize: 8})
 		if err != nil {
 			t.Fatalf("%s: %v", layer, err)
 		}

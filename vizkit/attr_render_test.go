@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/cnnviz/cnnviz/vizkit/actmax"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
 )
 
@@ -41,7 +42,7 @@ func TestActMaxCancel(t *testing.T) {
 	ex, _, _ := saliencyFixture(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := ex.ActMax(ctx, []Objective{ChannelObjective("features.3", 0)}, ActMaxOptions{Size: [2]int{32, 32}, Steps: 3})
+	_, err := actmax.Run(ctx, ex, []Target{engine.ChannelMean("features.3", 0)}, actmax.Options{Size: [2]int{32, 32}, Steps: 3})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled ActMax: %v", err)
 	}

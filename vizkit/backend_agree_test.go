@@ -12,7 +12,7 @@ import (
 
 // compareRuns runs the same request on two explainers and checks every output
 // agrees to 1e-4 relative.
-func compareRuns(t *testing.T, a, b *Explainer, what string) {
+func compareRuns(t *testing.T, a, b *engine.Explainer, what string) {
 	x := loadNPY(t, filepath.Join(goldenDir, "inputs", "input_b.npy"))
 	req := engine.Request{Taps: []string{"features.3", "features.20", "classifier.1"}, GradTaps: []string{"features.19"}, GradInput: true, Target: engine.Class(3)}
 	ra, err := a.Run(x, req)
@@ -37,19 +37,19 @@ func compareRuns(t *testing.T, a, b *Explainer, what string) {
 func TestLoweringsAgree(t *testing.T) {
 	m := loadGoldenModel(t, "tinyvgg11_bn.safetensors")
 	defer m.Close()
-	im2col, err := NewExplainer(m, engine.Options{Lowering: models.LoweringIm2Col})
+	im2col, err := engine.NewExplainer(m, engine.Options{Lowering: models.LoweringIm2Col})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer im2col.Close()
-	native, err := NewExplainer(m, engine.Options{Lowering: models.LoweringNative})
+	native, err := engine.NewExplainer(m, engine.Options{Lowering: models.LoweringNative})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer native.Close()
 	compareRuns(t, im2col, native, "native vs im2col")
 	for _, l := range []models.Lowering{models.LoweringWinograd, models.LoweringWinograd4} {
-		other, err := NewExplainer(m, engine.Options{Lowering: l})
+		other, err := engine.NewExplainer(m, engine.Options{Lowering: l})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,12 +73,12 @@ func TestXLAAgreesWithGo(t *testing.T) {
 	defer goModel.Close()
 	xlaModel := loadGoldenModel(t, "tinyvgg11_bn.safetensors") // Parameters are bound to one backend.
 	defer xlaModel.Close()
-	g, err := NewExplainer(goModel, engine.Options{Backend: "go"})
+	g, err := engine.NewExplainer(goModel, engine.Options{Backend: "go"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	x, err := NewExplainer(xlaModel, engine.Options{BackendInstance: xb})
+	x, err := engine.NewExplainer(xlaModel, engine.Options{BackendInstance: xb})
 	if err != nil {
 		t.Fatal(err)
 	}

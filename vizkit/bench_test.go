@@ -15,7 +15,7 @@ func benchVGG11(b *testing.B, req engine.Request) {
 		b.Fatal(err)
 	}
 	defer m.Close()
-	ex, err := NewExplainer(m, engine.Options{})
+	ex, err := engine.NewExplainer(m, engine.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

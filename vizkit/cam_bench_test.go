@@ -22,7 +22,7 @@ func benchCAM(b *testing.B, opts cam.Options) {
 		b.Fatal(err)
 	}
 	defer m.Close()
-	ex, err := NewExplainer(m, engine.Options{})
+	ex, err := engine.NewExplainer(m, engine.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -38,12 +38,12 @@ func benchCAM(b *testing.B, opts cam.Options) {
 		if _, err := ex.Run(engine.NewArray(16, 3, 224, 224), engine.Request{Target: engine.Class(res.Classes[0])}); err != nil {
 			b.Fatal(err)
 		}
-	} else if _, err := cam.Compute(context.Background(), ex.Explainer, x, opts); err != nil {
+	} else if _, err := cam.Compute(context.Background(), ex, x, opts); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		r, err := cam.Compute(context.Background(), ex.Explainer, x, opts)
+		r, err := cam.Compute(context.Background(), ex, x, opts)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -38,7 +38,7 @@ func TestWriteCAMDocsImage(t *testing.T) {
 	var results []*CAMResult
 	for _, name := range []string{"gradcam", "hirescam", "gradcamelementwise", "gradcampp", "xgradcam", "layercam",
 		"eigencam", "eigengradcam", "scorecam", "ablationcam", "fullgrad"} {
-		r, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: name, Target: engine.Class(3)})
+		r, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: name, Target: engine.Class(3)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -40,7 +40,7 @@ func TestAttributionMatrixFamilies(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer net.Close()
-			ex, err := NewExplainer(net, engine.Options{})
+			ex, err := engine.NewExplainer(net, engine.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,7 +58,7 @@ func TestAttributionMatrixFamilies(t *testing.T) {
 				}
 				for _, target := range []Target{engine.Class(classes...), engine.SoftmaxOf(classes...)} {
 					what := fmt.Sprintf("%s %s %s", net.Arch(), info.Name, target)
-					a2, err := m.Attribute(context.Background(), ex.Explainer, x2, target)
+					a2, err := m.Attribute(context.Background(), ex, x2, target)
 					if err != nil {
 						if strings.Contains(err.Error(), "global average pooling") || strings.Contains(err.Error(), "class logit") {
 							continue // CAM needs a GAP + linear head and a logit target: a clear refusal.
@@ -76,7 +76,7 @@ func TestAttributionMatrixFamilies(t *testing.T) {
 					}
 					for i := 0; i < 2; i++ {
 						x1 := &Array{Shape: []int{1, 3, h, wd}, Data: x2.Index(i).Data}
-						a1, err := m.Attribute(context.Background(), ex.Explainer, x1, Target{Kind: target.Kind, Classes: []int{classes[i]}})
+						a1, err := m.Attribute(context.Background(), ex, x1, Target{Kind: target.Kind, Classes: []int{classes[i]}})
 						if err != nil {
 							t.Fatalf("%s single %d: %v", what, i, err)
 						}

@@ -76,7 +76,7 @@ func TestCAMGoldenAgainstPyTorch(t *testing.T) {
 	}
 	m := loadGoldenModel(t, "tinyvgg11.safetensors")
 	defer m.Close()
-	ex, err := NewExplainer(m, engine.Options{})
+	ex, err := engine.NewExplainer(m, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestCAMGoldenAgainstPyTorch(t *testing.T) {
 			if c.Target.Kind == "softmax" {
 				target = engine.SoftmaxOf(c.Target.Classes...)
 			}
-			res, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: c.Method, Layers: c.Layers, Target: target,
+			res, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: c.Method, Layers: c.Layers, Target: target,
 				EigenSmooth: c.EigenSmooth, AugSmooth: c.AugSmooth})
 			if err != nil {
 				t.Fatal(err)

@@ -16,10 +16,10 @@ import (
 	"github.com/cnnviz/cnnviz/vizkit/render"
 )
 
-func goldenExplainer(t *testing.T, file string) *Explainer {
+func goldenExplainer(t *testing.T, file string) *engine.Explainer {
 	t.Helper()
 	m := loadGoldenModel(t, file)
-	ex, err := NewExplainer(m, engine.Options{})
+	ex, err := engine.NewExplainer(m, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,9 +27,9 @@ func goldenExplainer(t *testing.T, file string) *Explainer {
 	return ex
 }
 
-func gapExplainer(t *testing.T, g *gapNet) *Explainer {
+func gapExplainer(t *testing.T, g *gapNet) *engine.Explainer {
 	t.Helper()
-	ex, err := NewExplainer(g, engine.Options{})
+	ex, err := engine.NewExplainer(g, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestCAMMatrix(t *testing.T) {
 			for _, eigen := range []bool{false, true} {
 				what := fmt.Sprintf("%s %dx%d eigen=%v", name, size[0], size[1], eigen)
 				opts := cam.Options{Method: name, EigenSmooth: eigen, Target: engine.Class(classes...)}
-				r2, err := cam.Compute(context.Background(), ex.Explainer, x2, opts)
+				r2, err := cam.Compute(context.Background(), ex, x2, opts)
 				if name == "cam" {
 					if err == nil || !strings.Contains(err.Error(), "global average pooling") || !strings.Contains(err.Error(), "gradcam") {
 						t.Fatalf("%s on VGG: want a clear error, got %v", what, err)
@@ -106,7 +106,7 @@ func TestCAMMatrix(t *testing.T) {
 				}
 				for i, x1 := range singles {
 					opts.Target = engine.Class(classes[i])
-					r1, err := cam.Compute(context.Background(), ex.Explainer, x1, opts)
+					r1, err := cam.Compute(context.Background(), ex, x1, opts)
 					if err != nil {
 						t.Fatalf("%s single %d: %v", what, i, err)
 					}
@@ -125,7 +125,7 @@ func TestCAMOriginalOnGAPNetwork(t *testing.T) {
 	if l, _ := cam.DefaultLayer(g); l != "features.4" {
 		t.Fatalf("default layer %q", l)
 	}
-	cr, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "cam", Target: engine.Class(1, 4)})
+	cr, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: "cam", Target: engine.Class(1, 4)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestCAMOriginalOnGAPNetwork(t *testing.T) {
 		}
 	}
 	// On GAP + linear, Grad-CAM's weights are W[k]/(h·w): the same map.
-	gc, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "gradcam", Target: engine.Class(1, 4)})
+	gc, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: "gradcam", Target: engine.Class(1, 4)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestCAMOriginalOnGAPNetwork(t *testing.T) {
 	}
 	assertClose(t, "CAM vs Grad-CAM map", gc.Map, cr.Map, 1e-5)
 	// Ablation on GAP + linear is closed form: y − y_c = W[k,c]·mean(A_c).
-	ab, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "ablationcam", Target: engine.Class(1, 4), BatchSize: 5})
+	ab, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: "ablationcam", Target: engine.Class(1, 4), BatchSize: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func TestCAMOriginalOnGAPNetwork(t *testing.T) {
 		}
 	}
 	// FullGrad reads conv biases through Network.Weight.
-	fg, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "fullgrad", Target: engine.Class(1, 4)})
+	fg, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: "fullgrad", Target: engine.Class(1, 4)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,10 +188,10 @@ func TestCAMOriginalOnGAPNetwork(t *testing.T) {
 		t.Fatalf("fullgrad layers %v", fg.Layers)
 	}
 	// CAM's restrictions.
-	if _, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "cam", Target: engine.SoftmaxOf(1)}); err == nil || !strings.Contains(err.Error(), "not a class logit") {
+	if _, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: "cam", Target: engine.SoftmaxOf(1)}); err == nil || !strings.Contains(err.Error(), "not a class logit") {
 		t.Fatalf("softmax target: %v", err)
 	}
-	if _, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "cam", Layers: []string{"features.1"}}); err == nil || !strings.Contains(err.Error(), `"features.4"`) {
+	if _, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: "cam", Layers: []string{"features.1"}}); err == nil || !strings.Contains(err.Error(), `"features.4"`) {
 		t.Fatalf("wrong layer: %v", err)
 	}
 }
@@ -205,7 +205,7 @@ func TestCAMDeadNetwork(t *testing.T) {
 	x := randomArray(3, 1, 3, 16, 16)
 	for _, name := range cam.Names() {
 		for _, eigen := range []bool{false, true} {
-			r, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: name, EigenSmooth: eigen})
+			r, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: name, EigenSmooth: eigen})
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
@@ -222,7 +222,7 @@ func TestCAMProgressCancelAndBatchSize(t *testing.T) {
 	x := randomArray(4, 1, 3, 64, 64)
 	for _, name := range []string{"scorecam", "ablationcam"} {
 		var seen []engine.Progress
-		ref, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: name, Progress: func(p engine.Progress) { seen = append(seen, p) }})
+		ref, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: name, Progress: func(p engine.Progress) { seen = append(seen, p) }})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -231,7 +231,7 @@ func TestCAMProgressCancelAndBatchSize(t *testing.T) {
 			t.Fatalf("%s progress %+v", name, seen)
 		}
 		// A batch size that does not divide 32 (padded last batch) gives the same map.
-		r, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: name, BatchSize: 5})
+		r, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: name, BatchSize: 5})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -239,20 +239,20 @@ func TestCAMProgressCancelAndBatchSize(t *testing.T) {
 		// Cancellation after the first batch.
 		ctx, cancel := context.WithCancel(context.Background())
 		calls := 0
-		_, err = cam.Compute(ctx, ex.Explainer, x, cam.Options{Method: name, BatchSize: 4, Progress: func(engine.Progress) { calls++; cancel() }})
+		_, err = cam.Compute(ctx, ex, x, cam.Options{Method: name, BatchSize: 4, Progress: func(engine.Progress) { calls++; cancel() }})
 		if !errors.Is(err, context.Canceled) || calls != 1 || !strings.Contains(err.Error(), "after 4 of 32") {
 			t.Fatalf("%s cancel: calls %d, err %v", name, calls, err)
 		}
 		// With aug smoothing the total covers the 6 augmentations.
 		seen = nil
-		if _, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: name, AugSmooth: true, Progress: func(p engine.Progress) { seen = append(seen, p) }}); err != nil {
+		if _, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: name, AugSmooth: true, Progress: func(p engine.Progress) { seen = append(seen, p) }}); err != nil {
 			t.Fatal(err)
 		}
 		if last := seen[len(seen)-1]; last.Total != 6*32 || last.Done != last.Total {
 			t.Fatalf("%s aug progress %+v", name, last)
 		}
 	}
-	if _, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "scorecam", BatchSize: -1}); err == nil || !strings.Contains(err.Error(), "BatchSize") {
+	if _, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: "scorecam", BatchSize: -1}); err == nil || !strings.Contains(err.Error(), "BatchSize") {
 		t.Fatalf("negative batch: %v", err)
 	}
 }
@@ -266,7 +266,7 @@ func TestCAMRendering(t *testing.T) {
 	}
 	var results []*CAMResult
 	for _, name := range []string{"gradcam", "eigencam", "layercam"} {
-		r, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: name, Target: engine.Class(3)})
+		r, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: name, Target: engine.Class(3)})
 		if err != nil {
 			t.Fatal(err)
 		}

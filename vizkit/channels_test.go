@@ -16,8 +16,10 @@ import (
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/custom"
 	"github.com/cnnviz/cnnviz/models/onnx"
+	"github.com/cnnviz/cnnviz/vizkit/actmax"
 	"github.com/cnnviz/cnnviz/vizkit/attr"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/metrics"
 	"github.com/cnnviz/cnnviz/vizkit/render"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -30,7 +32,7 @@ import (
 // 3 logits).
 
 // tinyNet loads the 1-channel ONNX fixture, or skips.
-func tinyNet(t *testing.T) (*onnx.Model, *Explainer) {
+func tinyNet(t *testing.T) (*onnx.Model, *engine.Explainer) {
 	t.Helper()
 	path := filepath.Join("..", "models", "onnx", "testdata", "tinynet.onnx")
 	if _, err := os.Stat(path); err != nil {
@@ -40,7 +42,7 @@ func tinyNet(t *testing.T) (*onnx.Model, *Explainer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex, err := NewExplainer(m, engine.Options{Backend: "go"})
+	ex, err := engine.NewExplainer(m, engine.Options{Backend: "go"})
 	if err != nil {
 		m.Close()
 		t.Fatal(err)
@@ -51,7 +53,7 @@ func tinyNet(t *testing.T) (*onnx.Model, *Explainer) {
 
 // fourNet is a 4-channel model: conv1 (4→6, 3×3, pad 1, bias) → ReLU → conv2
 // (6→8, 3×3, stride 2, pad 1, bias) → ReLU → global mean → fc (8→3).
-func fourNet(t *testing.T) (*custom.Model, *Explainer) {
+func fourNet(t *testing.T) (*custom.Model, *engine.Explainer) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(7, 8))
 	mk := func(dims ...int) *tensors.Tensor {
@@ -80,7 +82,7 @@ func fourNet(t *testing.T) (*custom.Model, *Explainer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex, err := NewExplainer(net, engine.Options{Backend: "go"})
+	ex, err := engine.NewExplainer(net, engine.Options{Backend: "go"})
 	if err != nil {
 		net.Close()
 		t.Fatal(err)
@@ -115,9 +117,9 @@ func checkShape(t *testing.T, what string, a *Array, want ...int) {
 // fdCheck compares the input gradient of the logit of class with central
 // differences (step eps, normalised units) at the k coordinates of largest
 // |gradient|: within tol relative.
-func fdCheck(t *testing.T, ex *Explainer, x *Array, class, k int, eps, tol float64) {
+func fdCheck(t *testing.T, ex *engine.Explainer, x *Array, class, k int, eps, tol float64) {
 	t.Helper()
-	s, err := attr.Saliency(context.Background(), ex.Explainer, x, attr.SaliencyOptions{Target: engine.Class(class)})
+	s, err := attr.Saliency(context.Background(), ex, x, attr.SaliencyOptions{Target: engine.Class(class)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +168,7 @@ func TestChannelsFiniteDifferences(t *testing.T) {
 func TestChannelsSaliencyAndGuided(t *testing.T) {
 	_, ex1 := tinyNet(t)
 	x1 := wavyInput(1, 28, 28)
-	s0, err := attr.Saliency(context.Background(), ex1.Explainer, x1, attr.SaliencyOptions{})
+	s0, err := attr.Saliency(context.Background(), ex1, x1, attr.SaliencyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,14 +183,14 @@ func TestChannelsSaliencyAndGuided(t *testing.T) {
 	if _, err := s.Panel(0); err != nil {
 		t.Fatalf("1-channel panel: %v", err)
 	}
-	if _, err := attr.Saliency(context.Background(), ex1.Explainer, x1, attr.SaliencyOptions{ReLU: models.ReLUGuided}); err == nil || !strings.Contains(err.Error(), "LeakyRelu") {
+	if _, err := attr.Saliency(context.Background(), ex1, x1, attr.SaliencyOptions{ReLU: models.ReLUGuided}); err == nil || !strings.Contains(err.Error(), "LeakyRelu") {
 		t.Errorf("guided backprop through LeakyRelu: %v (want an error naming it)", err)
 	}
 
 	_, ex4 := fourNet(t)
 	x4 := wavyInput(4, 16, 16)
 	for _, rule := range []models.ReLURule{models.ReLUStandard, models.ReLUGuided, models.ReLUDeconv} {
-		s0, err := attr.Saliency(context.Background(), ex4.Explainer, x4, attr.SaliencyOptions{ReLU: rule})
+		s0, err := attr.Saliency(context.Background(), ex4, x4, attr.SaliencyOptions{ReLU: rule})
 		if err != nil {
 			t.Fatalf("%v: %v", rule, err)
 		}
@@ -200,7 +202,7 @@ func TestChannelsSaliencyAndGuided(t *testing.T) {
 			t.Fatalf("%v HTML: %v", rule, err)
 		}
 	}
-	g, err := attr.GuidedGradCAM(context.Background(), ex4.Explainer, x4, attr.GuidedGradCAMOptions{Layers: []string{"conv2"}, Target: engine.Class(2)})
+	g, err := attr.GuidedGradCAM(context.Background(), ex4, x4, attr.GuidedGradCAMOptions{Layers: []string{"conv2"}, Target: engine.Class(2)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +224,7 @@ func TestChannelsSmoothGrad(t *testing.T) {
 	_, ex1 := tinyNet(t)
 	_, ex4 := fourNet(t)
 	for _, tc := range []struct {
-		ex *Explainer
+		ex *engine.Explainer
 		x  *Array
 	}{{ex1, wavyInput(1, 28, 28)}, {ex4, wavyInput(4, 16, 16)}} {
 		c, h, w := tc.x.Shape[1], tc.x.Shape[2], tc.x.Shape[3]
@@ -232,7 +234,7 @@ func TestChannelsSmoothGrad(t *testing.T) {
 			z.Data[i] = float32(rng.NormFloat64())
 		}
 		const sigma = 0.2
-		r, err := attr.SmoothGrad(context.Background(), tc.ex.Explainer, tc.x, attr.SmoothGradOptions{Noise: z, Sigma: sigma, Target: engine.Class(0)})
+		r, err := attr.SmoothGrad(context.Background(), tc.ex, tc.x, attr.SmoothGradOptions{Noise: z, Sigma: sigma, Target: engine.Class(0)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -244,7 +246,7 @@ func TestChannelsSmoothGrad(t *testing.T) {
 			for j := range xs.Data {
 				xs.Data[j] = float32(float64(tc.x.Data[j]) + sigma*float64(z.Data[s*len(xs.Data)+j]))
 			}
-			g, err := attr.Saliency(context.Background(), tc.ex.Explainer, xs, attr.SaliencyOptions{Target: engine.Class(0)})
+			g, err := attr.Saliency(context.Background(), tc.ex, xs, attr.SaliencyOptions{Target: engine.Class(0)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -273,11 +275,11 @@ func TestChannelsIGCompleteness(t *testing.T) {
 	norm4 := engine.Normalization{Mean: []float32{0.1, 0.2, 0.3, 0.4}, Std: []float32{0.5, 0.5, 0.25, 1}}
 	for _, tc := range []struct {
 		name string
-		ex   *Explainer
+		ex   *engine.Explainer
 		x    *Array
 		norm engine.Normalization
 	}{{"1 channel", ex1, wavyInput(1, 28, 28), engine.Normalization{}}, {"4 channels", ex4, wavyInput(4, 16, 16), norm4}} {
-		r, err := attr.IntegratedGradients(context.Background(), tc.ex.Explainer, tc.x, attr.IGOptions{Steps: 128, Target: engine.Class(0), Norm: tc.norm})
+		r, err := attr.IntegratedGradients(context.Background(), tc.ex, tc.x, attr.IGOptions{Steps: 128, Target: engine.Class(0), Norm: tc.norm})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -327,14 +329,14 @@ func TestChannelsOcclusion(t *testing.T) {
 	_, ex1 := tinyNet(t)
 	_, ex4 := fourNet(t)
 	for _, tc := range []struct {
-		ex        *Explainer
+		ex        *engine.Explainer
 		x         *Array
 		win       int
 		y0, x0, k int
 	}{{ex1, wavyInput(1, 28, 28), 7, 7, 14, 0}, {ex4, wavyInput(4, 16, 16), 8, 8, 0, 2}} {
 		c, h, w := tc.x.Shape[1], tc.x.Shape[2], tc.x.Shape[3]
 		const base = 0.5
-		r, err := attr.Occlusion(context.Background(), tc.ex.Explainer, tc.x, attr.OcclusionOptions{Window: [2]int{tc.win, tc.win}, Stride: [2]int{tc.win, tc.win},
+		r, err := attr.Occlusion(context.Background(), tc.ex, tc.x, attr.OcclusionOptions{Window: [2]int{tc.win, tc.win}, Stride: [2]int{tc.win, tc.win},
 			Baseline: base, Target: engine.Class(tc.k)})
 		if err != nil {
 			t.Fatal(err)
@@ -380,17 +382,17 @@ func TestChannelsMetrics(t *testing.T) {
 	_, ex4 := fourNet(t)
 	ctx := context.Background()
 	for _, tc := range []struct {
-		ex *Explainer
+		ex *engine.Explainer
 		x  *Array
 	}{{ex1, wavyInput(1, 28, 28)}, {ex4, wavyInput(4, 16, 16)}} {
 		c, h, w := tc.x.Shape[1], tc.x.Shape[2], tc.x.Shape[3]
-		s, err := attr.Saliency(context.Background(), tc.ex.Explainer, tc.x, attr.SaliencyOptions{Target: engine.Class(0)})
+		s, err := attr.Saliency(context.Background(), tc.ex, tc.x, attr.SaliencyOptions{Target: engine.Class(0)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		am, _ := s.AbsMax()
-		mo := MetricOptions{Classes: []int{0}, Score: ScoreLogit}
-		del, err := tc.ex.Deletion(ctx, tc.x, am, CausalOptions{MetricOptions: mo, Steps: 4})
+		mo := metrics.Options{Classes: []int{0}, Score: metrics.ScoreLogit}
+		del, err := metrics.Deletion(ctx, tc.ex, tc.x, am, metrics.CausalOptions{Options: mo, Steps: 4})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -402,16 +404,16 @@ func TestChannelsMetrics(t *testing.T) {
 		if got := del.Curves.Data[4]; math.Abs(float64(got-zero.Scores[0])) > 1e-5 {
 			t.Errorf("C=%d: deletion end %v, f(0) %v", c, got, zero.Scores[0])
 		}
-		ins, err := tc.ex.Insertion(ctx, tc.x, am, CausalOptions{MetricOptions: mo, Steps: 4})
+		ins, err := metrics.Insertion(ctx, tc.ex, tc.x, am, metrics.CausalOptions{Options: mo, Steps: 4})
 		if err != nil {
 			t.Fatal(err)
 		}
 		checkShape(t, "insertion curve", ins.Curves, 1, 5)
-		scaled, err := ScaleMaps(am)
+		scaled, err := metrics.ScaleMaps(am)
 		if err != nil {
 			t.Fatal(err)
 		}
-		cc, err := tc.ex.ConfidenceChange(ctx, tc.x, scaled, mo)
+		cc, err := metrics.ConfidenceChange(ctx, tc.ex, tc.x, scaled, mo)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -428,7 +430,7 @@ func TestChannelsMetrics(t *testing.T) {
 		if math.Abs(float64(cc.After[0]-direct.Scores[0])) > 1e-5 {
 			t.Errorf("C=%d: ConfidenceChange after %v, f(x·map) %v", c, cc.After[0], direct.Scores[0])
 		}
-		road, err := tc.ex.ROAD(ctx, tc.x, scaled, ROADOptions{MetricOptions: mo, Percentiles: []float64{20, 50, 80}})
+		road, err := metrics.ROAD(ctx, tc.ex, tc.x, scaled, metrics.ROADOptions{Options: mo, Percentiles: []float64{20, 50, 80}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -443,10 +445,11 @@ func TestChannelsActMax(t *testing.T) {
 	_, ex1 := tinyNet(t)
 	_, ex4 := fourNet(t)
 	ctx := context.Background()
-	r, err := ex1.ActMax(ctx, []Objective{ClassObjective(0)}, ActMaxOptions{Size: [2]int{28, 28}, Steps: 5})
+	r1, err := actmax.Run(ctx, ex1, []Target{engine.Class(0)}, actmax.Options{Size: [2]int{28, 28}, Steps: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
+	r := &ActMaxResult{Result: r1}
 	checkShape(t, "1-channel actmax", r.Input, 1, 1, 28, 28)
 	if !(r.Scores[0] > r.InitialScores[0]) {
 		t.Errorf("1-channel actmax: score %v → %v did not rise", r.InitialScores[0], r.Scores[0])
@@ -454,15 +457,16 @@ func TestChannelsActMax(t *testing.T) {
 	if _, err := r.Grid(0); err != nil {
 		t.Fatal(err)
 	}
-	for _, param := range []string{ParamPixel, ParamFFT} {
-		opts := ActMaxOptions{Size: [2]int{16, 16}, Steps: 8, Param: param, DisplayChannels: []int{3, 2, 1}}
-		if param == ParamFFT {
-			opts.Optimizer, opts.Jitter = OptimizerAdam, 1
+	for _, param := range []string{actmax.ParamPixel, actmax.ParamFFT} {
+		opts := actmax.Options{Size: [2]int{16, 16}, Steps: 8, Param: param}
+		if param == actmax.ParamFFT {
+			opts.Optimizer, opts.Jitter = actmax.OptimizerAdam, 1
 		}
-		r, err := ex4.ActMax(ctx, []Objective{ChannelObjective("conv2", 0), ChannelObjective("conv2", 5)}, opts)
+		r4, err := actmax.Run(ctx, ex4, []Target{engine.ChannelMean("conv2", 0), engine.ChannelMean("conv2", 5)}, opts)
 		if err != nil {
 			t.Fatalf("%s: %v", param, err)
 		}
+		r := &ActMaxResult{Result: r4, DisplayChannels: []int{3, 2, 1}}
 		checkShape(t, param+" actmax input", r.Input, 2, 4, 16, 16)
 		checkShape(t, param+" actmax pixels", r.Pixels, 2, 4, 16, 16)
 		for i := range r.Scores {
@@ -474,45 +478,18 @@ func TestChannelsActMax(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := ex4.ActMax(ctx, []Objective{ChannelObjective("conv2", 0)}, ActMaxOptions{Size: [2]int{16, 16}, Steps: 1,
+	if _, err := actmax.Run(ctx, ex4, []Target{engine.ChannelMean("conv2", 0)}, actmax.Options{Size: [2]int{16, 16}, Steps: 1,
 		Norm: engine.Normalization{Std: []float32{1, 1, 1}}}); err == nil || !strings.Contains(err.Error(), "Std has 3 values but the input has 4 channels") {
 		t.Errorf("actmax with a 3-value Std on a 4-channel model: %v", err)
 	}
-	d, err := ex4.DeepDream(ctx, wavyInput(4, 16, 16), DeepDreamOptions{Layer: "conv1", Steps: 2})
+	dr, err := actmax.DeepDream(ctx, ex4, wavyInput(4, 16, 16), actmax.DreamOptions{Layer: "conv1", Steps: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
+	d := &DeepDreamResult{DreamResult: dr}
 	checkShape(t, "DeepDream", d.Input, 1, 4, 16, 16)
 	if _, err := d.Panel(d.Original); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// TestFFTParamChannels: the Fourier parameterisation's backward pass matches
-// central differences for 1 and 4 channels (identity colour basis).
-func TestFFTParamChannels(t *testing.T) {
-	rng := rand.New(rand.NewPCG(9, 10))
-	for _, c := range []int{1, 4} {
-		p := newFFTParam(c, 6, 7, 1)
-		th := p.init(rng, 0.05)
-		if len(th) != 2*c*6*p.fw {
-			t.Fatalf("C=%d: %d parameters", c, len(th))
-		}
-		wt := make([]float64, c*6*7)
-		for i := range wt {
-			wt[i] = rng.NormFloat64()
-		}
-		grad := p.backward(p.image(th), wt)
-		for _, i := range []int{0, 5, len(th) / 2, len(th) - 1} {
-			const eps = 1e-6
-			tp, tm := append([]float64(nil), th...), append([]float64(nil), th...)
-			tp[i] += eps
-			tm[i] -= eps
-			fd := (dot64(p.image(tp), wt) - dot64(p.image(tm), wt)) / (2 * eps)
-			if math.Abs(fd-grad[i]) > 1e-6*math.Max(1, math.Abs(fd)) {
-				t.Fatalf("C=%d θ[%d]: backward %.10g, finite difference %.10g", c, i, grad[i], fd)
-			}
-		}
 	}
 }
 
@@ -545,7 +522,7 @@ func TestNormalizationChannels(t *testing.T) {
 		// Drawing the input with the wrong normalisation fails; IG's black
 		// baseline needs it to compute.
 		"Saliency": func() error {
-			r, err := attr.Saliency(ctx, ex4.Explainer, x4, attr.SaliencyOptions{})
+			r, err := attr.Saliency(ctx, ex4, x4, attr.SaliencyOptions{})
 			if err != nil {
 				return err
 			}
@@ -553,7 +530,7 @@ func TestNormalizationChannels(t *testing.T) {
 			return err
 		},
 		"SmoothGrad": func() error {
-			r, err := attr.SmoothGrad(ctx, ex4.Explainer, x4, attr.SmoothGradOptions{Samples: 1})
+			r, err := attr.SmoothGrad(ctx, ex4, x4, attr.SmoothGradOptions{Samples: 1})
 			if err != nil {
 				return err
 			}
@@ -561,11 +538,11 @@ func TestNormalizationChannels(t *testing.T) {
 			return err
 		},
 		"IG": func() error {
-			_, err := attr.IntegratedGradients(ctx, ex4.Explainer, x4, attr.IGOptions{Norm: bad, Steps: 2})
+			_, err := attr.IntegratedGradients(ctx, ex4, x4, attr.IGOptions{Norm: bad, Steps: 2})
 			return err
 		},
 		"Occlusion": func() error {
-			r, err := attr.Occlusion(ctx, ex4.Explainer, x4, attr.OcclusionOptions{Window: [2]int{8, 8}, Stride: [2]int{8, 8}})
+			r, err := attr.Occlusion(ctx, ex4, x4, attr.OcclusionOptions{Window: [2]int{8, 8}, Stride: [2]int{8, 8}})
 			if err != nil {
 				return err
 			}
@@ -573,7 +550,7 @@ func TestNormalizationChannels(t *testing.T) {
 			return err
 		},
 		"GuidedGradCAM": func() error {
-			r, err := attr.GuidedGradCAM(ctx, ex4.Explainer, x4, attr.GuidedGradCAMOptions{})
+			r, err := attr.GuidedGradCAM(ctx, ex4, x4, attr.GuidedGradCAMOptions{})
 			if err != nil {
 				return err
 			}
@@ -609,14 +586,14 @@ func TestDisplayChannels(t *testing.T) {
 	}
 	_, ex4 := fourNet(t)
 	x4 := wavyInput(4, 16, 16)
-	sal, err := attr.Saliency(context.Background(), ex4.Explainer, x4, attr.SaliencyOptions{})
+	sal, err := attr.Saliency(context.Background(), ex4, x4, attr.SaliencyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := (&SaliencyResult{SaliencyResult: sal, DisplayChannels: []int{-1}}).Panel(0); err == nil || !strings.Contains(err.Error(), "display channel -1") {
 		t.Errorf("Saliency with channel -1: %v", err)
 	}
-	ig, err := attr.IntegratedGradients(context.Background(), ex4.Explainer, x4, attr.IGOptions{Steps: 2})
+	ig, err := attr.IntegratedGradients(context.Background(), ex4, x4, attr.IGOptions{Steps: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -706,7 +683,7 @@ func TestChannelsPictures(t *testing.T) {
 		dir = t.TempDir()
 	}
 	_, ex1 := tinyNet(t)
-	s1, err := attr.Saliency(context.Background(), ex1.Explainer, wavyInput(1, 28, 28), attr.SaliencyOptions{})
+	s1, err := attr.Saliency(context.Background(), ex1, wavyInput(1, 28, 28), attr.SaliencyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -724,7 +701,7 @@ func TestChannelsPictures(t *testing.T) {
 			}
 		}
 	}
-	s4, err := attr.Saliency(context.Background(), ex4.Explainer, x4, attr.SaliencyOptions{})
+	s4, err := attr.Saliency(context.Background(), ex4, x4, attr.SaliencyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

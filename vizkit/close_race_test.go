@@ -30,7 +30,7 @@ func TestCloseRacesWithCalls(t *testing.T) {
 	}()
 	for round := 0; round < rounds; round++ {
 		g := newGAPNet(4, 3, uint64(round), false)
-		ex, err := NewExplainer(g, engine.Options{})
+		ex, err := engine.NewExplainer(g, engine.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,11 +51,11 @@ func TestCloseRacesWithCalls(t *testing.T) {
 					var err error
 					switch (w + i) % 4 {
 					case 0:
-						_, err = cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Layers: []string{"features.4"}})
+						_, err = cam.Compute(context.Background(), ex, x, cam.Options{Layers: []string{"features.4"}})
 					case 1:
-						_, err = ex.FeatureMaps(x, []string{"features.1"}, FeatureOptions{})
+						_, err = FeatureMapsOf(ex, x, []string{"features.1"}, FeatureOptions{})
 					case 2:
-						_, err = attr.Saliency(context.Background(), ex.Explainer, x, attr.SaliencyOptions{})
+						_, err = attr.Saliency(context.Background(), ex, x, attr.SaliencyOptions{})
 					case 3:
 						_, err = ex.Run(x, engine.Request{Taps: []string{"features.3"}})
 					}
@@ -80,7 +80,7 @@ func TestCloseRacesWithCalls(t *testing.T) {
 		g.Close()  // after the Explainer, as the CLI does
 		ex.Close() // twice is fine
 		wg.Wait()
-		if _, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Layers: []string{"features.4"}}); !errors.Is(err, engine.ErrClosed) {
+		if _, err := cam.Compute(context.Background(), ex, x, cam.Options{Layers: []string{"features.4"}}); !errors.Is(err, engine.ErrClosed) {
 			t.Fatalf("CAM after Close: %v, want engine.ErrClosed", err)
 		}
 		t.Logf("round %d: %d calls succeeded, %d got engine.ErrClosed", round, ok, closed)
@@ -91,7 +91,7 @@ func TestCloseRacesWithCalls(t *testing.T) {
 // A classifier with no classes is refused before anything runs.
 func TestZeroClassNetworkRefused(t *testing.T) {
 	g := newGAPNet(4, 0, 1, false)
-	if ex, err := NewExplainer(g, engine.Options{}); err == nil {
+	if ex, err := engine.NewExplainer(g, engine.Options{}); err == nil {
 		ex.Close()
 		t.Fatal("NewExplainer accepted a network with 0 classes")
 	}

@@ -11,7 +11,8 @@
 // compiled graph per request, and the attribution contract every method
 // implements), vizkit/cam (the CAM family), vizkit/attr (saliency, guided
 // backpropagation, SmoothGrad, Integrated Gradients, occlusion),
-// vizkit/heatmap (map numerics).
+// vizkit/actmax (activation maximisation, DeepDream), vizkit/metrics
+// (faithfulness and localisation metrics), vizkit/heatmap (map numerics).
 // Drawing lives in vizkit/render, which no computing package imports; this
 // package joins the two.
 //
@@ -20,7 +21,6 @@
 package vizkit
 
 import (
-	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
 )
 
@@ -36,16 +36,3 @@ type Target = engine.Target
 
 // Progress is engine.Progress, the one progress report of every long call.
 type Progress = engine.Progress
-
-// Explainer is the engine's Explainer with the methods that have not moved
-// to their own packages yet (activation maximisation, metrics).
-type Explainer struct{ *engine.Explainer }
-
-// NewExplainer prepares net for explanation (see engine.NewExplainer).
-func NewExplainer(net models.Network, opts engine.Options) (*Explainer, error) {
-	e, err := engine.NewExplainer(net, opts)
-	if err != nil {
-		return nil, err
-	}
-	return &Explainer{e}, nil
-}

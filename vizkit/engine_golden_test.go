@@ -105,7 +105,7 @@ func TestGoldenAgainstPyTorch(t *testing.T) {
 			}
 			m := loadGoldenModel(t, meta.Weights["safetensors"])
 			defer m.Close()
-			ex, err := NewExplainer(m, engine.Options{})
+			ex, err := engine.NewExplainer(m, engine.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

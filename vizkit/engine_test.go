@@ -17,13 +17,13 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 )
 
-func tinyExplainer(t testing.TB, arch string) *Explainer {
+func tinyExplainer(t testing.TB, arch string) *engine.Explainer {
 	t.Helper()
 	m, err := vgg.NewRandom(arch, 10, 16, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex, err := NewExplainer(m, engine.Options{})
+	ex, err := engine.NewExplainer(m, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func dot(a, b []float32) float64 {
 // is off (max-pool switches, ReLU flips); at least 18 of the 24 must agree
 // within 5%. The exact check is the PyTorch golden test; this one covers
 // custom targets and gradients w.r.t. layers independently of PyTorch.
-func directional(t *testing.T, ex *Explainer, x *Array, req engine.Request, grad *Array, _ uint64, what string) {
+func directional(t *testing.T, ex *engine.Explainer, x *Array, req engine.Request, grad *Array, _ uint64, what string) {
 	t.Helper()
 	idx := make([]int, len(grad.Data))
 	for i := range idx {
@@ -102,7 +102,7 @@ func directional(t *testing.T, ex *Explainer, x *Array, req engine.Request, grad
 func TestFiniteDifferences(t *testing.T) {
 	for _, arch := range []string{"tinyvgg11", "tinyvgg11_bn"} {
 		m := loadGoldenModel(t, arch+".safetensors")
-		ex, err := NewExplainer(m, engine.Options{})
+		ex, err := engine.NewExplainer(m, engine.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,7 +122,7 @@ func TestFiniteDifferences(t *testing.T) {
 
 func TestTargetFuncAndPredicted(t *testing.T) {
 	m := loadGoldenModel(t, "tinyvgg11.safetensors")
-	ex, err := NewExplainer(m, engine.Options{})
+	ex, err := engine.NewExplainer(m, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +253,7 @@ func TestReLURulesAndScale(t *testing.T) {
 
 func TestChannelMeanTarget(t *testing.T) {
 	m := loadGoldenModel(t, "tinyvgg11.safetensors")
-	ex, err := NewExplainer(m, engine.Options{})
+	ex, err := engine.NewExplainer(m, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +284,7 @@ func TestChannelMeanTarget(t *testing.T) {
 
 func TestGradCAMBasics(t *testing.T) {
 	m := loadGoldenModel(t, "tinyvgg11.safetensors")
-	ex, err := NewExplainer(m, engine.Options{})
+	ex, err := engine.NewExplainer(m, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +293,7 @@ func TestGradCAMBasics(t *testing.T) {
 		t.Fatalf("default CAM layer %q, want features.20", l)
 	}
 	x := randomArray(8, 2, 3, 48, 40)
-	cr, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Layers: []string{"features.19"}, Target: engine.Class(3)})
+	cr, err := cam.Compute(context.Background(), ex, x, cam.Options{Layers: []string{"features.19"}, Target: engine.Class(3)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,10 +305,10 @@ func TestGradCAMBasics(t *testing.T) {
 			t.Fatalf("map value %v at %d outside [0,1]", v, i)
 		}
 	}
-	if _, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Layers: []string{"classifier.1"}}); err == nil || !strings.Contains(err.Error(), "spatial extent") {
+	if _, err := cam.Compute(context.Background(), ex, x, cam.Options{Layers: []string{"classifier.1"}}); err == nil || !strings.Contains(err.Error(), "spatial extent") {
 		t.Fatalf("flat layer: %v", err)
 	}
-	if _, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "nope"}); err == nil || !strings.Contains(err.Error(), "known: ") {
+	if _, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: "nope"}); err == nil || !strings.Contains(err.Error(), "known: ") {
 		t.Fatalf("unknown method: %v", err)
 	}
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/zoo"
+	"github.com/cnnviz/cnnviz/vizkit/actmax"
 	"github.com/cnnviz/cnnviz/vizkit/attr"
 	"github.com/cnnviz/cnnviz/vizkit/cam"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
@@ -37,7 +38,7 @@ type Model struct {
 	// Net is the network; Ex explains it (its compiled graphs are cached for
 	// the Model's lifetime, so repeated calls in one cell compile once).
 	Net models.Network
-	Ex  *Explainer
+	Ex  *engine.Explainer
 	// Info says where the weights came from (Info.Random, Info.Reason).
 	Info zoo.Info
 	// Preprocess turns a decoded image into the network's input; for
@@ -116,7 +117,7 @@ func FromNetwork(net models.Network, opts ...Option) (*Model, error) {
 }
 
 func newModel(net models.Network, info zoo.Info, s *settings) (*Model, error) {
-	ex, err := NewExplainer(net, engine.Options{Backend: s.backend})
+	ex, err := engine.NewExplainer(net, engine.Options{Backend: s.backend})
 	if err != nil {
 		return nil, err
 	}
@@ -453,7 +454,7 @@ func camCall(fn string, m *Model, img *Image, method string, opts []Option) (*CA
 	}
 	o.EigenSmooth, o.AugSmooth = s.eigen, s.aug
 	o.Progress = s.progressFor(fmt.Sprintf("%s of %s", method, img.Name))
-	res, err := cam.Compute(s.context(), m.Ex.Explainer, x, o)
+	res, err := cam.Compute(s.context(), m.Ex, x, o)
 	if err != nil {
 		return nil, err
 	}
@@ -477,7 +478,7 @@ func Saliency(m *Model, img *Image, opts ...Option) (*SaliencyResult, error) {
 	if s.target != nil {
 		so.Target = *s.target
 	}
-	r, err := attr.Saliency(s.context(), m.Ex.Explainer, x, so)
+	r, err := attr.Saliency(s.context(), m.Ex, x, so)
 	if err != nil {
 		return nil, err
 	}
@@ -499,7 +500,7 @@ func GuidedGradCAM(m *Model, img *Image, opts ...Option) (*GuidedGradCAMResult, 
 	if s.target != nil {
 		o.Target = *s.target
 	}
-	r, err := attr.GuidedGradCAM(s.context(), m.Ex.Explainer, x, o)
+	r, err := attr.GuidedGradCAM(s.context(), m.Ex, x, o)
 	if err != nil {
 		return nil, err
 	}
@@ -535,7 +536,7 @@ func SmoothGrad(m *Model, img *Image, opts ...Option) (*SmoothGradResult, error)
 	if o.Progress == nil {
 		o.Progress = s.progressFor(fmt.Sprintf("SmoothGrad: %d noisy copies", o.Samples))
 	}
-	r, err := attr.SmoothGrad(s.context(), m.Ex.Explainer, x, o)
+	r, err := attr.SmoothGrad(s.context(), m.Ex, x, o)
 	if err != nil {
 		return nil, err
 	}
@@ -572,7 +573,7 @@ func IntegratedGradients(m *Model, img *Image, opts ...Option) (*IGResult, error
 	if o.Progress == nil {
 		o.Progress = s.progressFor(fmt.Sprintf("Integrated Gradients: %d points on the path", o.Steps))
 	}
-	r, err := attr.IntegratedGradients(s.context(), m.Ex.Explainer, x, o)
+	r, err := attr.IntegratedGradients(s.context(), m.Ex, x, o)
 	if err != nil {
 		return nil, err
 	}
@@ -628,7 +629,7 @@ func FeatureMaps(m *Model, img *Image, layers string, opts ...Option) (*FeatureM
 	if len(names) == 0 {
 		return nil, errors.New("vizkit.FeatureMaps: no layer named")
 	}
-	return m.Ex.FeatureMaps(x, names, o)
+	return FeatureMapsOf(m.Ex, x, names, o)
 }
 
 // Kernels shows the weights of a convolution layer ("features.0") as a grid
@@ -649,16 +650,20 @@ func Kernels(m *Model, layer string, opts ...Option) (*KernelsResult, error) {
 // channel's mean activation (Lucid's Fourier parameterisation with jitter,
 // scaling and rotation, Adam), e.g. ActMax(m, "features.24", 45, 271).
 // Defaults: 128×128, 40 steps (10 with CNNVIZ_FAST=1); use ActMaxOf for
-// other objectives and options. A progress bar shows in a notebook.
+// other targets and options. A progress bar shows in a notebook.
 func ActMax(m *Model, layer string, channels ...int) (*ActMaxResult, error) {
 	if len(channels) == 0 {
 		return nil, fmt.Errorf("vizkit.ActMax: name at least one channel of %s", layer)
 	}
-	objs := make([]Objective, len(channels))
+	return ActMaxOf(m, channelTargets(layer, channels))
+}
+
+func channelTargets(layer string, channels []int) []Target {
+	ts := make([]Target, len(channels))
 	for i, c := range channels {
-		objs[i] = ChannelObjective(layer, c)
+		ts[i] = engine.ChannelMean(layer, c)
 	}
-	return ActMaxOf(m, objs)
+	return ts
 }
 
 // GradientAscent is FlashTorch's GradientAscent.visualize as written in its
@@ -674,27 +679,26 @@ func GradientAscent(m *Model, layer string, channels ...int) (*ActMaxResult, err
 	if m == nil {
 		return nil, errors.New("vizkit.GradientAscent: nil model")
 	}
-	objs := make([]Objective, len(channels))
-	for i, c := range channels {
-		objs[i] = ChannelObjective(layer, c)
-	}
 	size := quick(224, 112)
-	o := ActMaxOptions{Param: ParamPixel, Optimizer: OptimizerNormalized, LR: 1, Steps: quick(20, 8), Size: [2]int{size, size}, Norm: m.Norm()}
-	if p := (&settings{}).progressFor(fmt.Sprintf("FlashTorch gradient ascent on %s, %d filter(s): steps", layer, len(channels))); p != nil {
-		o.Progress = func(step, total int, _ []float32) { p(Progress{Done: step, Total: total}) }
+	o := actmax.Options{Param: actmax.ParamPixel, Optimizer: actmax.OptimizerNormalized, LR: 1, Steps: quick(20, 8), Size: [2]int{size, size}, Norm: m.Norm(),
+		Progress: (&settings{}).progressFor(fmt.Sprintf("FlashTorch gradient ascent on %s, %d filter(s): steps", layer, len(channels)))}
+	r, err := actmax.Run(context.Background(), m.Ex, channelTargets(layer, channels), o)
+	if err != nil {
+		return nil, err
 	}
-	return m.Ex.ActMax(context.Background(), objs, o)
+	return &ActMaxResult{Result: r}, nil
 }
 
-// ActMaxOf is activation maximisation of any objectives (ChannelObjective,
-// NeuronObjective, ClassObjective), one picture each. Options: Steps, Size,
-// WithProgress, WithContext, or a whole ActMaxOptions value (its zero fields
-// take the façade's defaults: Fourier parameterisation, Adam, 128×128 — 160
-// for class objectives — jitter, scales 0.95–1.05, rotations ±5°; ±10° and
-// scales 0.9–1.1 for classes). DisplayChannels picks the channels drawn of a
-// multi-channel model's pictures.
-func ActMaxOf(m *Model, objs []Objective, opts ...Option) (*ActMaxResult, error) {
-	s, err := collect("vizkit.ActMaxOf", opts, "WithContext", "WithProgress", "Steps", "Size", "DisplayChannels", "ActMaxOptions")
+// ActMaxOf is activation maximisation of any targets — engine.ChannelMean
+// (layer, ch), engine.Neuron(layer, ch, y, x) or engine.Class(c), sharing
+// kind and layer — one picture each. Options: Steps, Size, DisplayChannels,
+// WithProgress, WithContext, or WithActMax(actmax.Options{…}) (its zero
+// fields take the façade's defaults: Fourier parameterisation, Adam, 128×128
+// — 160 for class targets — jitter, scales 0.95–1.05, rotations ±5°; ±10°
+// and scales 0.9–1.1 for classes). DisplayChannels picks the channels drawn
+// of a multi-channel model's pictures.
+func ActMaxOf(m *Model, targets []Target, opts ...Option) (*ActMaxResult, error) {
+	s, err := collect("vizkit.ActMaxOf", opts, "WithContext", "WithProgress", "Steps", "Size", "DisplayChannels", "WithActMax")
 	if err != nil {
 		return nil, err
 	}
@@ -702,15 +706,16 @@ func ActMaxOf(m *Model, objs []Objective, opts ...Option) (*ActMaxResult, error)
 		return nil, errors.New("vizkit.ActMaxOf: nil model")
 	}
 	class := false
-	for _, o := range objs {
-		class = class || o.Kind == ObjectiveClass
+	for _, t := range targets {
+		_, unit := t.Unit()
+		class = class || !unit
 	}
 	o := s.actmax
 	if o.Param == "" {
-		o.Param = ParamFFT
+		o.Param = actmax.ParamFFT
 	}
 	if o.Optimizer == "" {
-		o.Optimizer = OptimizerAdam
+		o.Optimizer = actmax.OptimizerAdam
 	}
 	if o.Steps == 0 {
 		o.Steps = quick(40, 10)
@@ -737,23 +742,27 @@ func ActMaxOf(m *Model, objs []Objective, opts ...Option) (*ActMaxResult, error)
 	if o.Norm.IsZero() {
 		o.Norm = m.Norm()
 	}
-	if s.display != nil {
-		o.DisplayChannels = s.display
+	display, err := CheckDisplayChannels(s.display, models.InputChannels(m.Net))
+	if err != nil {
+		return nil, fmt.Errorf("vizkit.ActMaxOf: %w", err)
 	}
 	if o.Progress == nil {
-		if p := s.progressFor(fmt.Sprintf("activation maximisation of %d objective(s): steps", len(objs))); p != nil {
-			o.Progress = func(step, total int, _ []float32) { p(Progress{Done: step, Total: total}) }
-		}
+		o.Progress = s.progressFor(fmt.Sprintf("activation maximisation of %d target(s): steps", len(targets)))
 	}
-	return m.Ex.ActMax(s.context(), objs, o)
+	r, err := actmax.Run(s.context(), m.Ex, targets, o)
+	if err != nil {
+		return nil, err
+	}
+	return &ActMaxResult{Result: r, DisplayChannels: display}, nil
 }
 
 // DeepDream amplifies what layer sees in img (Mordvintsev et al.): gradient
 // ascent on its mean squared activation over octaves. Defaults: 3 octaves ×
 // 10 steps (2 × 4 with CNNVIZ_FAST=1), jitter 8. Options: Steps,
-// DisplayChannels, WithProgress, WithContext, or a whole DeepDreamOptions value.
+// DisplayChannels, WithProgress, WithContext, or
+// WithDeepDream(actmax.DreamOptions{…}).
 func DeepDream(m *Model, img *Image, layer string, opts ...Option) (*DeepDreamResult, error) {
-	s, err := collect("vizkit.DeepDream", opts, "WithContext", "WithProgress", "Steps", "DisplayChannels", "DeepDreamOptions")
+	s, err := collect("vizkit.DeepDream", opts, "WithContext", "WithProgress", "Steps", "DisplayChannels", "WithDeepDream")
 	if err != nil {
 		return nil, err
 	}
@@ -778,15 +787,18 @@ func DeepDream(m *Model, img *Image, layer string, opts ...Option) (*DeepDreamRe
 	if o.Norm.IsZero() {
 		o.Norm = m.Norm()
 	}
-	if s.display != nil {
-		o.DisplayChannels = s.display
+	display, err := CheckDisplayChannels(s.display, x.Shape[1])
+	if err != nil {
+		return nil, fmt.Errorf("vizkit.DeepDream: %w", err)
 	}
 	if o.Progress == nil {
-		if p := s.progressFor(fmt.Sprintf("DeepDream on %s: %d octaves × %d steps", layer, o.Octaves, o.Steps)); p != nil {
-			o.Progress = func(step, total int, _ float32) { p(Progress{Done: step, Total: total}) }
-		}
+		o.Progress = s.progressFor(fmt.Sprintf("DeepDream on %s: %d octaves × %d steps", layer, o.Octaves, o.Steps))
 	}
-	return m.Ex.DeepDream(s.context(), x, o)
+	r, err := actmax.DeepDream(s.context(), m.Ex, x, o)
+	if err != nil {
+		return nil, err
+	}
+	return &DeepDreamResult{DreamResult: r, DisplayChannels: display}, nil
 }
 
 func (m *Model) input(img *Image) (*Array, *image.RGBA, error) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cnnviz/cnnviz/models"
+	"github.com/cnnviz/cnnviz/vizkit/actmax"
 	"github.com/cnnviz/cnnviz/vizkit/attr"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/imageio"
@@ -16,8 +17,8 @@ import (
 
 // Option configures a façade call (Open, GradCAM, Saliency, …). Build one with
 // the functions below (AtLayer, ForClass, Guided, WithContext, …) or pass a
-// whole options value (KernelOptions, FeatureOptions, ActMaxOptions,
-// DeepDreamOptions; WithSmoothGradOptions, WithIGOptions). Each
+// whole options value (KernelOptions, FeatureOptions; WithSmoothGradOptions,
+// WithIGOptions, WithActMax, WithDeepDream). Each
 // function documents the options it takes; any other is an error naming
 // the ones that apply.
 type Option interface {
@@ -65,8 +66,8 @@ type settings struct {
 	feature    FeatureOptions
 	smooth     attr.SmoothGradOptions
 	ig         attr.IGOptions
-	actmax     ActMaxOptions
-	dream      DeepDreamOptions
+	actmax     actmax.Options
+	dream      actmax.DreamOptions
 }
 
 func (s *settings) has(name string) bool { return slices.Contains(s.names, name) }
@@ -249,14 +250,16 @@ func WithIGOptions(o attr.IGOptions) Option {
 	return opt("WithIGOptions", func(s *settings) { s.ig = o })
 }
 
-func (o ActMaxOptions) applyOption(s *settings) {
-	s.names = append(s.names, "ActMaxOptions")
-	s.actmax = o
+// WithActMax passes a whole actmax.Options value to ActMaxOf (its zero
+// fields take the façade's defaults).
+func WithActMax(o actmax.Options) Option {
+	return opt("WithActMax", func(s *settings) { s.actmax = o })
 }
 
-func (o DeepDreamOptions) applyOption(s *settings) {
-	s.names = append(s.names, "DeepDreamOptions")
-	s.dream = o
+// WithDeepDream passes a whole actmax.DreamOptions value to DeepDream (its
+// zero fields take the façade's defaults; Layer is DeepDream's argument).
+func WithDeepDream(o actmax.DreamOptions) Option {
+	return opt("WithDeepDream", func(s *settings) { s.dream = o })
 }
 
 // Notebook is how the façade shows things while it works (the random-weights

@@ -239,7 +239,7 @@ func GradCAMSteps(m *Model, img *Image, opts ...Option) (*TableResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	fm, err := m.Ex.FeatureMaps(x, []string{layer}, FeatureOptions{Channels: top, Scale: 16})
+	fm, err := FeatureMapsOf(m.Ex, x, []string{layer}, FeatureOptions{Channels: top, Scale: 16})
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,9 @@ import (
 	"github.com/cnnviz/cnnviz/models/smallcnn"
 	"github.com/cnnviz/cnnviz/models/vgg"
 	"github.com/cnnviz/cnnviz/vizkit"
+	"github.com/cnnviz/cnnviz/vizkit/actmax"
 	"github.com/cnnviz/cnnviz/vizkit/attr"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/imageio"
 	"github.com/cnnviz/cnnviz/vizkit/render"
 )
@@ -199,12 +201,21 @@ func TestFacadeProgress(t *testing.T) {
 	if len(nbk.progress) == 0 || nbk.progress[len(nbk.progress)-1].Done != 4 {
 		t.Fatalf("SmoothGrad's notebook progress: %+v", nbk.progress)
 	}
-	am, err := vizkit.ActMaxOf(m, []vizkit.Objective{vizkit.ChannelObjective("features.11", 3)}, vizkit.Steps(3), vizkit.Size(32))
+	nbk.progress = nil
+	am, err := vizkit.ActMaxOf(m, []vizkit.Target{engine.ChannelMean("features.11", 3)}, vizkit.Steps(3), vizkit.Size(32),
+		vizkit.WithActMax(actmax.Options{Seed: 2}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(am.History) != 3 || am.Pixels.Shape[2] != 32 {
 		t.Fatalf("ActMaxOf ran %d steps at %v", len(am.History), am.Pixels.Shape)
+	}
+	if n := len(nbk.progress); n != 3 || nbk.progress[n-1].Done != 3 || nbk.progress[n-1].Total != 3 {
+		t.Fatalf("ActMaxOf's notebook progress: %+v", nbk.progress)
+	}
+	if _, err := vizkit.ActMaxOf(m, []vizkit.Target{engine.ChannelMean("features.11", 3)}, vizkit.Steps(1), vizkit.Size(32),
+		vizkit.DisplayChannels(0, 5)); err == nil || !strings.Contains(err.Error(), "display channels") {
+		t.Fatalf("ActMaxOf with 2 display channels: %v", err)
 	}
 	checkHTML(t, "ActMax", am)
 }
@@ -350,7 +361,7 @@ func TestGradientAscentFlashTorch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Param != vizkit.ParamPixel || r.Optimizer != vizkit.OptimizerNormalized {
+	if r.Param != actmax.ParamPixel || r.Optimizer != actmax.OptimizerNormalized {
 		t.Fatalf("param %s optimizer %s, want FlashTorch's pixel/normalised", r.Param, r.Optimizer)
 	}
 	if got := r.Input.Shape; len(got) != 4 || got[0] != 2 || got[2] != 112 || got[3] != 112 {

@@ -93,7 +93,7 @@ func TestDenseFamiliesGolden(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer net.Close()
-				ex, err := NewExplainer(net, engine.Options{Lowering: low.l})
+				ex, err := engine.NewExplainer(net, engine.Options{Lowering: low.l})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -73,7 +73,7 @@ func TestResNetFamilyGolden(t *testing.T) {
 		}{{".safetensors", models.LoweringAuto}, {".pth", models.LoweringNative}} {
 			t.Run(model+tc.ext, func(t *testing.T) {
 				net, meta := openFamilyGolden(t, model, tc.ext)
-				ex, err := NewExplainer(net, engine.Options{Lowering: tc.lowering})
+				ex, err := engine.NewExplainer(net, engine.Options{Lowering: tc.lowering})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -100,7 +100,7 @@ func TestResNetFamilyGolden(t *testing.T) {
 				assertClose(t, "guided input gradient", g.InputGrad, familyGolden(t, model, "guided_input"), rtol)
 
 				for _, m := range meta.Cams {
-					c, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "gradcam", Layers: []string{m}, Target: target})
+					c, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: "gradcam", Layers: []string{m}, Target: target})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -126,7 +126,7 @@ func TestResNetFamilyLoweringsAgree(t *testing.T) {
 						taps = append(taps, layer.Name)
 					}
 				}
-				ex, err := NewExplainer(net, engine.Options{Lowering: l})
+				ex, err := engine.NewExplainer(net, engine.Options{Lowering: l})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -162,7 +162,7 @@ func TestResNetFamilyProtocol(t *testing.T) {
 		if l := zoo.CAMLayer(net); l != "" {
 			t.Errorf("%s: a narrowed model has no registered CAM layer, got %q", tc.model, l)
 		}
-		ex, err := NewExplainer(net, engine.Options{})
+		ex, err := engine.NewExplainer(net, engine.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -192,7 +192,7 @@ func TestResNetFamilyOddInputs(t *testing.T) {
 	for _, model := range []string{"resnet_basic", "resnext_bottleneck", "alexnet"} {
 		for _, l := range []models.Lowering{models.LoweringIm2Col, models.LoweringNative} {
 			net, meta := openFamilyGolden(t, model, ".safetensors")
-			ex, err := NewExplainer(net, engine.Options{Lowering: l})
+			ex, err := engine.NewExplainer(net, engine.Options{Lowering: l})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -223,13 +223,13 @@ func TestResNetFamilyOddInputs(t *testing.T) {
 func TestResNetFamilyAllCAMMethods(t *testing.T) {
 	for _, model := range []string{"resnext_bottleneck", "alexnet"} {
 		net, meta := openFamilyGolden(t, model, ".safetensors")
-		ex, err := NewExplainer(net, engine.Options{})
+		ex, err := engine.NewExplainer(net, engine.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		x := familyGolden(t, model, "input")
 		for _, method := range cam.Names() {
-			c, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: method, Target: engine.Class(meta.Targets...)})
+			c, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: method, Target: engine.Class(meta.Targets...)})
 			if model == "alexnet" && method == "cam" {
 				if err == nil || !strings.Contains(err.Error(), "gradcam") {
 					t.Errorf("CAM on AlexNet: %v", err)
@@ -250,22 +250,22 @@ func TestResNetFamilyAllCAMMethods(t *testing.T) {
 			}
 		}
 		if model != "alexnet" {
-			a, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "cam", Target: engine.Class(meta.Targets...)})
+			a, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: "cam", Target: engine.Class(meta.Targets...)})
 			if err != nil {
 				t.Fatal(err)
 			}
-			g, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "gradcam", Target: engine.Class(meta.Targets...)})
+			g, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: "gradcam", Target: engine.Class(meta.Targets...)})
 			if err != nil {
 				t.Fatal(err)
 			}
 			assertClose(t, "CAM vs Grad-CAM on "+model, a.Map, g.Map, 1e-4)
 		}
 		if model != "alexnet" {
-			a, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "cam", Target: engine.Class(meta.Targets...)})
+			a, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: "cam", Target: engine.Class(meta.Targets...)})
 			if err != nil {
 				t.Fatal(err)
 			}
-			g, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "gradcam", Target: engine.Class(meta.Targets...)})
+			g, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: "gradcam", Target: engine.Class(meta.Targets...)})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -123,11 +123,11 @@ type FeatureMapsResult struct {
 	Options FeatureOptions
 }
 
-// FeatureMaps runs x (N,3,H,W) once through the network, tapping every
+// FeatureMapsOf runs x (N,C,H,W) once through the network, tapping every
 // layer of layers (spatial layers only: features.N, avgpool), and selects
 // channels of example opts.Example per opts. Errors name the layer, channel or
 // example that is out of range.
-func (e *Explainer) FeatureMaps(x *Array, layers []string, opts FeatureOptions) (*FeatureMapsResult, error) {
+func FeatureMapsOf(e *engine.Explainer, x *Array, layers []string, opts FeatureOptions) (*FeatureMapsResult, error) {
 	if len(layers) == 0 {
 		return nil, errors.New("FeatureMaps: no layers given")
 	}

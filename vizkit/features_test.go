@@ -20,7 +20,7 @@ import (
 func TestFeatureMapsGolden(t *testing.T) {
 	m := loadGoldenModel(t, "tinyvgg11.safetensors")
 	defer m.Close()
-	ex, err := NewExplainer(m, engine.Options{})
+	ex, err := engine.NewExplainer(m, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestFeatureMapsGolden(t *testing.T) {
 	if len(layers) != 22 {
 		t.Fatalf("%d spatial layers, want 22 (features.0..20, avgpool)", len(layers))
 	}
-	res, err := ex.FeatureMaps(x, layers, FeatureOptions{Select: SelectTopEnergy, N: 4})
+	res, err := FeatureMapsOf(ex, x, layers, FeatureOptions{Select: SelectTopEnergy, N: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestFeatureMapsGolden(t *testing.T) {
 	}
 	// A second call with other layers and options reuses nothing it should
 	// not: one more executable for the other tap set, none for the same one.
-	if _, err := ex.FeatureMaps(x, layers, FeatureOptions{Channels: []int{0}}); err != nil {
+	if _, err := FeatureMapsOf(ex, x, layers, FeatureOptions{Channels: []int{0}}); err != nil {
 		t.Fatal(err)
 	}
 	if n := ex.NumExecutables(); n != 1 {
@@ -106,14 +106,14 @@ func TestFeatureMapsGolden(t *testing.T) {
 func TestFeatureMapsBatch(t *testing.T) {
 	m := loadGoldenModel(t, "tinyvgg11.safetensors")
 	defer m.Close()
-	ex, err := NewExplainer(m, engine.Options{})
+	ex, err := engine.NewExplainer(m, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ex.Close()
 	x := loadNPY(t, filepath.Join(goldenDir, "inputs", "input_c.npy"))
 	want := loadNPY(t, filepath.Join(goldenDir, "tinyvgg11", "input_c", "act_features.19.npy"))
-	res, err := ex.FeatureMaps(x, []string{"features.19"}, FeatureOptions{Select: SelectTopMean, N: 5, Example: 1})
+	res, err := FeatureMapsOf(ex, x, []string{"features.19"}, FeatureOptions{Select: SelectTopMean, N: 5, Example: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestFeatureMapsBatch(t *testing.T) {
 	if _, err := res.ForExample(2); err == nil || !strings.Contains(err.Error(), "example 2 is out of range for a batch of 2") {
 		t.Fatalf("ForExample(2): %v", err)
 	}
-	if _, err := ex.FeatureMaps(x, []string{"features.19"}, FeatureOptions{Example: 5}); err == nil || !strings.Contains(err.Error(), "example 5 is out of range for a batch of 2 (valid: 0..1)") {
+	if _, err := FeatureMapsOf(ex, x, []string{"features.19"}, FeatureOptions{Example: 5}); err == nil || !strings.Contains(err.Error(), "example 5 is out of range for a batch of 2 (valid: 0..1)") {
 		t.Fatalf("Example 5: %v", err)
 	}
 }
@@ -150,7 +150,7 @@ func TestFeatureMapsBatch(t *testing.T) {
 func TestFeatureMapsErrors(t *testing.T) {
 	m := loadGoldenModel(t, "tinyvgg11.safetensors")
 	defer m.Close()
-	ex, err := NewExplainer(m, engine.Options{})
+	ex, err := engine.NewExplainer(m, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,15 +174,15 @@ func TestFeatureMapsErrors(t *testing.T) {
 		{[]string{"features.3"}, FeatureOptions{N: -2}, "must not be negative"},
 		{[]string{"features.3"}, FeatureOptions{Alpha: 1.5}, "Alpha"},
 	} {
-		_, err := ex.FeatureMaps(x, tc.layers, tc.opts)
+		_, err := FeatureMapsOf(ex, x, tc.layers, tc.opts)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("FeatureMaps(%v, %+v): error %v, want it to contain %q", tc.layers, tc.opts, err, tc.want)
 		}
 	}
-	if _, err := ex.FeatureMaps(&Array{Shape: []int{1, 4, 32, 32}, Data: make([]float32, 4*32*32)}, []string{"features.0"}, FeatureOptions{}); err == nil {
+	if _, err := FeatureMapsOf(ex, &Array{Shape: []int{1, 4, 32, 32}, Data: make([]float32, 4*32*32)}, []string{"features.0"}, FeatureOptions{}); err == nil {
 		t.Fatal("4-channel input: no error")
 	}
-	res, err := ex.FeatureMaps(x, []string{"features.1"}, FeatureOptions{})
+	res, err := FeatureMapsOf(ex, x, []string{"features.1"}, FeatureOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,7 @@ func TestMemoryStaysFlat(t *testing.T) {
 	}
 	m := loadGoldenModel(t, "tinyvgg11.safetensors")
 	defer m.Close()
-	ex, err := NewExplainer(m, engine.Options{})
+	ex, err := engine.NewExplainer(m, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestMemoryStaysFlat(t *testing.T) {
 	x := randomArray(3, 2, 3, 64, 64)
 	run := func(n int) {
 		for i := 0; i < n; i++ {
-			if _, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Target: engine.Class(i % 10)}); err != nil {
+			if _, err := cam.Compute(context.Background(), ex, x, cam.Options{Target: engine.Class(i % 10)}); err != nil {
 				t.Fatal(err)
 			}
 		}

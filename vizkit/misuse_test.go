@@ -6,9 +6,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cnnviz/cnnviz/vizkit/actmax"
 	"github.com/cnnviz/cnnviz/vizkit/attr"
 	"github.com/cnnviz/cnnviz/vizkit/cam"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/metrics"
 )
 
 // badArrays are malformed *Array values a caller might pass.
@@ -37,56 +39,80 @@ func TestPublicEntryPointsCheckArrays(t *testing.T) {
 	calls := map[string]func(a *Array) error{
 		"Run": func(a *Array) error { _, err := ex.Run(a, engine.Request{}); return err },
 		"CAM": func(a *Array) error {
-			_, err := cam.Compute(context.Background(), ex.Explainer, a, cam.Options{Layers: []string{"features.4"}})
+			_, err := cam.Compute(context.Background(), ex, a, cam.Options{Layers: []string{"features.4"}})
 			return err
 		},
 		"FeatureMaps": func(a *Array) error {
-			_, err := ex.FeatureMaps(a, []string{"features.0"}, FeatureOptions{})
+			_, err := FeatureMapsOf(ex, a, []string{"features.0"}, FeatureOptions{})
 			return err
 		},
 		"Saliency": func(a *Array) error {
-			_, err := attr.Saliency(context.Background(), ex.Explainer, a, attr.SaliencyOptions{})
+			_, err := attr.Saliency(context.Background(), ex, a, attr.SaliencyOptions{})
 			return err
 		},
 		"GuidedGradCAM": func(a *Array) error {
-			_, err := attr.GuidedGradCAM(context.Background(), ex.Explainer, a, attr.GuidedGradCAMOptions{})
+			_, err := attr.GuidedGradCAM(context.Background(), ex, a, attr.GuidedGradCAMOptions{})
 			return err
 		},
 		"SmoothGrad": func(a *Array) error {
-			_, err := attr.SmoothGrad(ctx, ex.Explainer, a, attr.SmoothGradOptions{Samples: 2})
+			_, err := attr.SmoothGrad(ctx, ex, a, attr.SmoothGradOptions{Samples: 2})
 			return err
 		},
 		"IntegratedGradients": func(a *Array) error {
-			_, err := attr.IntegratedGradients(ctx, ex.Explainer, a, attr.IGOptions{Steps: 2})
+			_, err := attr.IntegratedGradients(ctx, ex, a, attr.IGOptions{Steps: 2})
 			return err
 		},
 		"IG baseline": func(a *Array) error {
-			_, err := attr.IntegratedGradients(ctx, ex.Explainer, good, attr.IGOptions{Steps: 2, BaselineArray: a})
+			_, err := attr.IntegratedGradients(ctx, ex, good, attr.IGOptions{Steps: 2, BaselineArray: a})
 			return nonNilOnly(a, err)
 		},
 		"Occlusion": func(a *Array) error {
-			_, err := attr.Occlusion(ctx, ex.Explainer, a, attr.OcclusionOptions{})
+			_, err := attr.Occlusion(ctx, ex, a, attr.OcclusionOptions{})
 			return err
 		},
-		"DeepDream":          func(a *Array) error { _, err := ex.DeepDream(ctx, a, DeepDreamOptions{}); return err },
-		"ActMax Init":        func(a *Array) error { return actMaxInit(ex, a) },
-		"Deletion x":         func(a *Array) error { _, err := ex.Deletion(ctx, a, maps, CausalOptions{}); return err },
-		"Deletion maps":      func(a *Array) error { _, err := ex.Deletion(ctx, good, a, CausalOptions{}); return err },
-		"Insertion x":        func(a *Array) error { _, err := ex.Insertion(ctx, a, maps, CausalOptions{}); return err },
-		"ConfidenceChange":   func(a *Array) error { _, err := ex.ConfidenceChange(ctx, a, maps, MetricOptions{}); return err },
-		"ConfidenceChange m": func(a *Array) error { _, err := ex.ConfidenceChange(ctx, good, a, MetricOptions{}); return err },
-		"ROAD x":             func(a *Array) error { _, err := ex.ROAD(ctx, a, maps, ROADOptions{}); return err },
-		"ROAD maps":          func(a *Array) error { _, err := ex.ROAD(ctx, good, a, ROADOptions{}); return err },
-		"PointingGame":       func(a *Array) error { _, err := PointingGame(a, region, 0); return err },
-		"EnergyInRegion":     func(a *Array) error { _, err := EnergyInRegion(a, region); return err },
-		"ScaleMaps":          func(a *Array) error { _, err := ScaleMaps(a); return err },
-		"TotalVariation":     func(a *Array) error { _, err := TotalVariation(a); return err },
-		"ChannelSum":         func(a *Array) error { _, err := engine.ChannelSum(a); return err },
-		"ChannelAbsMax":      func(a *Array) error { _, err := engine.ChannelAbsMax(a); return err },
-		"ChannelMax":         func(a *Array) error { _, err := engine.ChannelMax(a); return err },
-		"StackArrays":        func(a *Array) error { _, err := engine.StackArrays(good, a); return err },
-		"NewKernelsResult":   func(a *Array) error { _, err := NewKernelsResult("features.0", a, nil); return err },
-		"SelectChannels":     func(a *Array) error { _, err := SelectChannels(a, "features.0", FeatureOptions{}); return err },
+		"DeepDream": func(a *Array) error {
+			_, err := actmax.DeepDream(ctx, ex, a, actmax.DreamOptions{})
+			return err
+		},
+		"ActMax Init": func(a *Array) error { return actMaxInit(ex, a) },
+		"Deletion x": func(a *Array) error {
+			_, err := metrics.Deletion(ctx, ex, a, maps, metrics.CausalOptions{})
+			return err
+		},
+		"Deletion maps": func(a *Array) error {
+			_, err := metrics.Deletion(ctx, ex, good, a, metrics.CausalOptions{})
+			return err
+		},
+		"Insertion x": func(a *Array) error {
+			_, err := metrics.Insertion(ctx, ex, a, maps, metrics.CausalOptions{})
+			return err
+		},
+		"ConfidenceChange": func(a *Array) error {
+			_, err := metrics.ConfidenceChange(ctx, ex, a, maps, metrics.Options{})
+			return err
+		},
+		"ConfidenceChange m": func(a *Array) error {
+			_, err := metrics.ConfidenceChange(ctx, ex, good, a, metrics.Options{})
+			return err
+		},
+		"ROAD x": func(a *Array) error {
+			_, err := metrics.ROAD(ctx, ex, a, maps, metrics.ROADOptions{})
+			return err
+		},
+		"ROAD maps": func(a *Array) error {
+			_, err := metrics.ROAD(ctx, ex, good, a, metrics.ROADOptions{})
+			return err
+		},
+		"PointingGame":     func(a *Array) error { _, err := metrics.PointingGame(a, region, 0); return err },
+		"EnergyInRegion":   func(a *Array) error { _, err := metrics.EnergyInRegion(a, region); return err },
+		"ScaleMaps":        func(a *Array) error { _, err := metrics.ScaleMaps(a); return err },
+		"TotalVariation":   func(a *Array) error { _, err := actmax.TotalVariation(a); return err },
+		"ChannelSum":       func(a *Array) error { _, err := engine.ChannelSum(a); return err },
+		"ChannelAbsMax":    func(a *Array) error { _, err := engine.ChannelAbsMax(a); return err },
+		"ChannelMax":       func(a *Array) error { _, err := engine.ChannelMax(a); return err },
+		"StackArrays":      func(a *Array) error { _, err := engine.StackArrays(good, a); return err },
+		"NewKernelsResult": func(a *Array) error { _, err := NewKernelsResult("features.0", a, nil); return err },
+		"SelectChannels":   func(a *Array) error { _, err := SelectChannels(a, "features.0", FeatureOptions{}); return err },
 		"NewFeatureMapsResult": func(a *Array) error {
 			_, err := NewFeatureMapsResult(g.layers[:1], []*Array{a}, FeatureOptions{})
 			return err
@@ -122,19 +148,19 @@ func nonNilOnly(a *Array, err error) error {
 	return err
 }
 
-func actMaxInit(ex *Explainer, a *Array) error {
+func actMaxInit(ex *engine.Explainer, a *Array) error {
 	if a == nil {
 		return fmt.Errorf("nil Init means random (fine)")
 	}
-	_, err := ex.ActMax(context.Background(), []Objective{{Layer: "fc", Channel: 0}}, ActMaxOptions{Init: a, Steps: 1})
+	_, err := actmax.Run(context.Background(), ex, []Target{engine.ChannelMean("fc", 0)}, actmax.Options{Init: a, Steps: 1})
 	return err
 }
 
 // BoxRegionFromMaps is a whole-image region for the tests.
-func BoxRegionFromMaps(h, w int) (Region, error) {
+func BoxRegionFromMaps(h, w int) (metrics.Region, error) {
 	m := make([]bool, h*w)
 	m[0] = true
-	return Region{H: h, W: w, Mask: m}, nil
+	return metrics.Region{H: h, W: w, Mask: m}, nil
 }
 
 // An input too large for the engine is refused before anything is allocated.

@@ -59,37 +59,37 @@ func BenchmarkPerf(b *testing.B) {
 
 type perfRow struct {
 	name string
-	run  func(ex *Explainer, x *Array) error
+	run  func(ex *engine.Explainer, x *Array) error
 	// warm, if set, replaces run for the first (untimed) call.
-	warm func(ex *Explainer, x *Array) error
+	warm func(ex *engine.Explainer, x *Array) error
 }
 
 var perfRows = []perfRow{
-	{name: "forward", run: func(ex *Explainer, x *Array) error {
+	{name: "forward", run: func(ex *engine.Explainer, x *Array) error {
 		_, err := ex.Run(x, engine.Request{Target: engine.Predicted()})
 		return err
 	}},
-	{name: "gradcam", run: func(ex *Explainer, x *Array) error {
-		r, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "gradcam"})
+	{name: "gradcam", run: func(ex *engine.Explainer, x *Array) error {
+		r, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: "gradcam"})
 		if err == nil && !slices.Equal(r.Map.Shape, []int{x.Shape[0], x.Shape[2], x.Shape[3]}) {
 			err = fmt.Errorf("Grad-CAM map shape %v", r.Map.Shape)
 		}
 		return err
 	}},
-	{name: "saliency", run: func(ex *Explainer, x *Array) error {
-		_, err := attr.Saliency(context.Background(), ex.Explainer, x, attr.SaliencyOptions{})
+	{name: "saliency", run: func(ex *engine.Explainer, x *Array) error {
+		_, err := attr.Saliency(context.Background(), ex, x, attr.SaliencyOptions{})
 		return err
 	}},
-	{name: "guided", run: func(ex *Explainer, x *Array) error {
-		_, err := attr.Saliency(context.Background(), ex.Explainer, x, attr.SaliencyOptions{ReLU: models.ReLUGuided})
+	{name: "guided", run: func(ex *engine.Explainer, x *Array) error {
+		_, err := attr.Saliency(context.Background(), ex, x, attr.SaliencyOptions{ReLU: models.ReLUGuided})
 		return err
 	}},
 	{name: "scorecam",
-		run: func(ex *Explainer, x *Array) error {
-			_, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "scorecam"})
+		run: func(ex *engine.Explainer, x *Array) error {
+			_, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: "scorecam"})
 			return err
 		},
-		warm: func(ex *Explainer, x *Array) error {
+		warm: func(ex *engine.Explainer, x *Array) error {
 			layer, err := cam.DefaultLayer(ex.Net())
 			if err != nil {
 				return err
@@ -186,7 +186,7 @@ var perfBuildSeconds float64
 // of the same benchmark (b.N = 1, then b.N = n), so the first call is paid
 // and measured once.
 type perfState struct {
-	ex    *Explainer
+	ex    *engine.Explainer
 	x     *Array
 	first float64
 }
@@ -203,7 +203,7 @@ func runPerfRow(b *testing.B, row perfRow, n int) {
 	st := perfStates[key]
 	perfMu.Unlock()
 	if st == nil {
-		ex, err := NewExplainer(m, engine.Options{})
+		ex, err := engine.NewExplainer(m, engine.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -269,7 +269,7 @@ func peakRSS() int64 {
 }
 
 func BenchmarkPerfTmpFeatures(b *testing.B) {
-	runPerfRow(b, perfRow{name: "feat", run: func(ex *Explainer, x *Array) error {
+	runPerfRow(b, perfRow{name: "feat", run: func(ex *engine.Explainer, x *Array) error {
 		_, err := ex.Run(x, engine.Request{Target: engine.ChannelMean("features.20", 0)})
 		return err
 	}}, 1)
@@ -283,7 +283,7 @@ func BenchmarkPerfTmpFeatures(b *testing.B) {
 //	go test ./vizkit -run '^$' -bench GradCAM100VGG11 -benchtime 1x
 func BenchmarkGradCAM100VGG11(b *testing.B) {
 	m := perfNet(b)
-	ex, err := NewExplainer(m, engine.Options{})
+	ex, err := engine.NewExplainer(m, engine.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -291,7 +291,7 @@ func BenchmarkGradCAM100VGG11(b *testing.B) {
 	x := perfInput(1)
 	run := func(n int) {
 		for i := 0; i < n; i++ {
-			if _, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Target: engine.Class(i % 1000)}); err != nil {
+			if _, err := cam.Compute(context.Background(), ex, x, cam.Options{Target: engine.Class(i % 1000)}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -27,12 +27,12 @@ func TestChunkedClassifierLoweringsAgree(t *testing.T) {
 	if n := len(m.ParamNames()); n <= 2*len(m.NamesOfKind(models.Conv2d))+6 {
 		t.Fatalf("expected chunked classifier weights, got %d parameters: %v", n, m.ParamNames())
 	}
-	im2col, err := NewExplainer(m, engine.Options{Lowering: models.LoweringIm2Col})
+	im2col, err := engine.NewExplainer(m, engine.Options{Lowering: models.LoweringIm2Col})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer im2col.Close()
-	native, err := NewExplainer(m, engine.Options{Lowering: models.LoweringNative})
+	native, err := engine.NewExplainer(m, engine.Options{Lowering: models.LoweringNative})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestScoreCAMMemoryStaysFlat(t *testing.T) {
 	x := randomArray(8, 2, 3, 32, 32)
 	run := func(n int) {
 		for i := 0; i < n; i++ {
-			if _, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "scorecam", Target: engine.Class(i%10, (i+3)%10)}); err != nil {
+			if _, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: "scorecam", Target: engine.Class(i%10, (i+3)%10)}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -107,14 +107,14 @@ func TestCloseReleasesMemory(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ex, err := NewExplainer(m, engine.Options{})
+		ex, err := engine.NewExplainer(m, engine.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{}); err != nil {
+		if _, err := cam.Compute(context.Background(), ex, x, cam.Options{}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := attr.Saliency(context.Background(), ex.Explainer, x, attr.SaliencyOptions{}); err != nil {
+		if _, err := attr.Saliency(context.Background(), ex, x, attr.SaliencyOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := ex.Run(x, engine.Request{Target: engine.Predicted()}); err != nil {

@@ -15,13 +15,13 @@ import (
 //
 //	go test ./vizkit -c -o /tmp/vizkit.test
 //	/usr/bin/time -v /tmp/vizkit.test -test.run XXX -test.bench 'SmoothGrad50|IG200' -test.benchtime 1x
-func benchSampling(b *testing.B, run func(ex *Explainer, x *Array) error) {
+func benchSampling(b *testing.B, run func(ex *engine.Explainer, x *Array) error) {
 	m, err := vgg.NewRandom("vgg11", 1000, 1, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer m.Close()
-	ex, err := NewExplainer(m, engine.Options{})
+	ex, err := engine.NewExplainer(m, engine.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -37,8 +37,8 @@ func benchSampling(b *testing.B, run func(ex *Explainer, x *Array) error) {
 
 // BenchmarkVGG11SmoothGrad50: 50 noisy gradients, engine.DefaultBatchSize per execution.
 func BenchmarkVGG11SmoothGrad50(b *testing.B) {
-	benchSampling(b, func(ex *Explainer, x *Array) error {
-		_, err := attr.SmoothGrad(context.Background(), ex.Explainer, x, attr.SmoothGradOptions{Samples: 50})
+	benchSampling(b, func(ex *engine.Explainer, x *Array) error {
+		_, err := attr.SmoothGrad(context.Background(), ex, x, attr.SmoothGradOptions{Samples: 50})
 		return err
 	})
 }
@@ -46,8 +46,8 @@ func BenchmarkVGG11SmoothGrad50(b *testing.B) {
 // BenchmarkVGG11IG200: Integrated Gradients with 200 steps, engine.DefaultBatchSize per
 // execution.
 func BenchmarkVGG11IG200(b *testing.B) {
-	benchSampling(b, func(ex *Explainer, x *Array) error {
-		_, err := attr.IntegratedGradients(context.Background(), ex.Explainer, x, attr.IGOptions{Steps: 200})
+	benchSampling(b, func(ex *engine.Explainer, x *Array) error {
+		_, err := attr.IntegratedGradients(context.Background(), ex, x, attr.IGOptions{Steps: 200})
 		return err
 	})
 }

@@ -6,7 +6,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -26,10 +25,10 @@ func saliencyGolden(t *testing.T, name string) *Array {
 
 // saliencyFixture returns the tiny VGG11 explainer, the (2,3,32,32) input and
 // its per-example target (classes 3 and 7).
-func saliencyFixture(t *testing.T) (*Explainer, *Array, Target) {
+func saliencyFixture(t *testing.T) (*engine.Explainer, *Array, Target) {
 	t.Helper()
 	m := loadGoldenModel(t, "tinyvgg11.safetensors")
-	ex, err := NewExplainer(m, engine.Options{})
+	ex, err := engine.NewExplainer(m, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +43,7 @@ func TestSaliencyGolden(t *testing.T) {
 		rule models.ReLURule
 		file string
 	}{{models.ReLUStandard, "grad.npy"}, {models.ReLUGuided, "guided.npy"}, {models.ReLUDeconv, "deconv.npy"}} {
-		s, err := attr.Saliency(context.Background(), ex.Explainer, x, attr.SaliencyOptions{Target: target, ReLU: tc.rule})
+		s, err := attr.Saliency(context.Background(), ex, x, attr.SaliencyOptions{Target: target, ReLU: tc.rule})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -75,7 +74,7 @@ func TestSaliencyGolden(t *testing.T) {
 		}
 		assertClose(t, "gradient × input", gx, saliencyGolden(t, "gradxinput.npy"), rtol)
 	}
-	g, err := attr.GuidedGradCAM(context.Background(), ex.Explainer, x, attr.GuidedGradCAMOptions{Target: target, Layers: []string{"features.9"}})
+	g, err := attr.GuidedGradCAM(context.Background(), ex, x, attr.GuidedGradCAMOptions{Target: target, Layers: []string{"features.9"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +87,7 @@ func TestSmoothGradGolden(t *testing.T) {
 	z := saliencyGolden(t, "smoothgrad_z.npy")
 	for _, chunk := range []int{5, 16} { // 5 does not divide the 12 noisy inputs.
 		calls := 0
-		res, err := attr.SmoothGrad(context.Background(), ex.Explainer, x, attr.SmoothGradOptions{Target: target, Noise: z,
+		res, err := attr.SmoothGrad(context.Background(), ex, x, attr.SmoothGradOptions{Target: target, Noise: z,
 			BatchSize: chunk, Progress: func(p engine.Progress) {
 				calls++
 				if p.Total != 12 || p.Done > p.Total {
@@ -130,7 +129,7 @@ func TestIntegratedGradientsGolden(t *testing.T) {
 		baseline := parts[len(parts)-1]
 		t.Run(method+"/"+baseline, func(t *testing.T) {
 			opts := attr.IGOptions{Target: target, Steps: 12, Method: method, Baseline: baseline, BlurSigma: 2, BatchSize: 7}
-			res, err := attr.IntegratedGradients(context.Background(), ex.Explainer, x, opts)
+			res, err := attr.IntegratedGradients(context.Background(), ex, x, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -160,7 +159,7 @@ func TestOcclusionGolden(t *testing.T) {
 		{[2]int{8, 8}, [2]int{4, 4}, "occlusion_8x8_s4.npy", [2]int{7, 7}},
 		{[2]int{10, 7}, [2]int{4, 5}, "occlusion_10x7_s4x5.npy", [2]int{7, 6}},
 	} {
-		res, err := attr.Occlusion(context.Background(), ex.Explainer, x, attr.OcclusionOptions{Target: target, Window: tc.win, Stride: tc.stride, BatchSize: 16})
+		res, err := attr.Occlusion(context.Background(), ex, x, attr.OcclusionOptions{Target: target, Window: tc.win, Stride: tc.stride, BatchSize: 16})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -169,49 +168,4 @@ func TestOcclusionGolden(t *testing.T) {
 		}
 		assertClose(t, tc.file, res.Attr, saliencyGolden(t, tc.file), 1e-4)
 	}
-}
-
-// TestFFTParamGolden checks the Fourier parameterisation against Lucid's
-// formulas evaluated with numpy, for an even and an odd width.
-func TestFFTParamGolden(t *testing.T) {
-	for _, sz := range [][2]int{{8, 10}, {7, 9}} {
-		h, w := sz[0], sz[1]
-		prefix := "fft_" + strconv.Itoa(h) + "x" + strconv.Itoa(w)
-		theta := saliencyGolden(t, prefix+"_theta.npy")
-		p := newFFTParam(3, h, w, 1)
-		if theta.Size() != p.size() {
-			t.Fatalf("%s: θ has %d values, parameterisation %d", prefix, theta.Size(), p.size())
-		}
-		th := make([]float64, p.size())
-		for i, v := range theta.Data {
-			th[i] = float64(v)
-		}
-		got := &Array{Shape: []int{1, 3, h, w}, Data: toFloat32(p.linear(th))}
-		assertClose(t, prefix+" raw", got, saliencyGolden(t, prefix+"_raw.npy"), 1e-5)
-		img := &Array{Shape: []int{1, 3, h, w}, Data: toFloat32(p.image(th))}
-		assertClose(t, prefix+" image", img, saliencyGolden(t, prefix+"_image.npy"), 1e-5)
-	}
-}
-
-// TestActMaxFlashTorchGolden replays FlashTorch's GradientAscent._ascent (4
-// steps on the mean of conv features.3 channel 5) from the same start.
-func TestActMaxFlashTorchGolden(t *testing.T) {
-	ex, _, _ := saliencyFixture(t)
-	x0 := saliencyGolden(t, "actmax_x0.npy")
-	res, err := ex.ActMax(context.Background(), []Objective{ChannelObjective("features.3", 5)}, ActMaxOptions{Init: x0, Steps: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	assertClose(t, "FlashTorch ascent after 4 steps", res.Input, saliencyGolden(t, "actmax_x4.npy"), 1e-4)
-	if !(res.Scores[0] > res.InitialScores[0]) {
-		t.Fatalf("objective did not increase: %v → %v", res.InitialScores[0], res.Scores[0])
-	}
-}
-
-func toFloat32(a []float64) []float32 {
-	out := make([]float32, len(a))
-	for i, v := range a {
-		out[i] = float32(v)
-	}
-	return out
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/custom"
-	"github.com/cnnviz/cnnviz/vizkit"
 	"github.com/cnnviz/cnnviz/vizkit/cam"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/gomlx/gomlx/core/graph"
@@ -37,7 +36,7 @@ func TestParamsGradCAMAnalytic(t *testing.T) {
 	if net.NumClasses() != k || len(net.Layers()) != 3 {
 		t.Fatalf("NumClasses %d, layers %v", net.NumClasses(), net.Layers())
 	}
-	ex, err := vizkit.NewExplainer(net, engine.Options{Backend: "go"})
+	ex, err := engine.NewExplainer(net, engine.Options{Backend: "go"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +46,7 @@ func TestParamsGradCAMAnalytic(t *testing.T) {
 		x.Data[i] = float32(math.Sin(float64(i)*0.7)) + 0.3
 	}
 	const class = 2
-	cam, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "gradcam", Layers: []string{"feat"}, Target: engine.Class(class)})
+	cam, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: "gradcam", Layers: []string{"feat"}, Target: engine.Class(class)})
 	if err != nil {
 		t.Fatal(err)
 	}

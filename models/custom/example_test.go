@@ -102,7 +102,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer net.Close()
-	ex, err := vizkit.NewExplainer(net, engine.Options{BackendInstance: b})
+	ex, err := engine.NewExplainer(net, engine.Options{BackendInstance: b})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func Example() {
 	log.Printf("accuracy %d/%d", correct, len(res.Classes))
 	fmt.Println("accuracy above 40% (chance: 20%):", correct*100 > 40*len(res.Classes))
 
-	cam, err := cam.Compute(context.Background(), ex.Explainer, &vizkit.Array{Shape: []int{1, 3, 32, 32}, Data: test.Images[:3*32*32]}, cam.Options{Method: "gradcam"})
+	cam, err := cam.Compute(context.Background(), ex, &vizkit.Array{Shape: []int{1, 3, 32, 32}, Data: test.Images[:3*32*32]}, cam.Options{Method: "gradcam"})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -152,7 +152,7 @@ func TestGoldenPyTorch(t *testing.T) {
 			if got := m.DefaultCAMLayer(); got != spec.GradCAM[0] {
 				t.Errorf("DefaultCAMLayer = %q, want %q", got, spec.GradCAM[0])
 			}
-			ex, err := vizkit.NewExplainer(m, engine.Options{Backend: "go"})
+			ex, err := engine.NewExplainer(m, engine.Options{Backend: "go"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -173,7 +173,7 @@ func TestGoldenPyTorch(t *testing.T) {
 				if !auto {
 					opts.Layers = []string{layer}
 				}
-				cam, err := cam.Compute(context.Background(), ex.Explainer, x, opts)
+				cam, err := cam.Compute(context.Background(), ex, x, opts)
 				if err != nil {
 					t.Errorf("%s at %s: %v", method, layer, err)
 					return

@@ -39,7 +39,7 @@ func TestEngineMethods(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	ex, err := vizkit.NewExplainer(m, engine.Options{Backend: "go"})
+	ex, err := engine.NewExplainer(m, engine.Options{Backend: "go"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestEngineMethods(t *testing.T) {
 			// FullGrad reads from the batch norms of the unfolded model, and
 			// the gradient at the fused output is the batch norm's. So FullGrad
 			// runs on the convolutions' biases, one term per convolution.
-			r, err := cam.Compute(context.Background(), ex.Explainer, x1, opts)
+			r, err := cam.Compute(context.Background(), ex, x1, opts)
 			if err != nil {
 				t.Errorf("FullGrad on a folded export: %v", err)
 				continue
@@ -77,7 +77,7 @@ func TestEngineMethods(t *testing.T) {
 			}
 			continue
 		}
-		r, err := cam.Compute(context.Background(), ex.Explainer, x1, opts)
+		r, err := cam.Compute(context.Background(), ex, x1, opts)
 		if err != nil {
 			t.Errorf("CAM %s: %v", method, err)
 			continue
@@ -85,34 +85,34 @@ func TestEngineMethods(t *testing.T) {
 		finite(t, "CAM "+method, r.Map)
 	}
 	for _, rule := range []models.ReLURule{models.ReLUStandard, models.ReLUGuided, models.ReLUDeconv} {
-		s, err := attr.Saliency(context.Background(), ex.Explainer, x1, attr.SaliencyOptions{ReLU: rule})
+		s, err := attr.Saliency(context.Background(), ex, x1, attr.SaliencyOptions{ReLU: rule})
 		if err != nil {
 			t.Errorf("Saliency %v: %v", rule, err)
 			continue
 		}
 		finite(t, "saliency", s.Grad)
 	}
-	if g, err := attr.GuidedGradCAM(context.Background(), ex.Explainer, x1, attr.GuidedGradCAMOptions{}); err != nil {
+	if g, err := attr.GuidedGradCAM(context.Background(), ex, x1, attr.GuidedGradCAMOptions{}); err != nil {
 		t.Errorf("GuidedGradCAM: %v", err)
 	} else {
 		finite(t, "guided grad-cam", g.Map)
 	}
-	if r, err := attr.SmoothGrad(ctx, ex.Explainer, x1, attr.SmoothGradOptions{Samples: 4}); err != nil {
+	if r, err := attr.SmoothGrad(ctx, ex, x1, attr.SmoothGradOptions{Samples: 4}); err != nil {
 		t.Errorf("SmoothGrad: %v", err)
 	} else {
 		_ = r
 	}
-	if r, err := attr.IntegratedGradients(ctx, ex.Explainer, x1, attr.IGOptions{Steps: 4}); err != nil {
+	if r, err := attr.IntegratedGradients(ctx, ex, x1, attr.IGOptions{Steps: 4}); err != nil {
 		t.Errorf("IntegratedGradients: %v", err)
 	} else {
 		finite(t, "IG", r.Attr)
 	}
-	if r, err := attr.Occlusion(ctx, ex.Explainer, x1, attr.OcclusionOptions{Window: [2]int{16, 16}, Stride: [2]int{16, 16}}); err != nil {
+	if r, err := attr.Occlusion(ctx, ex, x1, attr.OcclusionOptions{Window: [2]int{16, 16}, Stride: [2]int{16, 16}}); err != nil {
 		t.Errorf("Occlusion: %v", err)
 	} else {
 		finite(t, "occlusion", r.Map)
 	}
-	if _, err := ex.FeatureMaps(x1, []string{"layer1", "layer3.1.conv2", "/maxpool/MaxPool_output_0"}, vizkit.FeatureOptions{}); err != nil {
+	if _, err := vizkit.FeatureMapsOf(ex, x1, []string{"layer1", "layer3.1.conv2", "/maxpool/MaxPool_output_0"}, vizkit.FeatureOptions{}); err != nil {
 		t.Errorf("FeatureMaps: %v", err)
 	}
 	if k, err := vizkit.KernelsOf(m, "conv1", vizkit.KernelOptions{}); err != nil {
@@ -145,7 +145,7 @@ func TestOtherActivationsRefuseRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	ex, err := vizkit.NewExplainer(m, engine.Options{Backend: "go"})
+	ex, err := engine.NewExplainer(m, engine.Options{Backend: "go"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestOtherActivationsRefuseRules(t *testing.T) {
 	if _, err := m.ModuleBias("stem.0"); err == nil {
 		t.Error("ModuleBias of a Conv: no error")
 	}
-	r, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "fullgrad", Target: engine.Class(0, 0)})
+	r, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: "fullgrad", Target: engine.Class(0, 0)})
 	if err != nil {
 		t.Errorf("FullGrad: %v", err)
 	} else {

@@ -65,7 +65,7 @@ func TestGoldenPyTorch(t *testing.T) {
 	if got := m.Config.Blocks; len(got) != 6 || got[1] != 0 || got[3] != 0 || got[5] != 8 || m.NumClasses() != 5 {
 		t.Fatalf("inferred config %+v, want Blocks {4,0,6,0,6,8}, 5 classes", m.Config)
 	}
-	ex, err := vizkit.NewExplainer(m, engine.Options{})
+	ex, err := engine.NewExplainer(m, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestGoldenPyTorch(t *testing.T) {
 	assertClose(t, "grad features.9 (partial)", part.Grads["features.9"], loadNPY(t, "tiny_grad_features9.npy"), 1e-4)
 
 	// CAM (Zhou et al.) applies: GAP + one linear layer, on the last ReLU.
-	cam, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "cam", Target: engine.Class(1, 3)})
+	cam, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: "cam", Target: engine.Class(1, 3)})
 	if err != nil {
 		t.Fatalf("CAM on smallcnn: %v", err)
 	}

@@ -4,7 +4,7 @@
 // and box — so class activation maps and gradients can be checked, not just
 // looked at. It lives in vizkit (not models) because it glues the model and
 // data set to the explanation methods, the faithfulness metrics
-// (vizkit/metrics.go) and the renderer; the data set and the network stay in
+// (package vizkit/metrics) and the renderer; the data set and the network stay in
 // models/ so that training never depends on vizkit.
 //
 // A notebook needs a few lines:
@@ -40,7 +40,7 @@ import (
 type Lab struct {
 	// Model is the network; Ex explains it.
 	Model *smallcnn.Model
-	Ex    *vizkit.Explainer
+	Ex    *engine.Explainer
 	// Data is the image configuration the model was trained on.
 	Data shapes.Config
 	// Source describes the weights.
@@ -74,7 +74,7 @@ func New(m *smallcnn.Model, opts engine.Options) (*Lab, error) {
 	if m.NumClasses() != shapes.NumClasses {
 		return nil, fmt.Errorf("lab.New: the model has %d classes, the shapes data set %d", m.NumClasses(), shapes.NumClasses)
 	}
-	ex, err := vizkit.NewExplainer(m, opts)
+	ex, err := engine.NewExplainer(m, opts)
 	if err != nil {
 		return nil, err
 	}

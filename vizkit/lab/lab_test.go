@@ -12,6 +12,7 @@ import (
 	"github.com/cnnviz/cnnviz/vizkit"
 	"github.com/cnnviz/cnnviz/vizkit/cam"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/metrics"
 )
 
 var (
@@ -63,18 +64,18 @@ func TestGradCAMPointsAtTheObject(t *testing.T) {
 	maps := gradCAMMaps(t, l, x)
 	hits, energy, area := 0, 0.0, 0.0
 	for i, s := range test.Samples {
-		box, err := vizkit.BoxRegion(s.Size, s.Size, s.Box)
+		box, err := metrics.BoxRegion(s.Size, s.Size, s.Box)
 		if err != nil {
 			t.Fatal(err)
 		}
-		pg, err := vizkit.PointingGame(maps.Index(i), box, 0)
+		pg, err := metrics.PointingGame(maps.Index(i), box, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if pg.Hit {
 			hits++
 		}
-		e, _ := vizkit.EnergyInRegion(maps.Index(i), box)
+		e, _ := metrics.EnergyInRegion(maps.Index(i), box)
 		energy += e / 200
 		area += box.Area() / 200
 	}
@@ -98,16 +99,16 @@ func TestGradCAMBeatsRandomMap(t *testing.T) {
 	}
 	x, _ := Input(test)
 	cam := gradCAMMaps(t, l, x)
-	rnd := vizkit.RandomMaps(40, test.Size, test.Size, 11)
+	rnd := metrics.RandomMaps(40, test.Size, test.Size, 11)
 	ctx := context.Background()
-	opts := vizkit.CausalOptions{Steps: 16, MetricOptions: vizkit.MetricOptions{Batch: vizkit.BatchOptions{Chunk: 128}}}
+	opts := metrics.CausalOptions{Steps: 16, Options: metrics.Options{BatchSize: 128}}
 	auc := map[string][2]float64{}
 	for name, m := range map[string]*vizkit.Array{"gradcam": cam, "random": rnd} {
-		del, err := l.Ex.Deletion(ctx, x, m, opts)
+		del, err := metrics.Deletion(ctx, l.Ex, x, m, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ins, err := l.Ex.Insertion(ctx, x, m, opts)
+		ins, err := metrics.Insertion(ctx, l.Ex, x, m, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,7 +138,7 @@ func TestCAMFamilyIdentities(t *testing.T) {
 	x, _ := Input(test)
 	maps := map[string]*vizkit.Array{}
 	for _, name := range []string{"gradcam", "cam", "hirescam", "xgradcam", "layercam", "gradcamelementwise"} {
-		r, err := cam.Compute(context.Background(), l.Ex.Explainer, x, cam.Options{Method: name})
+		r, err := cam.Compute(context.Background(), l.Ex, x, cam.Options{Method: name})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

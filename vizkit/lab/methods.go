@@ -7,6 +7,7 @@ import (
 
 	"github.com/cnnviz/cnnviz/vizkit"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/metrics"
 )
 
 // Method is an attribution method compared by the metrics table: it maps a
@@ -21,7 +22,7 @@ type Method struct {
 	// Note says how the map is formed (shown under the table).
 	Note string
 	// Maps computes the maps.
-	Maps func(ctx context.Context, ex *vizkit.Explainer, x *vizkit.Array) (*vizkit.Array, error)
+	Maps func(ctx context.Context, ex *engine.Explainer, x *vizkit.Array) (*vizkit.Array, error)
 }
 
 // Methods lists the methods the table compares, built at call time from the
@@ -39,12 +40,12 @@ func Methods() []Method {
 			}
 			name := info.Name
 			out = append(out, Method{Name: name, Title: info.Title, Family: info.Family, Note: info.Help,
-				Maps: func(ctx context.Context, ex *vizkit.Explainer, x *vizkit.Array) (*vizkit.Array, error) {
+				Maps: func(ctx context.Context, ex *engine.Explainer, x *vizkit.Array) (*vizkit.Array, error) {
 					m, _, err := engine.NewMethod(name, engine.Settings{Seed: 1, BatchSize: 64})
 					if err != nil {
 						return nil, err
 					}
-					a, err := m.Attribute(ctx, ex.Explainer, x, engine.Predicted())
+					a, err := m.Attribute(ctx, ex, x, engine.Predicted())
 					if err != nil {
 						return nil, err
 					}
@@ -53,9 +54,9 @@ func Methods() []Method {
 		}
 	}
 	out = append(out, Method{Name: "random", Title: "Random map (chance)", Family: "baseline",
-		Note: "independent uniform [0,1) values (vizkit.RandomMaps, seed 1): what any metric gives by chance",
-		Maps: func(_ context.Context, _ *vizkit.Explainer, x *vizkit.Array) (*vizkit.Array, error) {
-			return vizkit.RandomMaps(x.Shape[0], x.Shape[2], x.Shape[3], 1), nil
+		Note: "independent uniform [0,1) values (metrics.RandomMaps, seed 1): what any metric gives by chance",
+		Maps: func(_ context.Context, _ *engine.Explainer, x *vizkit.Array) (*vizkit.Array, error) {
+			return metrics.RandomMaps(x.Shape[0], x.Shape[2], x.Shape[3], 1), nil
 		}})
 	return out
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/cnnviz/cnnviz/models/shapes"
 	"github.com/cnnviz/cnnviz/vizkit"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/metrics"
 	"github.com/cnnviz/cnnviz/vizkit/render"
 )
 
@@ -82,7 +83,7 @@ func (l *Lab) CAMGrid(ctx context.Context, b *shapes.Batch, method string, n, co
 	if err != nil {
 		return nil, err
 	}
-	if maps, err = vizkit.ScaleMaps(maps); err != nil {
+	if maps, err = metrics.ScaleMaps(maps); err != nil {
 		return nil, err
 	}
 	probs, pred, err := l.Predict(&shapes.Batch{Images: xs.Data, N: n, Size: b.Size, Labels: b.Labels[:n], Samples: b.Samples[:n]})
@@ -110,7 +111,7 @@ func (l *Lab) CAMGrid(ctx context.Context, b *shapes.Batch, method string, n, co
 		if err != nil {
 			return nil, err
 		}
-		pg, err := vizkit.PointingGame(mp, vizkit.Region{H: b.Size, W: b.Size, Mask: shapes.BoxMask(s.Box, b.Size, b.Size)}, 0)
+		pg, err := metrics.PointingGame(mp, metrics.Region{H: b.Size, W: b.Size, Mask: shapes.BoxMask(s.Box, b.Size, b.Size)}, 0)
 		if err != nil {
 			return nil, err
 		}

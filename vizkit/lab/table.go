@@ -11,6 +11,7 @@ import (
 	"github.com/cnnviz/cnnviz/models/shapes"
 	"github.com/cnnviz/cnnviz/vizkit"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/metrics"
 	"github.com/cnnviz/cnnviz/vizkit/render"
 )
 
@@ -63,7 +64,7 @@ type Row struct {
 	// averaged over percentiles 10…90 (maps min–max scaled).
 	ROADMoRF, ROADLeRF, ROADCombined float64
 	// ROADAllImputed counts (image, percentile) cases where ties made ROAD
-	// impute every pixel (see vizkit.ROADResult.AllImputed).
+	// impute every pixel (see metrics.ROADResult.AllImputed).
 	ROADAllImputed int
 	// MillisPerImage is the time to compute the maps, per image.
 	MillisPerImage float64
@@ -137,13 +138,13 @@ func (l *Lab) MetricsTable(ctx context.Context, b *shapes.Batch, opts TableOptio
 	}
 	tab := &Table{Images: b.N, PerturbImages: opts.PerturbImages, Accuracy: acc, Options: opts,
 		Model: fmt.Sprintf("%s (%d parameters; %s)", l.Model.Arch(), l.Model.NumParams(), l.Source)}
-	boxes := make([]vizkit.Region, b.N)
-	masks := make([]vizkit.Region, b.N)
+	boxes := make([]metrics.Region, b.N)
+	masks := make([]metrics.Region, b.N)
 	for i, s := range b.Samples {
-		if boxes[i], err = vizkit.BoxRegion(s.Size, s.Size, s.Box); err != nil {
+		if boxes[i], err = metrics.BoxRegion(s.Size, s.Size, s.Box); err != nil {
 			return nil, fmt.Errorf("image %d: %w", i, err)
 		}
-		if masks[i], err = vizkit.MaskRegion(s.Size, s.Size, s.Mask); err != nil {
+		if masks[i], err = metrics.MaskRegion(s.Size, s.Size, s.Mask); err != nil {
 			return nil, fmt.Errorf("image %d: %w", i, err)
 		}
 		tab.BoxArea += boxes[i].Area() / float64(b.N)
@@ -174,7 +175,7 @@ func (l *Lab) MetricsTable(ctx context.Context, b *shapes.Batch, opts TableOptio
 	return tab, nil
 }
 
-func (l *Lab) scoreMethod(ctx context.Context, m Method, b *shapes.Batch, x, xp *vizkit.Array, boxes, masks []vizkit.Region,
+func (l *Lab) scoreMethod(ctx context.Context, m Method, b *shapes.Batch, x, xp *vizkit.Array, boxes, masks []metrics.Region,
 	opts TableOptions, progress func(string)) (Row, error) {
 	row := Row{Name: m.Name, Title: m.Title, Family: m.Family, Note: m.Note}
 	progress("maps")
@@ -208,7 +209,7 @@ func (l *Lab) scoreMethod(ctx context.Context, m Method, b *shapes.Batch, x, xp 
 			tol int
 			dst *float64
 		}{{0, &row.Pointing}, {opts.Tolerance, &row.PointingTol}} {
-			pg, err := vizkit.PointingGame(mp, boxes[i], c.tol)
+			pg, err := metrics.PointingGame(mp, boxes[i], c.tol)
 			if err != nil {
 				return row, err
 			}
@@ -216,41 +217,41 @@ func (l *Lab) scoreMethod(ctx context.Context, m Method, b *shapes.Batch, x, xp 
 				*c.dst += 1 / float64(n)
 			}
 		}
-		e, err := vizkit.EnergyInRegion(mp, boxes[i])
+		e, err := metrics.EnergyInRegion(mp, boxes[i])
 		if err != nil {
 			return row, err
 		}
 		row.Energy += e / float64(n)
-		if e, err = vizkit.EnergyInRegion(mp, masks[i]); err != nil {
+		if e, err = metrics.EnergyInRegion(mp, masks[i]); err != nil {
 			return row, err
 		}
 		row.EnergyMask += e / float64(n)
 	}
 	np := xp.Shape[0]
 	mapsP, _ := engine.ArrayFrom(maps.Data[:np*hw], np, b.Size, b.Size)
-	batch := vizkit.BatchOptions{Chunk: 128}
+	mo := metrics.Options{BatchSize: 128}
 	progress("deletion/insertion")
-	del, err := l.Ex.Deletion(ctx, xp, mapsP, vizkit.CausalOptions{Steps: opts.Steps, MetricOptions: vizkit.MetricOptions{Batch: batch}})
+	del, err := metrics.Deletion(ctx, l.Ex, xp, mapsP, metrics.CausalOptions{Steps: opts.Steps, Options: mo})
 	if err != nil {
 		return row, err
 	}
-	ins, err := l.Ex.Insertion(ctx, xp, mapsP, vizkit.CausalOptions{Steps: opts.Steps, MetricOptions: vizkit.MetricOptions{Batch: batch}})
+	ins, err := metrics.Insertion(ctx, l.Ex, xp, mapsP, metrics.CausalOptions{Steps: opts.Steps, Options: mo})
 	if err != nil {
 		return row, err
 	}
 	row.Deletion, row.Insertion = del.MeanAUC(), ins.MeanAUC()
-	scaled, err := vizkit.ScaleMaps(mapsP)
+	scaled, err := metrics.ScaleMaps(mapsP)
 	if err != nil {
 		return row, err
 	}
 	progress("confidence")
-	cc, err := l.Ex.ConfidenceChange(ctx, xp, scaled, vizkit.MetricOptions{Batch: batch})
+	cc, err := metrics.ConfidenceChange(ctx, l.Ex, xp, scaled, mo)
 	if err != nil {
 		return row, err
 	}
 	row.ConfidenceChange, row.ConfidenceIncrease = cc.MeanChange(), cc.IncreaseInConfidence()
 	progress("ROAD")
-	road, err := l.Ex.ROAD(ctx, xp, scaled, vizkit.ROADOptions{MetricOptions: vizkit.MetricOptions{Batch: batch}, Seed: 1})
+	road, err := metrics.ROAD(ctx, l.Ex, xp, scaled, metrics.ROADOptions{Options: mo, Seed: 1})
 	if err != nil {
 		return row, err
 	}

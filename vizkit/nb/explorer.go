@@ -218,7 +218,7 @@ func LayerBrowser(m *vizkit.Model, img *vizkit.Image, layers ...string) error {
 	if err != nil {
 		return err
 	}
-	all, err := m.Ex.FeatureMaps(x, layers, vizkit.FeatureOptions{})
+	all, err := vizkit.FeatureMapsOf(m.Ex, x, layers, vizkit.FeatureOptions{})
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,6 @@
 // Package nb is the thin glue between cnnviz results and GoNB (Jupyter) cells.
 //
-//	res, err := ex.FeatureMaps(x, []string{"features.4"}, vizkit.FeatureOptions{})
+//	res, err := vizkit.FeatureMapsOf(ex, x, []string{"features.4"}, vizkit.FeatureOptions{})
 //	nb.Show(res)
 //
 // Show displays anything with an HTML() (string, error) method (every cnnviz

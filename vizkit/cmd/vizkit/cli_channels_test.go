@@ -95,7 +95,7 @@ func TestCLIChannelsONNX(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	ex, err := vizkit.NewExplainer(m, engine.Options{Backend: "go"})
+	ex, err := engine.NewExplainer(m, engine.Options{Backend: "go"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestCLIChannelsONNX(t *testing.T) {
 	if in, err = imageio.Gray(in, 0.5, 0.25); err != nil {
 		t.Fatal(err)
 	}
-	s, err := attr.Saliency(context.Background(), ex.Explainer, &vizkit.Array{Shape: []int{1, 1, 28, 28}, Data: in.Data}, attr.SaliencyOptions{})
+	s, err := attr.Saliency(context.Background(), ex, &vizkit.Array{Shape: []int{1, 1, 28, 28}, Data: in.Data}, attr.SaliencyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/cnnviz/cnnviz/vizkit/cam"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/imageio"
+	"github.com/cnnviz/cnnviz/vizkit/metrics"
 	"github.com/cnnviz/cnnviz/vizkit/render"
 )
 
@@ -267,7 +268,7 @@ func runDataset(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	ex, err := vizkit.NewExplainer(net, engine.Options{BackendInstance: b})
+	ex, err := engine.NewExplainer(net, engine.Options{BackendInstance: b})
 	if err != nil {
 		return err
 	}
@@ -367,7 +368,7 @@ func contains(s []string, v string) bool { return slices.Contains(s, v) }
 type dsRun struct {
 	o                          dsOptions
 	ctx                        context.Context
-	ex                         *vizkit.Explainer
+	ex                         *engine.Explainer
 	net                        models.Network
 	random                     bool
 	methods                    []*method
@@ -523,7 +524,7 @@ func (r *dsRun) processBatch(batch []loadedImage) ([]summaryRow, []skippedFile, 
 			continue // not a CAM method: runs image by image
 		}
 		t := time.Now()
-		res, err := cam.Compute(r.ctx, r.ex.Explainer, x, cam.Options{Method: cm.Name, Layers: r.layers,
+		res, err := cam.Compute(r.ctx, r.ex, x, cam.Options{Method: cm.Name, Layers: r.layers,
 			Target: engine.Class(targets...), EigenSmooth: r.o.eigen, AugSmooth: r.o.aug})
 		if err != nil {
 			if r.ctx.Err() != nil {
@@ -605,7 +606,7 @@ func (r *dsRun) writeImage(li loadedImage, x *vizkit.Array, i int, fwd *engine.R
 	for _, cs := range engine.TopClasses(logits.Data, r.o.topK) {
 		row.TopK = append(row.TopK, classProb{Class: cs.Class, Label: r.label(cs.Class), Prob: probs[cs.Class]})
 	}
-	var region *vizkit.Region
+	var region *metrics.Region
 	if it.Box != nil {
 		cb, reg := cropBox(r.prep.pre, *it.Box, li.w, li.h, H, W)
 		row.CropBox, region = cb, reg
@@ -711,7 +712,7 @@ func (r *dsRun) writeImage(li loadedImage, x *vizkit.Array, i int, fwd *engine.R
 // metrics fills mr's faithfulness metrics for example i (run on that image
 // alone, so the numbers do not depend on the batch; ROAD's noise is seeded by
 // FNV-1a of the image's relative path).
-func (r *dsRun) metrics(mr *methodRow, input *vizkit.Array, res *vizkit.CAMResult, i int, it dsItem, region *vizkit.Region) error {
+func (r *dsRun) metrics(mr *methodRow, input *vizkit.Array, res *vizkit.CAMResult, i int, it dsItem, region *metrics.Region) error {
 	m := res.Map.Index(i)
 	maps := &vizkit.Array{Shape: []int{1, m.Shape[0], m.Shape[1]}, Data: m.Data}
 	v, err := imageMetrics(r.ctx, r.ex, input, maps, res.Classes[i], r.o.metricSteps, it.Rel, region)
@@ -723,26 +724,26 @@ func (r *dsRun) metrics(mr *methodRow, input *vizkit.Array, res *vizkit.CAMResul
 }
 
 // imageMetrics computes the summary's metrics for one image x (1,3,H,W) and
-// its map (1,H,W) with the API (vizkit/metrics.go): Deletion and Insertion
+// its map (1,H,W) with the API (package vizkit/metrics): Deletion and Insertion
 // (steps, default baselines), ConfidenceChange and ROAD (seed roadSeed(rel))
 // on the class's softmax probability; with a region, PointingGame
 // (tolerance 15 px) and EnergyInRegion.
-func imageMetrics(ctx context.Context, ex *vizkit.Explainer, x, maps *vizkit.Array, class, steps int, rel string, region *vizkit.Region) (methodRow, error) {
+func imageMetrics(ctx context.Context, ex *engine.Explainer, x, maps *vizkit.Array, class, steps int, rel string, region *metrics.Region) (methodRow, error) {
 	var mr methodRow
-	mo := vizkit.MetricOptions{Classes: []int{class}}
-	del, err := ex.Deletion(ctx, x, maps, vizkit.CausalOptions{MetricOptions: mo, Steps: steps})
+	mo := metrics.Options{Classes: []int{class}}
+	del, err := metrics.Deletion(ctx, ex, x, maps, metrics.CausalOptions{Options: mo, Steps: steps})
 	if err != nil {
 		return mr, err
 	}
-	ins, err := ex.Insertion(ctx, x, maps, vizkit.CausalOptions{MetricOptions: mo, Steps: steps})
+	ins, err := metrics.Insertion(ctx, ex, x, maps, metrics.CausalOptions{Options: mo, Steps: steps})
 	if err != nil {
 		return mr, err
 	}
-	conf, err := ex.ConfidenceChange(ctx, x, maps, mo)
+	conf, err := metrics.ConfidenceChange(ctx, ex, x, maps, mo)
 	if err != nil {
 		return mr, err
 	}
-	road, err := ex.ROAD(ctx, x, maps, vizkit.ROADOptions{MetricOptions: mo, Seed: roadSeed(rel)})
+	road, err := metrics.ROAD(ctx, ex, x, maps, metrics.ROADOptions{Options: mo, Seed: roadSeed(rel)})
 	if err != nil {
 		return mr, err
 	}
@@ -751,7 +752,7 @@ func imageMetrics(ctx context.Context, ex *vizkit.Explainer, x, maps *vizkit.Arr
 	mr.ConfChange, mr.ROAD = f(float64(conf.Change[0])), f(road.Combined[0])
 	if region != nil {
 		m := maps.Index(0)
-		pg, err := vizkit.PointingGame(m, *region, 15)
+		pg, err := metrics.PointingGame(m, *region, 15)
 		if err != nil {
 			return mr, err
 		}
@@ -759,7 +760,7 @@ func imageMetrics(ctx context.Context, ex *vizkit.Explainer, x, maps *vizkit.Arr
 		if pg.Hit {
 			hit = 1
 		}
-		e, err := vizkit.EnergyInRegion(m, *region)
+		e, err := metrics.EnergyInRegion(m, *region)
 		if err != nil {
 			return mr, err
 		}
@@ -778,7 +779,7 @@ func roadSeed(rel string) uint64 {
 // cropBox maps a box in original pixels (x0 y0 x1 y1, exclusive ends) into
 // the H×W centre crop of the image resized by pre (torchvision's geometry),
 // rounding outwards and clipping; nil when nothing of it is in the crop.
-func cropBox(pre imageio.Preprocess, b [4]float64, w, h, H, W int) (*[4]int, *vizkit.Region) {
+func cropBox(pre imageio.Preprocess, b [4]float64, w, h, H, W int) (*[4]int, *metrics.Region) {
 	rh, rw := pre.ResizedSize(w, h)
 	sx, sy := float64(rw)/float64(w), float64(rh)/float64(h)
 	ox, oy := math.RoundToEven(float64(rw-W)/2), math.RoundToEven(float64(rh-H)/2)
@@ -789,7 +790,7 @@ func cropBox(pre imageio.Preprocess, b [4]float64, w, h, H, W int) (*[4]int, *vi
 	if x1 <= x0 || y1 <= y0 {
 		return nil, nil
 	}
-	reg, err := vizkit.BoxRegion(H, W, image.Rect(x0, y0, x1, y1))
+	reg, err := metrics.BoxRegion(H, W, image.Rect(x0, y0, x1, y1))
 	if err != nil {
 		return nil, nil
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/cnnviz/cnnviz/vizkit/cam"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/imageio"
+	"github.com/cnnviz/cnnviz/vizkit/metrics"
 )
 
 var dsTinyWeights = filepath.Join(cliGolden, "tinyvgg11.safetensors")
@@ -374,7 +375,7 @@ func TestDatasetMetricsMatchAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer net.Close()
-	ex, err := vizkit.NewExplainer(net, engine.Options{})
+	ex, err := engine.NewExplainer(net, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,7 +399,7 @@ func TestDatasetMetricsMatchAPI(t *testing.T) {
 		if k == 0 {
 			target = engine.Class(3)
 		}
-		cam, err := cam.Compute(context.Background(), ex.Explainer, x, cam.Options{Method: "gradcam", Target: target})
+		cam, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: "gradcam", Target: target})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -406,20 +407,20 @@ func TestDatasetMetricsMatchAPI(t *testing.T) {
 		if got := rec[col["target"]]; got != strconv.Itoa(class) {
 			t.Fatalf("%s: target %s, want %d", name, got, class)
 		}
-		mo := vizkit.MetricOptions{Classes: []int{class}}
-		del, err := ex.Deletion(ctx, x, cam.Map, vizkit.CausalOptions{MetricOptions: mo, Steps: 4})
+		mo := metrics.Options{Classes: []int{class}}
+		del, err := metrics.Deletion(ctx, ex, x, cam.Map, metrics.CausalOptions{Options: mo, Steps: 4})
 		if err != nil {
 			t.Fatal(err)
 		}
-		ins, err := ex.Insertion(ctx, x, cam.Map, vizkit.CausalOptions{MetricOptions: mo, Steps: 4})
+		ins, err := metrics.Insertion(ctx, ex, x, cam.Map, metrics.CausalOptions{Options: mo, Steps: 4})
 		if err != nil {
 			t.Fatal(err)
 		}
-		conf, err := ex.ConfidenceChange(ctx, x, cam.Map, mo)
+		conf, err := metrics.ConfidenceChange(ctx, ex, x, cam.Map, mo)
 		if err != nil {
 			t.Fatal(err)
 		}
-		road, err := ex.ROAD(ctx, x, cam.Map, vizkit.ROADOptions{MetricOptions: mo, Seed: roadSeed(name)})
+		road, err := metrics.ROAD(ctx, ex, x, cam.Map, metrics.ROADOptions{Options: mo, Seed: roadSeed(name)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -440,11 +441,11 @@ func TestDatasetMetricsMatchAPI(t *testing.T) {
 			}
 			continue
 		}
-		reg, err := vizkit.BoxRegion(224, 224, image.Rect(32, 24, 132, 104))
+		reg, err := metrics.BoxRegion(224, 224, image.Rect(32, 24, 132, 104))
 		if err != nil {
 			t.Fatal(err)
 		}
-		pg, err := vizkit.PointingGame(cam.Map.Index(0), reg, 15)
+		pg, err := metrics.PointingGame(cam.Map.Index(0), reg, 15)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -452,7 +453,7 @@ func TestDatasetMetricsMatchAPI(t *testing.T) {
 		if pg.Hit {
 			hit = 1
 		}
-		e, err := vizkit.EnergyInRegion(cam.Map.Index(0), reg)
+		e, err := metrics.EnergyInRegion(cam.Map.Index(0), reg)
 		if err != nil {
 			t.Fatal(err)
 		}

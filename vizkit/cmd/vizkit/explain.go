@@ -31,7 +31,7 @@ import (
 // sections. Methods live in method_*.go files and register themselves.
 type runCtx struct {
 	Ctx context.Context
-	Ex  *vizkit.Explainer
+	Ex  *engine.Explainer
 	Net models.Network
 	// Input is the normalised input (1,C,H,W); Image the same input for display (H×W).
 	Input *vizkit.Array
@@ -257,7 +257,7 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	ex, err := vizkit.NewExplainer(net, engine.Options{BackendInstance: b})
+	ex, err := engine.NewExplainer(net, engine.Options{BackendInstance: b})
 	if err != nil {
 		return err
 	}

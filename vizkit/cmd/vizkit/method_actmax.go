@@ -5,6 +5,8 @@ import (
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/vizkit"
+	"github.com/cnnviz/cnnviz/vizkit/actmax"
+	"github.com/cnnviz/cnnviz/vizkit/engine"
 )
 
 // Activation maximisation (FlashTorch / Lucid) and DeepDream.
@@ -63,21 +65,21 @@ func runActMax(c *runCtx) error {
 			return err
 		}
 		n := min(actMaxCLI.Filters, l.Out)
-		opts := vizkit.ActMaxOptions{Param: vizkit.ParamFFT, Optimizer: vizkit.OptimizerAdam, Steps: actMaxCLI.Steps,
+		opts := actmax.Options{Param: actmax.ParamFFT, Optimizer: actmax.OptimizerAdam, Steps: actMaxCLI.Steps,
 			Size:   [2]int{actMaxCLI.Size, actMaxCLI.Size},
 			Jitter: 4, Scales: []float64{0.95, 1, 1.05}, Rotations: []float64{-5, 0, 5}, Seed: 0,
-			Norm: c.norm(), DisplayChannels: c.Display}
-		done := 0
-		opts.Progress = func(step, steps int, _ []float32) {
-			if step == steps {
-				done += vizkit.DefaultChunk
+			Norm: c.norm()}
+		opts.Progress = func(p engine.Progress) {
+			if p.Done%actMaxCLI.Steps == 0 {
+				done := p.Done / actMaxCLI.Steps * engine.DefaultBatchSize
 				fmt.Fprintf(c.Log, "vizkit: actmax %s: %d/%d filters\n", name, min(done, n), n)
 			}
 		}
-		r, err := c.Ex.ActMaxFilters(c.Ctx, name, n, opts)
+		res, err := actmax.Filters(c.Ctx, c.Ex, name, n, opts)
 		if err != nil {
 			return err
 		}
+		r := &vizkit.ActMaxResult{Result: res, DisplayChannels: c.Display}
 		grid, err := r.Grid(0)
 		if err != nil {
 			return err
@@ -102,11 +104,12 @@ func runDeepDream(c *runCtx) error {
 		return err
 	}
 	for _, name := range layers {
-		r, err := c.Ex.DeepDream(c.Ctx, c.Input, vizkit.DeepDreamOptions{Layer: name, Octaves: 3, Jitter: 8,
-			Norm: c.norm(), DisplayChannels: c.Display})
+		res, err := actmax.DeepDream(c.Ctx, c.Ex, c.Input, actmax.DreamOptions{Layer: name, Octaves: 3, Jitter: 8,
+			Norm: c.norm()})
 		if err != nil {
 			return err
 		}
+		r := &vizkit.DeepDreamResult{DreamResult: res, DisplayChannels: c.Display}
 		panel, err := r.Panel(c.Input)
 		if err != nil {
 			return err

@@ -33,7 +33,7 @@ func batchProgress(c *runCtx, what string) func(engine.Progress) {
 }
 
 func runSmoothGrad(c *runCtx) error {
-	sg, err := attr.SmoothGrad(c.Ctx, c.Ex.Explainer, c.Input, attr.SmoothGradOptions{Target: c.Target, Progress: batchProgress(c, "smoothgrad")})
+	sg, err := attr.SmoothGrad(c.Ctx, c.Ex, c.Input, attr.SmoothGradOptions{Target: c.Target, Progress: batchProgress(c, "smoothgrad")})
 	if err != nil {
 		return err
 	}
@@ -55,7 +55,7 @@ func runSmoothGrad(c *runCtx) error {
 }
 
 func runIG(c *runCtx) error {
-	ig, err := attr.IntegratedGradients(c.Ctx, c.Ex.Explainer, c.Input, attr.IGOptions{Target: c.Target, Norm: c.norm(),
+	ig, err := attr.IntegratedGradients(c.Ctx, c.Ex, c.Input, attr.IGOptions{Target: c.Target, Norm: c.norm(),
 		Progress: batchProgress(c, "integrated gradients")})
 	if err != nil {
 		return err
@@ -88,7 +88,7 @@ func runOcclusion(c *runCtx) error {
 		win = min(max(2, side/4), side)
 	}
 	stride := max(1, win/2)
-	oc, err := attr.Occlusion(c.Ctx, c.Ex.Explainer, c.Input, attr.OcclusionOptions{Target: c.Target, Progress: batchProgress(c, "occlusion"),
+	oc, err := attr.Occlusion(c.Ctx, c.Ex, c.Input, attr.OcclusionOptions{Target: c.Target, Progress: batchProgress(c, "occlusion"),
 		Window: [2]int{win, win}, Stride: [2]int{stride, stride}})
 	if err != nil {
 		return err

@@ -39,7 +39,7 @@ func camOptions(c *runCtx, name string) cam.Options {
 }
 
 func runCAM(c *runCtx, m cam.Info) error {
-	res, err := cam.Compute(c.Ctx, c.Ex.Explainer, c.Input, camOptions(c, m.Name))
+	res, err := cam.Compute(c.Ctx, c.Ex, c.Input, camOptions(c, m.Name))
 	if err != nil {
 		return err
 	}
@@ -106,7 +106,7 @@ func runCAMCompare(c *runCtx) error {
 		if err := c.Ctx.Err(); err != nil {
 			return err
 		}
-		res, err := cam.Compute(c.Ctx, c.Ex.Explainer, c.Input, camOptions(c, name))
+		res, err := cam.Compute(c.Ctx, c.Ex, c.Input, camOptions(c, name))
 		if err != nil {
 			if c.Ctx.Err() != nil {
 				return err

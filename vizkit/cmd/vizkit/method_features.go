@@ -101,7 +101,7 @@ func runFeatures(c *runCtx) error {
 			return err
 		}
 	}
-	res, err := c.Ex.FeatureMaps(c.Input, layers, vizkit.FeatureOptions{Select: vizkit.SelectTopMean, Image: c.Image})
+	res, err := vizkit.FeatureMapsOf(c.Ex, c.Input, layers, vizkit.FeatureOptions{Select: vizkit.SelectTopMean, Image: c.Image})
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ func init() {
 }
 
 func runGradient(c *runCtx, rule models.ReLURule) error {
-	r, err := attr.Saliency(c.Ctx, c.Ex.Explainer, c.Input, attr.SaliencyOptions{Target: c.Target, ReLU: rule})
+	r, err := attr.Saliency(c.Ctx, c.Ex, c.Input, attr.SaliencyOptions{Target: c.Target, ReLU: rule})
 	if err != nil {
 		return err
 	}
@@ -78,7 +78,7 @@ func runGradient(c *runCtx, rule models.ReLURule) error {
 }
 
 func runGuidedGradCAM(c *runCtx) error {
-	r, err := attr.GuidedGradCAM(c.Ctx, c.Ex.Explainer, c.Input, attr.GuidedGradCAMOptions{Target: c.Target, Layers: c.Layers})
+	r, err := attr.GuidedGradCAM(c.Ctx, c.Ex, c.Input, attr.GuidedGradCAMOptions{Target: c.Target, Layers: c.Layers})
 	if err != nil {
 		return err
 	}

@@ -82,19 +82,19 @@ func TestCLIGradientMethods(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	ex, err := vizkit.NewExplainer(m, engine.Options{})
+	ex, err := engine.NewExplainer(m, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ex.Close()
 	for rule, file := range map[models.ReLURule]string{models.ReLUGuided: "guided_backprop.npy", models.ReLUDeconv: "deconv.npy"} {
-		s, err := attr.Saliency(context.Background(), ex.Explainer, in, attr.SaliencyOptions{Target: engine.Class(3), ReLU: rule})
+		s, err := attr.Saliency(context.Background(), ex, in, attr.SaliencyOptions{Target: engine.Class(3), ReLU: rule})
 		if err != nil {
 			t.Fatal(err)
 		}
 		gradClose(t, file, gradReadNPY(t, filepath.Join(out, file)), s.Grad.Index(0), 1e-6)
 	}
-	ig, err := attr.IntegratedGradients(context.Background(), ex.Explainer, in, attr.IGOptions{Target: engine.Class(3)})
+	ig, err := attr.IntegratedGradients(context.Background(), ex, in, attr.IGOptions{Target: engine.Class(3)})
 	if err != nil {
 		t.Fatal(err)
 	}

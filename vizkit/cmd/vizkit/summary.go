@@ -37,13 +37,13 @@ type methodRow struct {
 	// Deletion and Insertion are RISE's AUCs (softmax probability, 32 steps,
 	// baselines "zero" and "blur"); ConfChange is pytorch-grad-cam's
 	// CamMultImageConfidenceChange (softmax); ROAD is ROADCombined (percentiles
-	// 10…90, noise 0.01); see vizkit/metrics.go.
+	// 10…90, noise 0.01); see package vizkit/metrics.
 	Deletion   *float64 `json:"deletion_auc,omitempty"`
 	Insertion  *float64 `json:"insertion_auc,omitempty"`
 	ConfChange *float64 `json:"conf_change,omitempty"`
 	ROAD       *float64 `json:"road_combined,omitempty"`
 	// Pointing is 1 (hit) or 0 (miss) of the pointing game (tolerance 15 px),
-	// Energy the fraction of the map's mass in the box (vizkit.EnergyInRegion).
+	// Energy the fraction of the map's mass in the box (metrics.EnergyInRegion).
 	Pointing *float64 `json:"pointing_hit,omitempty"`
 	Energy   *float64 `json:"energy_in_box,omitempty"`
 }

@@ -148,7 +148,7 @@ const mdFooter = `
   disagree: a sharp map on one corner of a square is faithful but localises
   only part of the object.
 - Definitions and differences from the reference implementations are in the
-  doc comments of ` + "`vizkit/metrics.go`" + `.
+  doc comments of package ` + "`vizkit/metrics`" + `.
 
 ## In a notebook
 

@@ -1,4 +1,4 @@
-package vizkit
+package metrics
 
 import (
 	"context"
@@ -61,10 +61,10 @@ func (m *metricLinearNet) f(img []float32) float64 {
 	return s
 }
 
-func newLinearExplainer(t *testing.T, h, w int, wt []float32) (*Explainer, *metricLinearNet) {
+func newLinearExplainer(t *testing.T, h, w int, wt []float32) (*engine.Explainer, *metricLinearNet) {
 	t.Helper()
 	net := &metricLinearNet{h: h, w: w, wt: wt}
-	ex, err := NewExplainer(net, engine.Options{})
+	ex, err := engine.NewExplainer(net, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,14 +175,14 @@ func TestPointingGameAndEnergy(t *testing.T) {
 	}
 }
 
-func TestPixelOrderAndPercentile(t *testing.T) {
-	got := PixelOrder([]float32{1, 3, 3, 0, 2})
+func TestPixelOrderAndpercentile(t *testing.T) {
+	got := pixelOrder([]float32{1, 3, 3, 0, 2})
 	if fmt.Sprint(got) != "[1 2 4 0 3]" {
 		t.Fatalf("PixelOrder %v", got)
 	}
 	// numpy.percentile([4,1,3,2], p): 50 → 2.5, 10 → 1.3, 0 → 1, 100 → 4, 90 → 3.7.
 	for p, want := range map[float64]float64{50: 2.5, 10: 1.3, 0: 1, 100: 4, 90: 3.7} {
-		approx(t, fmt.Sprintf("Percentile %g", p), Percentile([]float32{4, 1, 3, 2}, p), want, 1e-6)
+		approx(t, fmt.Sprintf("percentile %g", p), percentile([]float32{4, 1, 3, 2}, p), want, 1e-6)
 	}
 }
 
@@ -198,11 +198,11 @@ func TestDeletionInsertionClosedForm(t *testing.T) {
 	for i := range x.Data {
 		x.Data[i] = 1
 	}
-	good := &Array{Shape: []int{1, 2, 2}, Data: []float32{4, 3, 2, 1}}
-	bad := &Array{Shape: []int{1, 2, 2}, Data: []float32{1, 2, 3, 4}}
-	opts := CausalOptions{Steps: 4, Baseline: "zero", MetricOptions: MetricOptions{Score: ScoreLogit, Classes: []int{0}}}
+	good := &engine.Array{Shape: []int{1, 2, 2}, Data: []float32{4, 3, 2, 1}}
+	bad := &engine.Array{Shape: []int{1, 2, 2}, Data: []float32{1, 2, 3, 4}}
+	opts := CausalOptions{Steps: 4, Baseline: "zero", Options: Options{Score: ScoreLogit, Classes: []int{0}}}
 	ctx := context.Background()
-	del, err := ex.Deletion(ctx, x, good, opts)
+	del, err := Deletion(ctx, ex, x, good, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,17 +210,17 @@ func TestDeletionInsertionClosedForm(t *testing.T) {
 		t.Fatalf("deletion curve %v at %v", del.Curves.Data, del.Fractions)
 	}
 	approx(t, "deletion AUC", del.AUC[0], 3.75, 1e-6)
-	ins, err := ex.Insertion(ctx, x, good, opts)
+	ins, err := Insertion(ctx, ex, x, good, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	approx(t, "insertion AUC", ins.AUC[0], 6.25, 1e-6)
-	if d, _ := ex.Deletion(ctx, x, bad, opts); d.AUC[0] != 6.25 {
+	if d, _ := Deletion(ctx, ex, x, bad, opts); d.AUC[0] != 6.25 {
 		t.Fatalf("deletion AUC of the reversed map %v, want 6.25", d.AUC)
 	}
 	// Two pixels per step: 10, 3, 0 at 0, ½, 1 → AUC 4.
 	opts.Steps = 2
-	if d, _ := ex.Deletion(ctx, x, good, opts); math.Abs(d.AUC[0]-4) > 1e-6 || len(d.Fractions) != 3 {
+	if d, _ := Deletion(ctx, ex, x, good, opts); math.Abs(d.AUC[0]-4) > 1e-6 || len(d.Fractions) != 3 {
 		t.Fatalf("2-step deletion %v AUC %v", d.Curves.Data, d.AUC)
 	}
 }
@@ -244,12 +244,12 @@ func TestCausalIdentityLinear(t *testing.T) {
 	maps := RandomMaps(n, h, w, 9)
 	for _, baseline := range []string{"zero", "blur"} {
 		opts := CausalOptions{Steps: 11, Baseline: baseline, BlurSigma: 1.5,
-			MetricOptions: MetricOptions{Score: ScoreLogit, Classes: []int{0}, Batch: BatchOptions{Chunk: 5}}}
-		del, err := ex.Deletion(context.Background(), x, maps, opts)
+			Options: Options{Score: ScoreLogit, Classes: []int{0}, BatchSize: 5}}
+		del, err := Deletion(context.Background(), ex, x, maps, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ins, err := ex.Insertion(context.Background(), x, maps, opts)
+		ins, err := Insertion(context.Background(), ex, x, maps, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -279,7 +279,7 @@ func TestConfidenceChangeLinear(t *testing.T) {
 		x.Data[i] = float32(rng.NormFloat64())
 	}
 	maps := RandomMaps(2, h, w, 5)
-	res, err := ex.ConfidenceChange(context.Background(), x, maps, MetricOptions{Score: ScoreLogit, Classes: []int{0}})
+	res, err := ConfidenceChange(context.Background(), ex, x, maps, Options{Score: ScoreLogit, Classes: []int{0}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,14 +296,14 @@ func TestConfidenceChangeLinear(t *testing.T) {
 		approx(t, "before", float64(res.Before[i]), net.f(img), 1e-4)
 	}
 	// Softmax probability: the toy's p(class 0) = σ(f).
-	sm, err := ex.ConfidenceChange(context.Background(), x, maps, MetricOptions{Classes: []int{0}})
+	sm, err := ConfidenceChange(context.Background(), ex, x, maps, Options{Classes: []int{0}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	sig := func(v float64) float64 { return 1 / (1 + math.Exp(-v)) }
 	approx(t, "softmax before", float64(sm.Before[0]), sig(net.f(x.Index(0).Data)), 1e-5)
 	maps.Data[3] = 1.5
-	if _, err := ex.ConfidenceChange(context.Background(), x, maps, MetricOptions{}); err == nil || !strings.Contains(err.Error(), "[0,1]") {
+	if _, err := ConfidenceChange(context.Background(), ex, x, maps, Options{}); err == nil || !strings.Contains(err.Error(), "[0,1]") {
 		t.Fatalf("map value 1.5: %v", err)
 	}
 }
@@ -324,8 +324,8 @@ func TestROADLinear(t *testing.T) {
 	}
 	maps := RandomMaps(2, h, w, 7)
 	pcts := []float64{20, 50, 80}
-	res, err := ex.ROAD(context.Background(), x, maps, ROADOptions{Percentiles: pcts, Noise: -1,
-		MetricOptions: MetricOptions{Score: ScoreLogit, Classes: []int{0}, Batch: BatchOptions{Chunk: 4}}})
+	res, err := ROAD(context.Background(), ex, x, maps, ROADOptions{Percentiles: pcts, Noise: -1,
+		Options: Options{Score: ScoreLogit, Classes: []int{0}, BatchSize: 4}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +338,7 @@ func TestROADLinear(t *testing.T) {
 				inv[j] = 1 - v
 			}
 			for order, vals := range [][]float32{m, inv} {
-				thr := Percentile(vals, p)
+				thr := percentile(vals, p)
 				keep := make([]bool, len(vals))
 				removed := 0
 				for j, v := range vals {
@@ -374,8 +374,8 @@ func TestROADLinear(t *testing.T) {
 	// A map of zeros ties everything at the threshold: every MoRF case imputes
 	// all pixels (the library's singular system) — counted, mean-filled.
 	zero := engine.NewArray(2, h, w)
-	res, err = ex.ROAD(context.Background(), x, zero, ROADOptions{Percentiles: pcts, Noise: -1,
-		MetricOptions: MetricOptions{Score: ScoreLogit, Classes: []int{0}}})
+	res, err = ROAD(context.Background(), ex, x, zero, ROADOptions{Percentiles: pcts, Noise: -1,
+		Options: Options{Score: ScoreLogit, Classes: []int{0}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +386,7 @@ func TestROADLinear(t *testing.T) {
 }
 
 func TestNoisyLinearImputeGolden(t *testing.T) {
-	dir := filepath.Join("..", "testdata", "lab", "golden")
+	dir := filepath.Join("..", "..", "testdata", "lab", "golden")
 	img := loadNPY(t, filepath.Join(dir, "impute_img.npy"))
 	keeps := loadNPY(t, filepath.Join(dir, "impute_keep.npy"))
 	want := loadNPY(t, filepath.Join(dir, "impute_out.npy"))
@@ -398,7 +398,7 @@ func TestNoisyLinearImputeGolden(t *testing.T) {
 			keep[i] = v > 0.5
 		}
 		if k == 1 { // The fixture's mask is ROAD MoRF at 70: recompute it from the map.
-			thr := Percentile(mp.Data, 70)
+			thr := percentile(mp.Data, 70)
 			for i, v := range mp.Data {
 				if (float64(v) < thr) != keep[i] {
 					t.Fatalf("MoRF keep rule differs from numpy at pixel %d", i)
@@ -409,7 +409,7 @@ func TestNoisyLinearImputeGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		assertClose(t, fmt.Sprintf("imputation case %d vs scipy spsolve", k), &Array{Shape: []int{c, h, w}, Data: got}, want.Index(k), 1e-5)
+		assertClose(t, fmt.Sprintf("imputation case %d vs scipy spsolve", k), &engine.Array{Shape: []int{c, h, w}, Data: got}, want.Index(k), 1e-5)
 	}
 }
 
@@ -484,28 +484,28 @@ func TestMetricErrors(t *testing.T) {
 	ex, _ := newLinearExplainer(t, 3, 3, make([]float32, 27))
 	x := engine.NewArray(2, 3, 3, 3)
 	ctx := context.Background()
-	if _, err := ex.Deletion(ctx, x, engine.NewArray(2, 3, 4), CausalOptions{}); err == nil || !strings.Contains(err.Error(), "(N,H,W) = (2,3,3)") {
+	if _, err := Deletion(ctx, ex, x, engine.NewArray(2, 3, 4), CausalOptions{}); err == nil || !strings.Contains(err.Error(), "(N,H,W) = (2,3,3)") {
 		t.Fatalf("bad map shape: %v", err)
 	}
-	if _, err := ex.Deletion(ctx, x, engine.NewArray(2, 3, 3), CausalOptions{Steps: -2}); err == nil {
+	if _, err := Deletion(ctx, ex, x, engine.NewArray(2, 3, 3), CausalOptions{Steps: -2}); err == nil {
 		t.Fatal("negative steps accepted")
 	}
-	if _, err := ex.Insertion(ctx, x, engine.NewArray(2, 3, 3), CausalOptions{Baseline: "noise"}); err == nil || !strings.Contains(err.Error(), `unknown baseline "noise"`) {
+	if _, err := Insertion(ctx, ex, x, engine.NewArray(2, 3, 3), CausalOptions{Baseline: "noise"}); err == nil || !strings.Contains(err.Error(), `unknown baseline "noise"`) {
 		t.Fatalf("unknown baseline: %v", err)
 	}
-	if _, err := ex.Deletion(ctx, x, engine.NewArray(2, 3, 3), CausalOptions{MetricOptions: MetricOptions{Classes: []int{5}}}); err == nil || !strings.Contains(err.Error(), "class index 5") {
+	if _, err := Deletion(ctx, ex, x, engine.NewArray(2, 3, 3), CausalOptions{Options: Options{Classes: []int{5}}}); err == nil || !strings.Contains(err.Error(), "class index 5") {
 		t.Fatalf("bad class: %v", err)
 	}
-	if _, err := ex.ROAD(ctx, x, engine.NewArray(2, 3, 3), ROADOptions{Percentiles: []float64{120}}); err == nil {
+	if _, err := ROAD(ctx, ex, x, engine.NewArray(2, 3, 3), ROADOptions{Percentiles: []float64{120}}); err == nil {
 		t.Fatal("percentile 120 accepted")
 	}
-	if _, err := ex.Deletion(ctx, x, engine.NewArray(2, 3, 3), CausalOptions{BaselineArray: engine.NewArray(3, 3, 3, 3)}); err == nil {
+	if _, err := Deletion(ctx, ex, x, engine.NewArray(2, 3, 3), CausalOptions{BaselineArray: engine.NewArray(3, 3, 3, 3)}); err == nil {
 		t.Fatal("baseline of 3 examples for 2 accepted")
 	}
 	if _, err := ScaleMaps(engine.NewArray(2, 3)); err == nil {
 		t.Fatal("ScaleMaps accepted a 2-D array")
 	}
-	s, err := ScaleMaps(&Array{Shape: []int{1, 1, 3}, Data: []float32{-1, 1, 3}})
+	s, err := ScaleMaps(&engine.Array{Shape: []int{1, 1, 3}, Data: []float32{-1, 1, 3}})
 	if err != nil || math.Abs(float64(s.Data[1])-0.5) > 1e-6 || s.Data[0] != 0 {
 		t.Fatalf("ScaleMaps %v %v", s, err)
 	}

@@ -1,4 +1,4 @@
-package vizkit
+package actmax
 
 import (
 	"math"

@@ -1,4 +1,4 @@
-package vizkit
+package metrics
 
 import (
 	"context"
@@ -15,21 +15,6 @@ import (
 	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/heatmap"
 )
-
-// Faithfulness and localisation metrics for attribution maps, usable with
-// any method and any model:
-//
-//   - localisation against a known object: PointingGame, EnergyInRegion;
-//   - faithfulness through the model: Deletion and Insertion (RISE's causal
-//     metrics), ConfidenceChange (pytorch-grad-cam's
-//     CamMultImageConfidenceChange) and ROAD (pytorch-grad-cam's
-//     ROADMostRelevantFirst / LeastRelevantFirst with noisy linear imputation).
-//
-// Maps are (H,W) arrays for one example or (N,H,W) for a batch, at the
-// input's resolution; inputs are (N,C,H,W) (any channel count C the network
-// takes), normalised as the network
-// expects. Perturbed inputs go through the engine in chunks
-// (MetricOptions.Batch).
 
 // Region is a set of pixels of an H×W image (e.g. an object's mask or its
 // bounding box), row-major.
@@ -83,7 +68,7 @@ func (r Region) Area() float64 {
 	return float64(n) / float64(len(r.Mask))
 }
 
-func checkMapRegion(what string, m *Array, r Region) error {
+func checkMapRegion(what string, m *engine.Array, r Region) error {
 	if m == nil || len(m.Shape) != 2 {
 		return fmt.Errorf("%s: the map must have shape (H,W), got %v", what, shapeOf(m))
 	}
@@ -111,7 +96,7 @@ type PointingResult struct {
 // distance; Zhang et al. use 15 px at 224×224; 0 = exactly inside). When
 // several pixels share the maximum, it hits if at least half of them are
 // inside; a constant map is Flat and misses.
-func PointingGame(m *Array, r Region, tolerance int) (PointingResult, error) {
+func PointingGame(m *engine.Array, r Region, tolerance int) (PointingResult, error) {
 	if err := checkMapRegion("PointingGame", m, r); err != nil {
 		return PointingResult{}, err
 	}
@@ -156,7 +141,7 @@ func nearRegion(r Region, x, y, tol int) bool {
 // region: Σ_{p∈R} max(m_p,0) / Σ_p max(m_p,0), in [0,1] (Score-CAM's
 // energy-based pointing game, Wang et al. 2020). A map with no positive mass
 // gives 0. A uniformly random map scores about Region.Area().
-func EnergyInRegion(m *Array, r Region) (float64, error) {
+func EnergyInRegion(m *engine.Array, r Region) (float64, error) {
 	if err := checkMapRegion("EnergyInRegion", m, r); err != nil {
 		return 0, err
 	}
@@ -178,7 +163,7 @@ func EnergyInRegion(m *Array, r Region) (float64, error) {
 
 // RandomMaps returns n maps of h×w independent uniform [0,1) values (PCG,
 // seeded): the chance-level reference for every metric here.
-func RandomMaps(n, h, w int, seed uint64) *Array {
+func RandomMaps(n, h, w int, seed uint64) *engine.Array {
 	rng := rand.New(rand.NewPCG(seed, 0x72616e646f6d))
 	a := engine.NewArray(n, h, w)
 	for i := range a.Data {
@@ -208,29 +193,33 @@ func (s ScoreKind) String() string {
 	return "softmax probability"
 }
 
-// MetricOptions are the options shared by the perturbation metrics.
-type MetricOptions struct {
+// Options are the options shared by the perturbation metrics.
+type Options struct {
 	// Classes are the explained classes: nil means each example's top-1 class
 	// on the unperturbed input; one value applies to all; N give one each.
 	Classes []int
 	// Score is the tracked score (default ScoreProbability).
 	Score ScoreKind
-	// Batch controls chunking of the perturbed inputs and progress.
-	Batch BatchOptions
+	// BatchSize is the number of perturbed inputs per engine execution;
+	// default engine.DefaultBatchSize. Memory grows linearly with it.
+	BatchSize int
+	// Progress, if set, is called after every engine execution with Done and
+	// Total in perturbed inputs.
+	Progress func(engine.Progress)
 }
 
-func (o MetricOptions) target() (Target, error) {
+func (o Options) target() (engine.Target, error) {
 	switch o.Score {
 	case ScoreProbability:
-		return Target{Kind: engine.TargetSoftmax, Classes: o.Classes}, nil
+		return engine.SoftmaxOf(o.Classes...), nil
 	case ScoreLogit:
-		return Target{Kind: engine.TargetLogit, Classes: o.Classes}, nil
+		return engine.Class(o.Classes...), nil
 	}
-	return Target{}, fmt.Errorf("unknown ScoreKind %d (want ScoreProbability or ScoreLogit)", o.Score)
+	return engine.Target{}, fmt.Errorf("unknown ScoreKind %d (want ScoreProbability or ScoreLogit)", o.Score)
 }
 
 // checkMaps validates maps (N,H,W) against x (N,C,H,W).
-func checkMaps(what string, x, maps *Array) error {
+func checkMaps(what string, x, maps *engine.Array) error {
 	if err := engine.CheckImages(x); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -242,7 +231,10 @@ func checkMaps(what string, x, maps *Array) error {
 
 // prepareMetric resolves the target's classes on the clean input and
 // returns the clean scores.
-func (e *Explainer) prepareMetric(x *Array, o MetricOptions) (Target, []float32, error) {
+func prepare(e *engine.Explainer, x *engine.Array, o Options) (engine.Target, []float32, error) {
+	if e == nil {
+		return engine.Target{}, nil, errors.New("nil Explainer")
+	}
 	t, err := o.target()
 	if err != nil {
 		return t, nil, err
@@ -254,22 +246,21 @@ func (e *Explainer) prepareMetric(x *Array, o MetricOptions) (Target, []float32,
 	return t, res.Scores, nil
 }
 
-// scoreRows evaluates rows perturbed inputs, row r of example exampleOf(r),
-// filled by fill, and returns their target scores.
-// Rows have c channels.
-func (e *Explainer) scoreRows(ctx context.Context, t Target, rows, c, h, w int, b BatchOptions, exampleOf func(int) int,
-	fill func(dst *Array, r0, r1 int)) ([]float32, error) {
+// scoreRows evaluates rows perturbed inputs of c channels, row r of example
+// exampleOf(r), filled by fill, and returns their target scores.
+func scoreRows(ctx context.Context, e *engine.Explainer, task string, t engine.Target, rows, c, h, w int, o Options, exampleOf func(int) int,
+	fill func(dst *engine.Array, r0, r1 int)) ([]float32, error) {
 	out := make([]float32, rows)
-	err := e.runRows(ctx, rows, c, h, w, b,
+	err := e.RunRows(ctx, rows, c, h, w, o.BatchSize, task, o.Progress,
 		func(r0, r1 int) engine.Request { return engine.Request{Target: engine.RowTarget(t, r0, r1, exampleOf)} },
 		fill,
 		func(res *engine.Result, r0, r1 int) error { copy(out[r0:r1], res.Scores); return nil })
 	return out, err
 }
 
-// PixelOrder returns the pixel indices (row-major, y·W+x) of an (H,W) map
+// pixelOrder returns the pixel indices (row-major, y·W+x) of an (H,W) map
 // from most to least important: by decreasing value, ties by increasing index.
-func PixelOrder(m []float32) []int {
+func pixelOrder(m []float32) []int {
 	idx := make([]int, len(m))
 	for i := range idx {
 		idx[i] = i
@@ -278,19 +269,15 @@ func PixelOrder(m []float32) []int {
 	return idx
 }
 
-// Causal metric modes.
+// Causal metric modes (CausalResult.Mode).
 const (
-	// Deletion starts from the input and replaces pixels by the baseline,
-	// most important first: a faithful map makes the score fall fast (low AUC).
-	Deletion = "deletion"
-	// Insertion starts from the baseline and restores the input's pixels, most
-	// important first: a faithful map makes the score rise fast (high AUC).
-	Insertion = "insertion"
+	deletion  = "deletion"
+	insertion = "insertion"
 )
 
 // CausalOptions configures Deletion and Insertion (Petsiuk et al. 2018, RISE).
 type CausalOptions struct {
-	MetricOptions
+	Options
 	// Steps is the number of perturbation steps; ceil(H·W/Steps) pixels
 	// change per step (default 32; RISE uses 224 steps of 224 pixels at 224²).
 	Steps int
@@ -302,7 +289,7 @@ type CausalOptions struct {
 	Baseline string
 	// BaselineArray, if set, is an explicit normalised baseline (N,C,H,W) or
 	// (1,C,H,W); it overrides Baseline.
-	BaselineArray *Array
+	BaselineArray *engine.Array
 	// BlurSigma is the "blur" σ in pixels; default max(H,W)/16 (4 px at 64²).
 	// (RISE blurs 224² images with σ = 1 px, which leaves small objects
 	// recognisable; σ of a few pixels removes the shapes' corners.)
@@ -311,8 +298,8 @@ type CausalOptions struct {
 
 // CausalResult is a deletion or insertion curve per example.
 type CausalResult struct {
-	// Mode is Deletion or Insertion; Baseline the baseline's name; Score the
-	// tracked score.
+	// Mode is "deletion" or "insertion"; Baseline the baseline's name; Score
+	// the tracked score.
 	Mode, Baseline string
 	Score          ScoreKind
 	// Classes are the explained classes per example.
@@ -322,27 +309,31 @@ type CausalResult struct {
 	Fractions []float64
 	// Curves are the scores (N,T): column 0 is the unperturbed input (deletion)
 	// or the baseline (insertion).
-	Curves *Array
-	// AUC is the metricTrapezoid area under each curve over Fractions (N values).
+	Curves *engine.Array
+	// AUC is the trapezoid-rule area under each curve over Fractions (N values).
 	AUC []float64
 }
 
 // MeanAUC is the mean of AUC.
-func (r *CausalResult) MeanAUC() float64 { return metricMean64(r.AUC) }
+func (r *CausalResult) MeanAUC() float64 { return mean64(r.AUC) }
 
 // Deletion computes RISE's deletion curve and its AUC for each example's
-// map (lower is better): see CausalOptions.
-func (e *Explainer) Deletion(ctx context.Context, x, maps *Array, opts CausalOptions) (*CausalResult, error) {
-	return e.causal(ctx, Deletion, x, maps, opts)
+// map (lower is better): starting from the input, pixels are replaced by the
+// baseline, most important first; a faithful map makes the score fall fast.
+// See CausalOptions.
+func Deletion(ctx context.Context, e *engine.Explainer, x, maps *engine.Array, opts CausalOptions) (*CausalResult, error) {
+	return causal(ctx, e, deletion, x, maps, opts)
 }
 
 // Insertion computes RISE's insertion curve and its AUC for each example's
-// map (higher is better): see CausalOptions.
-func (e *Explainer) Insertion(ctx context.Context, x, maps *Array, opts CausalOptions) (*CausalResult, error) {
-	return e.causal(ctx, Insertion, x, maps, opts)
+// map (higher is better): starting from the baseline, the input's pixels are
+// restored, most important first; a faithful map makes the score rise fast.
+// See CausalOptions.
+func Insertion(ctx context.Context, e *engine.Explainer, x, maps *engine.Array, opts CausalOptions) (*CausalResult, error) {
+	return causal(ctx, e, insertion, x, maps, opts)
 }
 
-func (e *Explainer) causal(ctx context.Context, mode string, x, maps *Array, opts CausalOptions) (*CausalResult, error) {
+func causal(ctx context.Context, e *engine.Explainer, mode string, x, maps *engine.Array, opts CausalOptions) (*CausalResult, error) {
 	what := mode
 	if err := checkMaps(what, x, maps); err != nil {
 		return nil, err
@@ -362,7 +353,7 @@ func (e *Explainer) causal(ctx context.Context, mode string, x, maps *Array, opt
 	name := opts.Baseline
 	if name == "" {
 		name = "zero"
-		if mode == Insertion {
+		if mode == insertion {
 			name = "blur"
 		}
 	}
@@ -370,13 +361,13 @@ func (e *Explainer) causal(ctx context.Context, mode string, x, maps *Array, opt
 	if err != nil {
 		return nil, err
 	}
-	t, _, err := e.prepareMetric(x, opts.MetricOptions)
+	t, _, err := prepare(e, x, opts.Options)
 	if err != nil {
 		return nil, err
 	}
 	orders := make([][]int, n)
 	for i := range orders {
-		orders[i] = PixelOrder(maps.Index(i).Data)
+		orders[i] = pixelOrder(maps.Index(i).Data)
 	}
 	fr := make([]float64, points)
 	for k := range fr {
@@ -384,11 +375,11 @@ func (e *Explainer) causal(ctx context.Context, mode string, x, maps *Array, opt
 	}
 	exampleOf := func(r int) int { return r / points }
 	nc := x.Shape[1]
-	scores, err := e.scoreRows(ctx, t, n*points, nc, H, W, opts.Batch, exampleOf, func(dst *Array, r0, r1 int) {
+	scores, err := scoreRows(ctx, e, what+" perturbed inputs", t, n*points, nc, H, W, opts.Options, exampleOf, func(dst *engine.Array, r0, r1 int) {
 		for r := r0; r < r1; r++ {
 			i, k := r/points, r%points
 			from, to := x.Index(i).Data, base.Index(i).Data // Deletion: x → baseline.
-			if mode == Insertion {
+			if mode == insertion {
 				from, to = to, from
 			}
 			d := dst.Index(r - r0).Data
@@ -408,13 +399,13 @@ func (e *Explainer) causal(ctx context.Context, mode string, x, maps *Array, opt
 	for i := 0; i < n; i++ {
 		row := res.Curves.Index(i).Data
 		copy(row, scores[i*points:(i+1)*points])
-		res.AUC[i] = metricTrapezoid(fr, row)
+		res.AUC[i] = trapezoid(fr, row)
 	}
 	return res, nil
 }
 
-// metricTrapezoid integrates y over x with the metricTrapezoid rule.
-func metricTrapezoid(x []float64, y []float32) float64 {
+// trapezoid integrates y over x with the trapezoid rule.
+func trapezoid(x []float64, y []float32) float64 {
 	s := 0.0
 	for k := 1; k < len(x); k++ {
 		s += (x[k] - x[k-1]) * (float64(y[k]) + float64(y[k-1])) / 2
@@ -423,7 +414,7 @@ func metricTrapezoid(x []float64, y []float32) float64 {
 }
 
 // perturbBaseline builds the (N,C,H,W) baseline for causal metrics.
-func perturbBaseline(x *Array, name string, explicit *Array, sigma float64, what string) (*Array, string, error) {
+func perturbBaseline(x *engine.Array, name string, explicit *engine.Array, sigma float64, what string) (*engine.Array, string, error) {
 	n, nc, H, W := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
 	if explicit != nil {
 		ok := len(explicit.Shape) == 4 && (explicit.Shape[0] == n || explicit.Shape[0] == 1) && slices.Equal(explicit.Shape[1:], x.Shape[1:])
@@ -470,7 +461,7 @@ type ConfidenceResult struct {
 }
 
 // MeanChange is the mean of Change.
-func (r *ConfidenceResult) MeanChange() float64 { return metricMean32(r.Change) }
+func (r *ConfidenceResult) MeanChange() float64 { return mean32(r.Change) }
 
 // DropInConfidence is the library's DropInConfidence per example:
 // max(−Change, 0) (lower is better).
@@ -500,7 +491,7 @@ func (r *ConfidenceResult) IncreaseInConfidence() float64 {
 // input where the map is 1 and moves it to the normalised zero (the data
 // mean) where the map is 0. Maps must hold values in [0,1] (CAMs are; scale
 // other attributions first, e.g. with ScaleMaps); anything else is an error.
-func (e *Explainer) ConfidenceChange(ctx context.Context, x, maps *Array, opts MetricOptions) (*ConfidenceResult, error) {
+func ConfidenceChange(ctx context.Context, e *engine.Explainer, x, maps *engine.Array, opts Options) (*ConfidenceResult, error) {
 	const what = "ConfidenceChange"
 	if err := checkMaps(what, x, maps); err != nil {
 		return nil, err
@@ -510,13 +501,13 @@ func (e *Explainer) ConfidenceChange(ctx context.Context, x, maps *Array, opts M
 			return nil, fmt.Errorf("%s: map values must be in [0,1] (the library multiplies the input by a CAM); value %v at flat index %d — scale the maps first (ScaleMaps)", what, v, i)
 		}
 	}
-	t, before, err := e.prepareMetric(x, opts)
+	t, before, err := prepare(e, x, opts)
 	if err != nil {
 		return nil, err
 	}
 	n, nc, H, W := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
 	hw := H * W
-	after, err := e.scoreRows(ctx, t, n, nc, H, W, opts.Batch, func(r int) int { return r }, func(dst *Array, r0, r1 int) {
+	after, err := scoreRows(ctx, e, what+" masked inputs", t, n, nc, H, W, opts, func(r int) int { return r }, func(dst *engine.Array, r0, r1 int) {
 		for r := r0; r < r1; r++ {
 			src, m, d := x.Index(r).Data, maps.Index(r).Data, dst.Index(r-r0).Data
 			for ch := 0; ch < nc; ch++ {
@@ -539,7 +530,7 @@ func (e *Explainer) ConfidenceChange(ctx context.Context, x, maps *Array, opts M
 // ScaleMaps min–max scales each (H,W) map of maps (N,H,W) to [0,1]
 // (pytorch-grad-cam's scale_cam_image without the resize: (m−min)/(1e-7+max−min)
 // with the max taken after subtracting min); constant maps become 0.
-func ScaleMaps(maps *Array) (*Array, error) {
+func ScaleMaps(maps *engine.Array) (*engine.Array, error) {
 	if maps == nil || len(maps.Shape) != 3 {
 		return nil, fmt.Errorf("ScaleMaps: maps must have shape (N,H,W), got %v", shapeOf(maps))
 	}
@@ -565,7 +556,7 @@ func ScaleMaps(maps *Array) (*Array, error) {
 
 // ROADOptions configures ROAD.
 type ROADOptions struct {
-	MetricOptions
+	Options
 	// Percentiles are the thresholds (default 10, 20, …, 90, the library's
 	// ROAD*Average and ROADCombined defaults). At percentile p, MoRF imputes
 	// the pixels whose map value is ≥ the p-th percentile (keeps m <
@@ -591,7 +582,7 @@ type ROADResult struct {
 	Percentiles []float64
 	// MoRF and LeRF are the score changes (N,P) after imputing the most
 	// relevant (MoRF) or least relevant (LeRF) pixels.
-	MoRF, LeRF *Array
+	MoRF, LeRF *engine.Array
 	// MoRFMean and LeRFMean average them over the percentiles per example
 	// (the library's ROADMostRelevantFirstAverage / LeastRelevantFirstAverage;
 	// MoRF lower and LeRF higher is better).
@@ -617,7 +608,7 @@ type ROADResult struct {
 // gradients to a relative residual of 1e-6 instead of a direct solver (the
 // same solution to float precision); the noise comes from Go's PCG, not
 // torch.randn; the singular all-imputed case is defined (see AllImputed).
-func (e *Explainer) ROAD(ctx context.Context, x, maps *Array, opts ROADOptions) (*ROADResult, error) {
+func ROAD(ctx context.Context, e *engine.Explainer, x, maps *engine.Array, opts ROADOptions) (*ROADResult, error) {
 	const what = "ROAD"
 	if err := checkMaps(what, x, maps); err != nil {
 		return nil, err
@@ -640,7 +631,7 @@ func (e *Explainer) ROAD(ctx context.Context, x, maps *Array, opts ROADOptions) 
 	} else if noise < 0 {
 		noise = 0
 	}
-	t, before, err := e.prepareMetric(x, opts.MetricOptions)
+	t, before, err := prepare(e, x, opts.Options)
 	if err != nil {
 		return nil, err
 	}
@@ -654,7 +645,7 @@ func (e *Explainer) ROAD(ctx context.Context, x, maps *Array, opts ROADOptions) 
 	rowErr := make([]error, rows)
 	// One imputation per row, in parallel; row r's noise comes from its own
 	// generator (seed, r), so results do not depend on scheduling.
-	impute := func(dst *Array, r0, r int) {
+	impute := func(dst *engine.Array, r0, r int) {
 		i, pi, lerf := r/(2*np), (r/2)%np, r%2 == 1
 		m := maps.Index(i).Data
 		vals := m
@@ -664,7 +655,7 @@ func (e *Explainer) ROAD(ctx context.Context, x, maps *Array, opts ROADOptions) 
 				vals[j] = 1 - v
 			}
 		}
-		thr := Percentile(vals, pcts[pi])
+		thr := percentile(vals, pcts[pi])
 		keep := make([]bool, hw)
 		kept := false
 		for j, v := range vals {
@@ -680,7 +671,7 @@ func (e *Explainer) ROAD(ctx context.Context, x, maps *Array, opts ROADOptions) 
 		}
 		copy(dst.Index(r-r0).Data, img)
 	}
-	scores, err := e.scoreRows(ctx, t, rows, nc, H, W, opts.Batch, func(r int) int { return r / (2 * np) }, func(dst *Array, r0, r1 int) {
+	scores, err := scoreRows(ctx, e, what+" imputed inputs", t, rows, nc, H, W, opts.Options, func(r int) int { return r / (2 * np) }, func(dst *engine.Array, r0, r1 int) {
 		var wg sync.WaitGroup
 		next := make(chan int)
 		for w := 0; w < min(runtime.GOMAXPROCS(0), r1-r0); w++ {
@@ -728,9 +719,9 @@ func (e *Explainer) ROAD(ctx context.Context, x, maps *Array, opts ROADOptions) 
 	return res, nil
 }
 
-// Percentile is numpy.percentile(v, p) with the default linear
+// percentile is numpy.percentile(v, p) with the default linear
 // interpolation: the value at rank p/100·(n−1) of the sorted values.
-func Percentile(v []float32, p float64) float64 {
+func percentile(v []float32, p float64) float64 {
 	s := make([]float64, len(v))
 	for i, x := range v {
 		s[i] = float64(x)
@@ -834,7 +825,7 @@ func NoisyLinearImpute(img []float32, c, h, w int, keep []bool, noise float64, r
 		}
 	}
 	for ch := 0; ch < c; ch++ {
-		sol, err := metricCG(apply, b[ch*m:(ch+1)*m], 1e-6, 10*m+100)
+		sol, err := conjugateGradients(apply, b[ch*m:(ch+1)*m], 1e-6, 10*m+100)
 		if err != nil {
 			return nil, fmt.Errorf("NoisyLinearImpute: channel %d: %w", ch, err)
 		}
@@ -845,15 +836,15 @@ func NoisyLinearImpute(img []float32, c, h, w int, keep []bool, noise float64, r
 	return out, nil
 }
 
-// metricCG solves the symmetric positive definite system A x = b
+// conjugateGradients solves the symmetric positive definite system A x = b
 // (A given by apply) to ‖r‖ ≤ tol·‖b‖, starting from x = 0.
-func metricCG(apply func(dst, v []float64), b []float64, tol float64, maxIter int) ([]float64, error) {
+func conjugateGradients(apply func(dst, v []float64), b []float64, tol float64, maxIter int) ([]float64, error) {
 	n := len(b)
 	x := make([]float64, n)
 	r := append([]float64(nil), b...)
 	p := append([]float64(nil), b...)
 	ap := make([]float64, n)
-	rr := metricDot(r, r)
+	rr := dot(r, r)
 	bb := rr
 	if bb == 0 {
 		return x, nil
@@ -863,12 +854,12 @@ func metricCG(apply func(dst, v []float64), b []float64, tol float64, maxIter in
 			return x, nil
 		}
 		apply(ap, p)
-		alpha := rr / metricDot(p, ap)
+		alpha := rr / dot(p, ap)
 		for i := range x {
 			x[i] += alpha * p[i]
 			r[i] -= alpha * ap[i]
 		}
-		rr2 := metricDot(r, r)
+		rr2 := dot(r, r)
 		beta := rr2 / rr
 		rr = rr2
 		for i := range p {
@@ -881,7 +872,7 @@ func metricCG(apply func(dst, v []float64), b []float64, tol float64, maxIter in
 	return nil, fmt.Errorf("conjugate gradients did not converge in %d iterations (relative residual %.2g)", maxIter, math.Sqrt(rr/bb))
 }
 
-func metricDot(a, b []float64) float64 {
+func dot(a, b []float64) float64 {
 	s := 0.0
 	for i, v := range a {
 		s += v * b[i]
@@ -889,7 +880,7 @@ func metricDot(a, b []float64) float64 {
 	return s
 }
 
-func metricMean64(v []float64) float64 {
+func mean64(v []float64) float64 {
 	if len(v) == 0 {
 		return math.NaN()
 	}
@@ -900,7 +891,7 @@ func metricMean64(v []float64) float64 {
 	return s / float64(len(v))
 }
 
-func metricMean32(v []float32) float64 {
+func mean32(v []float32) float64 {
 	if len(v) == 0 {
 		return math.NaN()
 	}
@@ -911,7 +902,7 @@ func metricMean32(v []float32) float64 {
 	return s / float64(len(v))
 }
 
-func shapeOf(a *Array) any {
+func shapeOf(a *engine.Array) any {
 	if a == nil {
 		return "nil"
 	}

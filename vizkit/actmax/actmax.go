@@ -1,4 +1,4 @@
-package vizkit
+package actmax
 
 import (
 	"context"
@@ -12,69 +12,6 @@ import (
 	"github.com/cnnviz/cnnviz/vizkit/heatmap"
 	"github.com/gomlx/gomlx/core/graph"
 )
-
-// Activation maximisation: optimise an input image so that a unit of the
-// network fires strongly — FlashTorch's GradientAscent, with Lucid's
-// regularisers and decorrelated Fourier parameterisation — and DeepDream.
-//
-// The engine differentiates the objective with respect to the network input x.
-// Everything between the optimised parameters θ and x (the Fourier
-// parameterisation, colour decorrelation, sigmoid, random jitter/scale/rotation,
-// ImageNet normalisation) is applied in Go, and the gradient is carried back
-// through it with the chain rule, ∂J/∂θ = Pᵀ Tᵀ (∂J/∂x / std), using each map's
-// exact transpose (see actmax_param.go). Penalties (total variation, L2) are
-// differentiated in Go as well.
-
-// ObjectiveKind selects what activation maximisation maximises.
-type ObjectiveKind int
-
-const (
-	// ObjectiveChannel is the mean of one channel of a layer's output over all
-	// positions (FlashTorch's filter objective; for a flat layer, one feature).
-	ObjectiveChannel ObjectiveKind = iota
-	// ObjectiveNeuron is one unit: channel Channel at row Y, column X of a
-	// spatial layer's output (for a flat layer, feature Channel).
-	ObjectiveNeuron
-	// ObjectiveClass is the logit of class engine.Class.
-	ObjectiveClass
-)
-
-// Objective is one thing to maximise.
-type Objective struct {
-	Kind ObjectiveKind
-	// Layer names the layer (channel and neuron objectives), e.g. "features.8".
-	Layer string
-	// Channel is the channel (or feature) index in Layer's output.
-	Channel int
-	// Y, X locate a neuron in Layer's output grid.
-	Y, X int
-	// Class is the class index (class objectives).
-	Class int
-}
-
-// ChannelObjective maximises the mean activation of channel ch of layer.
-func ChannelObjective(layer string, ch int) Objective {
-	return Objective{Kind: ObjectiveChannel, Layer: layer, Channel: ch}
-}
-
-// NeuronObjective maximises the activation of channel ch at (y, x) of layer.
-func NeuronObjective(layer string, ch, y, x int) Objective {
-	return Objective{Kind: ObjectiveNeuron, Layer: layer, Channel: ch, Y: y, X: x}
-}
-
-// ClassObjective maximises the logit of class c.
-func ClassObjective(c int) Objective { return Objective{Kind: ObjectiveClass, Class: c} }
-
-// String describes the objective for captions.
-func (o Objective) String() string {
-	switch o.Kind {
-	case ObjectiveNeuron:
-		return fmt.Sprintf("%s channel %d at (%d,%d)", o.Layer, o.Channel, o.Y, o.X)
-	case ObjectiveClass:
-		return fmt.Sprintf("logit of class %d", o.Class)
-	}
-	return fmt.Sprintf("%s filter %d", o.Layer, o.Channel)
-}
 
 // Parameterisations and optimisers of ActMax.
 const (
@@ -92,10 +29,10 @@ const (
 	OptimizerAdam = "adam"
 )
 
-// ActMaxOptions configures ActMax. The zero value is FlashTorch's
+// Options configures Run and Filters. The zero value is FlashTorch's
 // GradientAscent (pixel parameterisation, normalised-gradient steps of LR 1,
 // no regularisation) on 128×128 inputs for 30 steps.
-type ActMaxOptions struct {
+type Options struct {
 	// Size is the optimised image's (height, width); default (128, 128).
 	Size [2]int
 	// Steps is the number of gradient steps; default 30.
@@ -114,7 +51,7 @@ type ActMaxOptions struct {
 	// Init, if set, is the initial normalised input (1,C,H,W) or (N,C,H,W)
 	// (ParamPixel only); default: FlashTorch's uniform noise, pixels drawn
 	// uniformly in [150,180)/255 and truncated to whole levels as np.uint8.
-	Init *Array
+	Init *engine.Array
 
 	// Jitter is the largest random translation in pixels per step (each axis
 	// uniform in [−Jitter, Jitter]); 0: none.
@@ -137,29 +74,25 @@ type ActMaxOptions struct {
 	// input channel count C (models.InputChannels): ImageNet's for 3, none
 	// otherwise. See engine.Normalization.
 	Norm engine.Normalization
-	// DisplayChannels are the channels drawn by Grid and HTML; see
-	// SaliencyOptions.
-	DisplayChannels []int
-	// Chunk is the number of images optimised together per engine execution;
-	// default DefaultChunk.
-	Chunk int
-	// Progress, if set, is called after every step with the step number
-	// (1-based), the number of steps and the objective values of the images of
-	// the current chunk (on their transformed inputs).
-	Progress func(step, steps int, scores []float32)
+	// BatchSize is the number of images optimised together per engine
+	// execution; default engine.DefaultBatchSize. Memory grows linearly with it.
+	BatchSize int
+	// Progress, if set, is called after every step with Done and Total in
+	// steps over all batches (Steps × number of batches).
+	Progress func(engine.Progress)
 }
 
-// ActMaxResult holds the optimised images.
-type ActMaxResult struct {
-	// Objectives are the maximised objectives, one per image.
-	Objectives []Objective
+// Result holds the optimised images.
+type Result struct {
+	// Targets are the maximised targets, one per image.
+	Targets []engine.Target
 	// Param and Optimizer as used.
 	Param, Optimizer string
 	// Input is the optimised network input, normalised, (N,C,H,W) with C the
 	// network's input channel count.
-	Input *Array
+	Input *engine.Array
 	// Pixels is Input in pixel space, clipped to [0,1], (N,C,H,W).
-	Pixels *Array
+	Pixels *engine.Array
 	// InitialScores and Scores are the objective values on the initial and the
 	// final image (untransformed), per image.
 	InitialScores, Scores []float32
@@ -168,40 +101,34 @@ type ActMaxResult struct {
 	History [][]float32
 	// Norm is the input normalisation (resolved: C values each).
 	Norm engine.Normalization
-	// DisplayChannels are the channels drawn (resolved).
-	DisplayChannels []int
 }
 
 // Display returns the images to show, (N,C,H,W) in [0,1]: FlashTorch's
 // standardize_and_clip(saturation 0.2, brightness 0.7) of Input for the pixel
 // parameterisation (whose values leave the valid range without
 // regularisation), Pixels for the Fourier one.
-func (r *ActMaxResult) Display() *Array {
+func (r *Result) Display() *engine.Array {
 	if r.Param == ParamFFT {
 		return r.Pixels.Clone()
 	}
 	return engine.StandardizeAndClip(r.Input, 0.2, 0.7)
 }
 
-type actMaxConfig struct {
+type config struct {
 	c, h, w, steps   int
 	lr               float64
 	optimizer, param string
 	decay            float64
 	norm             engine.Normalization
-	display          []int
 	blurSigma        float64
-	chunk            int
+	batch            int
 }
 
-func (e *Explainer) actMaxConfig(opts ActMaxOptions) (actMaxConfig, error) {
-	c := actMaxConfig{c: models.InputChannels(e.Net()), h: opts.Size[0], w: opts.Size[1], steps: opts.Steps, lr: opts.LR, optimizer: opts.Optimizer,
-		param: opts.Param, decay: opts.DecayPower, blurSigma: opts.BlurSigma, chunk: opts.Chunk}
+func newConfig(e *engine.Explainer, opts Options) (config, error) {
+	c := config{c: models.InputChannels(e.Net()), h: opts.Size[0], w: opts.Size[1], steps: opts.Steps, lr: opts.LR, optimizer: opts.Optimizer,
+		param: opts.Param, decay: opts.DecayPower, blurSigma: opts.BlurSigma, batch: opts.BatchSize}
 	var err error
 	if c.norm, err = opts.Norm.For(c.c); err != nil {
-		return c, fmt.Errorf("activation maximisation: %w", err)
-	}
-	if c.display, err = CheckDisplayChannels(opts.DisplayChannels, c.c); err != nil {
 		return c, fmt.Errorf("activation maximisation: %w", err)
 	}
 	if opts.Size == ([2]int{}) {
@@ -270,103 +197,139 @@ func (e *Explainer) actMaxConfig(opts ActMaxOptions) (actMaxConfig, error) {
 			return c, fmt.Errorf("random rotations must be finite, got %v", opts.Rotations)
 		}
 	}
-	if c.chunk == 0 {
-		c.chunk = DefaultChunk
+	if c.batch == 0 {
+		c.batch = engine.DefaultBatchSize
 	}
-	if c.chunk < 0 {
-		return c, fmt.Errorf("Chunk %d must be ≥ 0", opts.Chunk)
+	if c.batch < 0 {
+		return c, fmt.Errorf("activation maximisation BatchSize %d must be ≥ 0 (0 means %d)", opts.BatchSize, engine.DefaultBatchSize)
 	}
 	return c, nil
 }
 
-// objectiveRequest builds the engine request for a chunk of objectives, which
-// must share kind and layer (and neuron position). Channel and neuron
-// objectives mask the layer's output with a per-example one-hot channel scale
+// objective is a target as Run reads it: a class logit or a layer unit.
+type objective struct {
+	class bool
+	cls   int
+	unit  engine.Unit
+}
+
+func (o objective) String() string {
+	if o.class {
+		return fmt.Sprintf("logit of class %d", o.cls)
+	}
+	if o.unit.Neuron {
+		return fmt.Sprintf("%s channel %d at (%d,%d)", o.unit.Layer, o.unit.Channel, o.unit.Y, o.unit.X)
+	}
+	return fmt.Sprintf("%s channel %d", o.unit.Layer, o.unit.Channel)
+}
+
+// objectiveOf reads a target Run can maximise.
+func objectiveOf(t engine.Target) (objective, error) {
+	if u, ok := t.Unit(); ok {
+		return objective{unit: u}, nil
+	}
+	if t.Kind == engine.TargetLogit && len(t.Classes) == 1 {
+		return objective{class: true, cls: t.Classes[0]}, nil
+	}
+	return objective{}, fmt.Errorf("activation maximisation maximises engine.Class(c) (one class), engine.ChannelMean(layer, ch) or engine.Neuron(layer, ch, y, x), not %q", t)
+}
+
+// request builds the engine request for a batch of objectives, which must
+// share kind and layer (and neuron position). Channel and neuron objectives
+// mask the layer's output with a per-example one-hot channel scale
 // (engine.Request.ScaleLayer) and sum: one compiled graph serves every channel.
-func (e *Explainer) objectiveRequest(objs []Objective) (engine.Request, engine.RunOptions, error) {
+func request(e *engine.Explainer, objs []objective) (engine.Request, engine.RunOptions, error) {
 	o := objs[0]
-	if o.Kind == ObjectiveClass {
+	if o.class {
 		cls := make([]int, len(objs))
 		for i, ob := range objs {
-			cls[i] = ob.Class
+			cls[i] = ob.cls
 		}
 		return engine.Request{GradInput: true, Target: engine.Class(cls...)}, engine.RunOptions{}, nil
 	}
-	layer, err := e.Layer(o.Layer)
+	name := o.unit.Layer
+	layer, err := e.Layer(name)
 	if err != nil {
 		return engine.Request{}, engine.RunOptions{}, fmt.Errorf("activation maximisation: %w", err)
 	}
 	scale := engine.NewArray(len(objs), layer.Out)
 	for i, ob := range objs {
-		scale.Data[i*layer.Out+ob.Channel] = 1
+		scale.Data[i*layer.Out+ob.unit.Channel] = 1
 	}
-	var t Target
-	if o.Kind == ObjectiveNeuron && layer.Spatial {
-		y, x := o.Y, o.X
-		t = engine.NamedFunc(o.Layer, fmt.Sprintf("actmax: masked neuron (%d,%d) of %s", y, x, o.Layer), func(act *graph.Node) *graph.Node {
+	var t engine.Target
+	if o.unit.Neuron && layer.Spatial {
+		y, x := o.unit.Y, o.unit.X
+		t = engine.NamedFunc(name, fmt.Sprintf("actmax: masked neuron (%d,%d) of %s", y, x, name), func(act *graph.Node) *graph.Node {
 			d := act.Shape().Dimensions
 			v := graph.Slice(act, graph.AxisRange(), graph.AxisRange(), graph.AxisRange(y, y+1), graph.AxisRange(x, x+1))
 			return graph.ReduceSum(graph.Reshape(v, d[0], d[1]), 1)
 		})
 	} else {
-		t = engine.NamedFunc(o.Layer, "actmax: masked channel mean of "+o.Layer, func(act *graph.Node) *graph.Node {
+		t = engine.NamedFunc(name, "actmax: masked channel mean of "+name, func(act *graph.Node) *graph.Node {
 			if act.Rank() == 4 {
 				return graph.ReduceSum(graph.ReduceMean(act, 2, 3), 1)
 			}
 			return graph.ReduceSum(act, 1)
 		})
 	}
-	return engine.Request{GradInput: true, Target: t, ScaleLayer: o.Layer}, engine.RunOptions{Scale: scale}, nil
+	return engine.Request{GradInput: true, Target: t, ScaleLayer: name}, engine.RunOptions{Scale: scale}, nil
 }
 
-// checkObjectives validates objectives against the network; all must share
-// kind and layer (and position for neurons).
-func (e *Explainer) checkObjectives(objs []Objective, c, h, w int) error {
-	if len(objs) == 0 {
-		return errors.New("activation maximisation needs at least one objective")
+// objectivesOf validates targets against the network; all must share kind
+// and layer (and position for neurons).
+func objectivesOf(e *engine.Explainer, targets []engine.Target, c, h, w int) ([]objective, error) {
+	if len(targets) == 0 {
+		return nil, errors.New("activation maximisation needs at least one target")
+	}
+	objs := make([]objective, len(targets))
+	for i, t := range targets {
+		ob, err := objectiveOf(t)
+		if err != nil {
+			return nil, fmt.Errorf("target #%d: %w", i, err)
+		}
+		objs[i] = ob
 	}
 	o := objs[0]
 	for i, ob := range objs {
-		if ob.Kind != o.Kind || ob.Layer != o.Layer || (ob.Kind == ObjectiveNeuron && (ob.Y != o.Y || ob.X != o.X)) {
-			return fmt.Errorf("objectives optimised together must share kind, layer and neuron position: #0 is %s, #%d is %s", o, i, ob)
+		if ob.class != o.class || ob.unit.Neuron != o.unit.Neuron || ob.unit.Layer != o.unit.Layer || (ob.unit.Neuron && (ob.unit.Y != o.unit.Y || ob.unit.X != o.unit.X)) {
+			return nil, fmt.Errorf("targets optimised together must share kind, layer and neuron position: #0 is %s, #%d is %s", o, i, ob)
 		}
-		switch ob.Kind {
-		case ObjectiveClass:
-			if ob.Class < 0 || ob.Class >= e.Net().NumClasses() {
-				return fmt.Errorf("class index %d is out of range for model %s with %d classes (valid: 0..%d)", ob.Class, e.Net().Arch(), e.Net().NumClasses(), e.Net().NumClasses()-1)
+		if ob.class {
+			if k := e.Net().NumClasses(); ob.cls < 0 || ob.cls >= k {
+				return nil, fmt.Errorf("class index %d is out of range for model %s with %d classes (valid: 0..%d)", ob.cls, e.Net().Arch(), k, k-1)
 			}
-		case ObjectiveChannel, ObjectiveNeuron:
-			l, err := e.Layer(ob.Layer)
-			if err != nil {
-				return fmt.Errorf("activation maximisation: %w", err)
-			}
-			if ob.Channel < 0 || ob.Channel >= l.Out {
-				return fmt.Errorf("channel %d is out of range for layer %q with %d channels (valid: 0..%d)", ob.Channel, ob.Layer, l.Out, l.Out-1)
-			}
-		default:
-			return fmt.Errorf("unknown objective kind %d", ob.Kind)
+			continue
+		}
+		l, err := e.Layer(ob.unit.Layer)
+		if err != nil {
+			return nil, fmt.Errorf("activation maximisation: %w", err)
+		}
+		if ob.unit.Channel < 0 || ob.unit.Channel >= l.Out {
+			return nil, fmt.Errorf("channel %d is out of range for layer %q with %d channels (valid: 0..%d)", ob.unit.Channel, ob.unit.Layer, l.Out, l.Out-1)
 		}
 	}
-	if o.Kind == ObjectiveNeuron {
-		l, _ := e.Layer(o.Layer)
+	if o.unit.Neuron {
+		l, _ := e.Layer(o.unit.Layer)
 		if l.Spatial {
-			res, err := e.Run(engine.NewArray(1, c, h, w), engine.Request{Taps: []string{o.Layer}, Target: engine.ChannelMean(o.Layer, 0)})
+			res, err := e.Run(engine.NewArray(1, c, h, w), engine.Request{Taps: []string{o.unit.Layer}, Target: engine.ChannelMean(o.unit.Layer, 0)})
 			if err != nil {
-				return err
+				return nil, err
 			}
-			s := res.Acts[o.Layer].Shape
-			if o.Y < 0 || o.Y >= s[2] || o.X < 0 || o.X >= s[3] {
-				return fmt.Errorf("neuron (%d,%d) is outside layer %q's %dx%d output grid for %dx%d inputs", o.Y, o.X, o.Layer, s[2], s[3], h, w)
+			s := res.Acts[o.unit.Layer].Shape
+			if o.unit.Y < 0 || o.unit.Y >= s[2] || o.unit.X < 0 || o.unit.X >= s[3] {
+				return nil, fmt.Errorf("neuron (%d,%d) is outside layer %q's %dx%d output grid for %dx%d inputs", o.unit.Y, o.unit.X, o.unit.Layer, s[2], s[3], h, w)
 			}
 		}
 	}
-	return nil
+	return objs, nil
 }
 
-// ActMax optimises one image per objective (objectives must share kind and
-// layer; run layers separately) and returns them. Images are optimised
-// together, Chunk per engine execution; each image's objective depends only on
-// itself. Runs are deterministic for a given Seed and chunk size.
+// Run optimises one image per target and returns them. Targets are
+// engine.ChannelMean(layer, ch) (FlashTorch's filter objective),
+// engine.Neuron(layer, ch, y, x) or engine.Class(c) (one class each); all
+// must share kind and layer (run layers separately). Images are optimised
+// together, BatchSize per engine execution; each image's objective depends
+// only on itself. Runs are deterministic for a given Seed and BatchSize.
 //
 // Each step: img = P(θ) in pixel space; a random transform T (Jitter, Scales,
 // Rotations) is drawn per image; x = (T(img) − mean)/std goes through the
@@ -375,39 +338,45 @@ func (e *Explainer) checkObjectives(objs []Objective, c, h, w int) error {
 // penalty gradients are subtracted; then ∂/∂θ = Pᵀ g and θ takes a step
 // (normalised: θ += LR·∂/∂θ / (RMS + 1e-5); or Adam). Without transforms or
 // penalties the pixel parameterisation is exactly FlashTorch's GradientAscent.
-func (e *Explainer) ActMax(ctx context.Context, objs []Objective, opts ActMaxOptions) (*ActMaxResult, error) {
+func Run(ctx context.Context, e *engine.Explainer, targets []engine.Target, opts Options) (*Result, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	cfg, err := e.actMaxConfig(opts)
+	if e == nil {
+		return nil, errors.New("activation maximisation: nil Explainer")
+	}
+	cfg, err := newConfig(e, opts)
 	if err != nil {
 		return nil, err
 	}
-	if err := e.checkObjectives(objs, cfg.c, cfg.h, cfg.w); err != nil {
+	objs, err := objectivesOf(e, targets, cfg.c, cfg.h, cfg.w)
+	if err != nil {
 		return nil, err
 	}
 	n, nc := len(objs), cfg.c
 	if opts.Init != nil {
 		in := opts.Init
 		if len(in.Shape) != 4 || (in.Shape[0] != 1 && in.Shape[0] != n) || in.Shape[1] != nc || in.Shape[2] != cfg.h || in.Shape[3] != cfg.w || len(in.Data) != in.Shape[0]*nc*cfg.h*cfg.w {
-			return nil, fmt.Errorf("ActMax Init must have shape (1,%d,%d,%d) or (%d,%d,%d,%d), got %v", nc, cfg.h, cfg.w, n, nc, cfg.h, cfg.w, in.Shape)
+			return nil, fmt.Errorf("activation maximisation Init must have shape (1,%d,%d,%d) or (%d,%d,%d,%d), got %v", nc, cfg.h, cfg.w, n, nc, cfg.h, cfg.w, in.Shape)
 		}
-		if err := in.CheckFinite("ActMax Init"); err != nil {
+		if err := in.CheckFinite("activation maximisation Init"); err != nil {
 			return nil, err
 		}
 	}
 	per := nc * cfg.h * cfg.w
-	res := &ActMaxResult{Objectives: append([]Objective(nil), objs...), Param: cfg.param, Optimizer: cfg.optimizer,
+	res := &Result{Targets: append([]engine.Target(nil), targets...), Param: cfg.param, Optimizer: cfg.optimizer,
 		Input: engine.NewArray(n, nc, cfg.h, cfg.w), Pixels: engine.NewArray(n, nc, cfg.h, cfg.w),
-		InitialScores: make([]float32, n), Scores: make([]float32, n), History: make([][]float32, cfg.steps), Norm: cfg.norm,
-		DisplayChannels: cfg.display}
+		InitialScores: make([]float32, n), Scores: make([]float32, n), History: make([][]float32, cfg.steps), Norm: cfg.norm}
 	for s := range res.History {
 		res.History[s] = make([]float32, n)
 	}
 	rng := rand.New(rand.NewPCG(opts.Seed, 0x6163746d6178))
-	for c0 := 0; c0 < n; c0 += cfg.chunk {
-		c1 := min(c0+cfg.chunk, n)
-		if err := e.actMaxChunk(ctx, objs[c0:c1], c0, cfg, opts, rng, res); err != nil {
+	batches := (n + cfg.batch - 1) / cfg.batch
+	for c0 := 0; c0 < n; c0 += cfg.batch {
+		c1 := min(c0+cfg.batch, n)
+		pr := progress{report: opts.Progress, task: fmt.Sprintf("activation maximisation of %d target(s): steps", n),
+			done: c0 / cfg.batch * cfg.steps, total: batches * cfg.steps}
+		if err := runBatch(ctx, e, objs[c0:c1], c0, cfg, opts, rng, res, pr); err != nil {
 			return nil, err
 		}
 	}
@@ -421,13 +390,26 @@ func (e *Explainer) ActMax(ctx context.Context, objs []Objective, opts ActMaxOpt
 	return res, nil
 }
 
-// actMaxChunk optimises objectives objs (images off..off+len−1 of res).
-func (e *Explainer) actMaxChunk(ctx context.Context, objs []Objective, off int, cfg actMaxConfig, opts ActMaxOptions,
-	rng *rand.Rand, res *ActMaxResult) error {
+// progress reports steps of one batch on top of those of earlier batches.
+type progress struct {
+	report      func(engine.Progress)
+	task        string
+	done, total int
+}
+
+func (p progress) step(s int) {
+	if p.report != nil {
+		p.report(engine.Progress{Task: p.task, Done: p.done + s, Total: p.total})
+	}
+}
+
+// runBatch optimises objectives objs (images off..off+len−1 of res).
+func runBatch(ctx context.Context, e *engine.Explainer, objs []objective, off int, cfg config, opts Options,
+	rng *rand.Rand, res *Result, pr progress) error {
 	b, nc, h, w := len(objs), cfg.c, cfg.h, cfg.w
 	hw := h * w
 	per := nc * hw
-	req, ro, err := e.objectiveRequest(objs)
+	req, ro, err := request(e, objs)
 	if err != nil {
 		return err
 	}
@@ -620,9 +602,7 @@ func (e *Explainer) actMaxChunk(ctx context.Context, objs []Objective, off int, 
 				}
 			}
 		}
-		if opts.Progress != nil {
-			opts.Progress(step+1, cfg.steps, append([]float32(nil), r.Scores...))
-		}
+		pr.step(step + 1)
 	}
 	final, err := score()
 	if err != nil {
@@ -646,30 +626,33 @@ func rms64(g []float64) float64 {
 	return math.Sqrt(s / float64(len(g)))
 }
 
-// ActMaxFilters visualises the first n filters of a layer (FlashTorch's
-// visualize on a grid, with the filters in order rather than at random): one
-// image per channel 0..n−1, optimised n at a time in chunks.
-func (e *Explainer) ActMaxFilters(ctx context.Context, layer string, n int, opts ActMaxOptions) (*ActMaxResult, error) {
+// Filters visualises the first n filters of a layer (FlashTorch's visualize
+// on a grid, with the filters in order rather than at random): Run of
+// engine.ChannelMean(layer, ch) for ch = 0..n−1.
+func Filters(ctx context.Context, e *engine.Explainer, layer string, n int, opts Options) (*Result, error) {
+	if e == nil {
+		return nil, errors.New("activation maximisation: nil Explainer")
+	}
 	l, err := e.Layer(layer)
 	if err != nil {
 		return nil, err
 	}
 	if n < 1 {
-		return nil, fmt.Errorf("ActMaxFilters needs n ≥ 1, got %d", n)
+		return nil, fmt.Errorf("actmax.Filters needs n ≥ 1, got %d", n)
 	}
 	if n > l.Out {
 		return nil, fmt.Errorf("layer %q has %d channels, cannot visualise the first %d", layer, l.Out, n)
 	}
-	objs := make([]Objective, n)
-	for i := range objs {
-		objs[i] = ChannelObjective(layer, i)
+	targets := make([]engine.Target, n)
+	for i := range targets {
+		targets[i] = engine.ChannelMean(layer, i)
 	}
-	return e.ActMax(ctx, objs, opts)
+	return Run(ctx, e, targets, opts)
 }
 
 // TotalVariation returns, per image of an (N,C,H,W) array, Σ |a[y+1,x]−a[y,x]| +
 // |a[y,x+1]−a[y,x]| over channels and positions (tf.image.total_variation).
-func TotalVariation(a *Array) ([]float64, error) {
+func TotalVariation(a *engine.Array) ([]float64, error) {
 	if err := a.Check("TotalVariation input"); err != nil {
 		return nil, err
 	}
@@ -692,8 +675,8 @@ func TotalVariation(a *Array) ([]float64, error) {
 // ---------------------------------------------------------------------------
 // DeepDream
 
-// DeepDreamOptions configures DeepDream.
-type DeepDreamOptions struct {
+// DreamOptions configures DeepDream.
+type DreamOptions struct {
 	// Layer is the layer whose activations are amplified (required).
 	Layer string
 	// Objective is "l2" (default: the mean of the squared activations, the
@@ -716,34 +699,33 @@ type DeepDreamOptions struct {
 	// Norm is the input normalisation (pixels are kept in [0,1]); zero: the
 	// default for the input's channel count (see engine.Normalization).
 	Norm engine.Normalization
-	// DisplayChannels are the channels drawn by Panel and HTML; see
-	// SaliencyOptions.
-	DisplayChannels []int
-	// Progress, if set, is called after every step with the global step number,
-	// the total and the objective value.
-	Progress func(step, steps int, score float32)
+	// Progress, if set, is called after every step with Done and Total in
+	// steps over all octaves.
+	Progress func(engine.Progress)
 }
 
-// DeepDreamResult is a dreamed image.
-type DeepDreamResult struct {
+// DreamResult is a dreamed image.
+type DreamResult struct {
 	Layer, Objective string
 	// Input is the dreamed image, normalised, (1,C,H,W); Pixels in [0,1].
-	Input, Pixels *Array
+	Input, Pixels *engine.Array
 	// InitialScore and Score are the objective on the original and dreamed image.
 	InitialScore, Score float32
-	// Norm and DisplayChannels (resolved) say how the images are drawn.
-	Norm            engine.Normalization
-	DisplayChannels []int
+	// Norm is the input normalisation (resolved: C values each).
+	Norm engine.Normalization
 	// Original is the image the dream started from (1,C,H,W, normalised).
-	Original *Array
+	Original *engine.Array
 }
 
 // DeepDream amplifies what a layer sees in an image (Mordvintsev et al.):
 // gradient ascent on the layer's mean squared (or mean) activation, starting
 // from the image x (1,C,H,W, normalised), optionally over octaves.
-func (e *Explainer) DeepDream(ctx context.Context, x *Array, opts DeepDreamOptions) (*DeepDreamResult, error) {
+func DeepDream(ctx context.Context, e *engine.Explainer, x *engine.Array, opts DreamOptions) (*DreamResult, error) {
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if e == nil {
+		return nil, errors.New("DeepDream: nil Explainer")
 	}
 	if err := engine.CheckImages(x); err != nil {
 		return nil, err
@@ -761,7 +743,7 @@ func (e *Explainer) DeepDream(ctx context.Context, x *Array, opts DeepDreamOptio
 	if obj == "" {
 		obj = "l2"
 	}
-	var t Target
+	var t engine.Target
 	switch obj {
 	case "l2":
 		t = engine.NamedFunc(opts.Layer, "deepdream l2 of "+opts.Layer, func(a *graph.Node) *graph.Node {
@@ -797,10 +779,6 @@ func (e *Explainer) DeepDream(ctx context.Context, x *Array, opts DeepDreamOptio
 	if err != nil {
 		return nil, err
 	}
-	disp, err := CheckDisplayChannels(opts.DisplayChannels, x.Shape[1])
-	if err != nil {
-		return nil, err
-	}
 	H, W := x.Shape[2], x.Shape[3]
 	sizes := make([][2]int, octaves)
 	for k := range sizes {
@@ -816,8 +794,8 @@ func (e *Explainer) DeepDream(ctx context.Context, x *Array, opts DeepDreamOptio
 		return nil, err
 	}
 	rng := rand.New(rand.NewPCG(opts.Seed, 0x647265616d))
-	var detail *Array // Accumulated change, at the previous octave's size.
-	var cur *Array
+	var detail *engine.Array // Accumulated change, at the previous octave's size.
+	var cur *engine.Array
 	total := steps * octaves
 	done := 0
 	for _, sz := range sizes {
@@ -869,7 +847,7 @@ func (e *Explainer) DeepDream(ctx context.Context, x *Array, opts DeepDreamOptio
 			}
 			done++
 			if opts.Progress != nil {
-				opts.Progress(done, total, r.Scores[0])
+				opts.Progress(engine.Progress{Task: fmt.Sprintf("DeepDream on %s: steps", opts.Layer), Done: done, Total: total})
 			}
 		}
 		detail = cur.Clone()
@@ -881,8 +859,8 @@ func (e *Explainer) DeepDream(ctx context.Context, x *Array, opts DeepDreamOptio
 	if err != nil {
 		return nil, err
 	}
-	out := &DeepDreamResult{Layer: opts.Layer, Objective: obj, Input: cur, Original: x, Pixels: engine.NewArray(cur.Shape...),
-		InitialScore: first.Scores[0], Score: last.Scores[0], Norm: norm, DisplayChannels: disp}
+	out := &DreamResult{Layer: opts.Layer, Objective: obj, Input: cur, Original: x, Pixels: engine.NewArray(cur.Shape...),
+		InitialScore: first.Scores[0], Score: last.Scores[0], Norm: norm}
 	hw := H * W
 	for j, v := range cur.Data {
 		c := j / hw
@@ -893,7 +871,7 @@ func (e *Explainer) DeepDream(ctx context.Context, x *Array, opts DeepDreamOptio
 
 // resizeCHW resizes every (N,C) plane of an NCHW array bilinearly
 // (align_corners=False, as torch's interpolate).
-func resizeCHW(a *Array, h, w int) (*Array, error) {
+func resizeCHW(a *engine.Array, h, w int) (*engine.Array, error) {
 	n, c, H, W := a.Shape[0], a.Shape[1], a.Shape[2], a.Shape[3]
 	if H == h && W == w {
 		return a.Clone(), nil
@@ -914,7 +892,7 @@ func resizeCHW(a *Array, h, w int) (*Array, error) {
 }
 
 // roll shifts every plane of an NCHW array circularly by (dy, dx).
-func rollPlanes(a *Array, dy, dx int) *Array {
+func rollPlanes(a *engine.Array, dy, dx int) *engine.Array {
 	if dy == 0 && dx == 0 {
 		return a.Clone()
 	}
