@@ -65,12 +65,12 @@ func TestNewMethodEnforcesTheContract(t *testing.T) {
 		mk   func(x *Array) *Attribution
 		want string
 	}{
-		"ok":          {goodMaps, ""},
-		"nil":         {func(*Array) *Attribution { return nil }, "no maps"},
-		"shape":       {func(x *Array) *Attribution { a := goodMaps(x); a.Maps = NewArray(2, 4, 5); return a }, "want (N,H,W) = [2 5 4]"},
-		"nan":         {func(x *Array) *Attribution { a := goodMaps(x); a.Maps.Data[7] = float32(math.NaN()); return a }, "non-finite"},
-		"classes":     {func(x *Array) *Attribution { a := goodMaps(x); a.Classes = a.Classes[:1]; return a }, "1 classes and 2 scores"},
-		"fourd": {func(x *Array) *Attribution { a := goodMaps(x); a.Maps = NewArray(2, 1, 5, 4); return a }, "want (N,H,W)"},
+		"ok":      {goodMaps, ""},
+		"nil":     {func(*Array) *Attribution { return nil }, "no maps"},
+		"shape":   {func(x *Array) *Attribution { a := goodMaps(x); a.Maps = NewArray(2, 4, 5); return a }, "want (N,H,W) = [2 5 4]"},
+		"nan":     {func(x *Array) *Attribution { a := goodMaps(x); a.Maps.Data[7] = float32(math.NaN()); return a }, "non-finite"},
+		"classes": {func(x *Array) *Attribution { a := goodMaps(x); a.Classes = a.Classes[:1]; return a }, "1 classes and 2 scores"},
+		"fourd":   {func(x *Array) *Attribution { a := goodMaps(x); a.Maps = NewArray(2, 1, 5, 4); return a }, "want (N,H,W)"},
 	}
 	for name, c := range cases {
 		mk := c.mk
