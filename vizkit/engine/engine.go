@@ -527,7 +527,7 @@ func (e *Explainer) RunWith(x *Array, req Request, ro RunOptions) (*Result, erro
 		if errors.As(err, &cut) {
 			return nil, cut
 		}
-		return nil, fmt.Errorf("vizkit: executing on backend %s: %w", e.backend.Name(), err)
+		return nil, fmt.Errorf("vizkit: executing on backend %s (target: %s): %w", e.backend.Name(), req.Target, err)
 	}
 	owned = append(owned, outs...)
 	get := func(i int) (*Array, error) {
