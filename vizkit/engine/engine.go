@@ -76,6 +76,7 @@ type Target struct {
 	Name string
 
 	channel      int    // ChannelMean's channel + 1, validated against the layer.
+	unit         *Unit  // The unit ChannelMean and Neuron targets read (see Target.Unit).
 	outputs      int    // Output width the target needs (at least, or exactly with exactOutputs); 0: any.
 	exactOutputs bool   // outputs must equal the network's output width.
 	invalid      string // Why the target cannot be used (reported by Run).
@@ -107,6 +108,7 @@ func Predicted() Target { return Target{Kind: TargetLogit} }
 // (FlashTorch's filter objective), per example.
 func ChannelMean(layer string, channel int) Target {
 	return Target{Kind: TargetFunc, Layer: layer, Name: fmt.Sprintf("mean of %s channel %d", layer, channel), named: true,
+		unit: &Unit{Layer: layer, Channel: channel},
 		Func: func(act *graph.Node) *graph.Node {
 			if act.Rank() == 2 {
 				return graph.Squeeze(graph.Slice(act, graph.AxisRange(), graph.AxisRange(channel, channel+1)), 1)

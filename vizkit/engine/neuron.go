@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/gomlx/gomlx/core/graph"
 )
@@ -13,6 +12,7 @@ import (
 // target runs; the position is not (actmax.Run checks it against the grid).
 func Neuron(layer string, ch, y, x int) Target {
 	return Target{Kind: TargetFunc, Layer: layer, Name: neuronName(layer, ch, y, x), named: true, channel: ch + 1,
+		unit: &Unit{Layer: layer, Channel: ch, Neuron: true, Y: y, X: x},
 		Func: func(act *graph.Node) *graph.Node {
 			if act.Rank() == 2 {
 				return graph.Squeeze(graph.Slice(act, graph.AxisRange(), graph.AxisRange(ch, ch+1)), 1)
@@ -39,22 +39,8 @@ type Unit struct {
 // Unit reports the layer unit t reads when t was built by ChannelMean or
 // Neuron (ok false otherwise).
 func (t Target) Unit() (u Unit, ok bool) {
-	if t.Kind != TargetFunc || !t.named || t.channel == 0 || t.Layer == "" {
+	if t.unit == nil {
 		return Unit{}, false
 	}
-	u = Unit{Layer: t.Layer, Channel: t.channel - 1}
-	if t.Name == fmt.Sprintf("mean of %s channel %d", t.Layer, u.Channel) {
-		return u, true
-	}
-	prefix := neuronName(t.Layer, u.Channel, 0, 0)
-	prefix = prefix[:strings.LastIndex(prefix, "(")+1]
-	rest, found := strings.CutPrefix(t.Name, prefix)
-	if !found {
-		return Unit{}, false
-	}
-	if _, err := fmt.Sscanf(rest, "%d,%d)", &u.Y, &u.X); err != nil || t.Name != neuronName(t.Layer, u.Channel, u.Y, u.X) {
-		return Unit{}, false
-	}
-	u.Neuron = true
-	return u, true
+	return *t.unit, true
 }
