@@ -8,12 +8,13 @@ import (
 
 	"github.com/cnnviz/cnnviz/vizkit/actmax"
 	"github.com/cnnviz/cnnviz/vizkit/attr"
+	"github.com/cnnviz/cnnviz/vizkit/internal/vtest"
 )
 
 // TestGradientPictures renders every result type, checks panel sizes and
 // that the HTML embeds the pictures.
 func TestGradientPictures(t *testing.T) {
-	ex, x, target := saliencyFixture(t)
+	ex, x, target := vtest.SaliencyFixture(t)
 	ctx := context.Background()
 	s0, err := attr.Saliency(context.Background(), ex, x, attr.SaliencyOptions{Target: target})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cnnviz/cnnviz/vizkit/actmax"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/internal/vtest"
 )
 
 // TestAttributionMethodsRegistered: importing package vizkit registers the
@@ -39,7 +40,7 @@ func TestAttributionWrappersEmpty(t *testing.T) {
 }
 
 func TestActMaxCancel(t *testing.T) {
-	ex, _, _ := saliencyFixture(t)
+	ex, _, _ := vtest.SaliencyFixture(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := actmax.Run(ctx, ex, []Target{engine.ChannelMean("features.3", 0)}, actmax.Options{Size: [2]int{32, 32}, Steps: 3})

@@ -8,12 +8,13 @@ import (
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/vizkit/backend"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/internal/vtest"
 )
 
 // compareRuns runs the same request on two explainers and checks every output
 // agrees to 1e-4 relative.
 func compareRuns(t *testing.T, a, b *engine.Explainer, what string) {
-	x := loadNPY(t, filepath.Join(goldenDir, "inputs", "input_b.npy"))
+	x := vtest.LoadNPY(t, filepath.Join(goldenDir, "inputs", "input_b.npy"))
 	req := engine.Request{Taps: []string{"features.3", "features.20", "classifier.1"}, GradTaps: []string{"features.19"}, GradInput: true, Target: engine.Class(3)}
 	ra, err := a.Run(x, req)
 	if err != nil {
@@ -23,19 +24,19 @@ func compareRuns(t *testing.T, a, b *engine.Explainer, what string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertClose(t, what+" logits", rb.Logits, ra.Logits, 1e-4)
+	vtest.AssertClose(t, what+" logits", rb.Logits, ra.Logits, 1e-4)
 	for _, l := range req.Taps {
-		assertClose(t, what+" "+l, rb.Acts[l], ra.Acts[l], 1e-4)
+		vtest.AssertClose(t, what+" "+l, rb.Acts[l], ra.Acts[l], 1e-4)
 	}
-	assertClose(t, what+" grad features.19", rb.Grads["features.19"], ra.Grads["features.19"], 1e-4)
-	assertClose(t, what+" input grad", rb.InputGrad, ra.InputGrad, 1e-4)
+	vtest.AssertClose(t, what+" grad features.19", rb.Grads["features.19"], ra.Grads["features.19"], 1e-4)
+	vtest.AssertClose(t, what+" input grad", rb.InputGrad, ra.InputGrad, 1e-4)
 }
 
 // The native convolution (what XLA uses), the Winograd lowerings and the
 // im2col lowering (the Go backend's default) give the same results, gradients
 // included.
 func TestLoweringsAgree(t *testing.T) {
-	m := loadGoldenModel(t, "tinyvgg11_bn.safetensors")
+	m := vtest.GoldenModel(t, "tinyvgg11_bn.safetensors")
 	defer m.Close()
 	im2col, err := engine.NewExplainer(m, engine.Options{Lowering: models.LoweringIm2Col})
 	if err != nil {
@@ -69,9 +70,9 @@ func TestXLAAgreesWithGo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	goModel := loadGoldenModel(t, "tinyvgg11_bn.safetensors")
+	goModel := vtest.GoldenModel(t, "tinyvgg11_bn.safetensors")
 	defer goModel.Close()
-	xlaModel := loadGoldenModel(t, "tinyvgg11_bn.safetensors") // Parameters are bound to one backend.
+	xlaModel := vtest.GoldenModel(t, "tinyvgg11_bn.safetensors") // Parameters are bound to one backend.
 	defer xlaModel.Close()
 	g, err := engine.NewExplainer(goModel, engine.Options{Backend: "go"})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/cnnviz/cnnviz/models/vgg"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/internal/vtest"
 )
 
 // Full-size VGG11 (random init) at 224×224, batch 1: the foundation's
@@ -20,7 +21,7 @@ func benchVGG11(b *testing.B, req engine.Request) {
 		b.Fatal(err)
 	}
 	defer ex.Close()
-	x := randomArray(1, 1, 3, 224, 224)
+	x := vtest.RandomArray(1, 1, 3, 224, 224)
 	if _, err := ex.Run(x, req); err != nil { // Compile outside the timing.
 		b.Fatal(err)
 	}

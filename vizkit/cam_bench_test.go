@@ -7,6 +7,7 @@ import (
 	"github.com/cnnviz/cnnviz/models/vgg"
 	"github.com/cnnviz/cnnviz/vizkit/cam"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/internal/vtest"
 )
 
 // Full-size VGG11 (random init) at 224×224, batch 1, default layer
@@ -27,7 +28,7 @@ func benchCAM(b *testing.B, opts cam.Options) {
 		b.Fatal(err)
 	}
 	defer ex.Close()
-	x := randomArray(1, 1, 3, 224, 224)
+	x := vtest.RandomArray(1, 1, 3, 224, 224)
 	if opts.Method == "scorecam" {
 		// Compile both executables (activations; a batch of masked inputs)
 		// without paying for 512 masked forwards.

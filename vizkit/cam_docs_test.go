@@ -12,6 +12,7 @@ import (
 	"github.com/cnnviz/cnnviz/vizkit/cam"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/imageio"
+	"github.com/cnnviz/cnnviz/vizkit/internal/vtest"
 	"github.com/cnnviz/cnnviz/vizkit/render"
 )
 
@@ -25,7 +26,7 @@ func TestWriteCAMDocsImage(t *testing.T) {
 	if os.Getenv("CNNVIZ_WRITE_DOCS") != "1" {
 		t.Skip("set CNNVIZ_WRITE_DOCS=1 to regenerate docs/img/cam_methods.png")
 	}
-	ex := goldenExplainer(t, "tinyvgg11.safetensors")
+	ex := vtest.GoldenExplainer(t, "tinyvgg11.safetensors")
 	img, err := imageio.Load(filepath.Join("..", "testdata", "images", "chelsea.jpg"))
 	if err != nil {
 		t.Fatal(err)

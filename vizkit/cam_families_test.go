@@ -11,6 +11,7 @@ import (
 	"github.com/cnnviz/cnnviz/models/zoo"
 	"github.com/cnnviz/cnnviz/vizkit/cam"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/internal/vtest"
 )
 
 // TestAttributionMatrixFamilies is the one method table: every registered
@@ -49,7 +50,7 @@ func TestAttributionMatrixFamilies(t *testing.T) {
 			if strings.HasPrefix(net.Arch(), "alexnet") {
 				h, wd = 150, 131 // AlexNet's last map is then 3×3, not 1×1.
 			}
-			x2 := randomArray(5, 2, 3, h, wd)
+			x2 := vtest.RandomArray(5, 2, 3, h, wd)
 			classes := []int{1, 4}
 			for _, info := range engine.Methods() {
 				m, _, err := engine.NewMethod(info.Name, engine.Settings{BatchSize: 64, Samples: 4, Steps: 8, Seed: 3})
@@ -80,7 +81,7 @@ func TestAttributionMatrixFamilies(t *testing.T) {
 						if err != nil {
 							t.Fatalf("%s single %d: %v", what, i, err)
 						}
-						assertClose(t, what+fmt.Sprintf(" example %d vs batch", i), a1.Maps, &Array{Shape: []int{1, h, wd}, Data: a2.Maps.Index(i).Data}, 1e-4)
+						vtest.AssertClose(t, what+fmt.Sprintf(" example %d vs batch", i), a1.Maps, &Array{Shape: []int{1, h, wd}, Data: a2.Maps.Index(i).Data}, 1e-4)
 					}
 				}
 			}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cnnviz/cnnviz/vizkit/cam"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/internal/vtest"
 )
 
 // camGoldenDir holds the reference CAMs made by scripts/gen_cam_golden.py
@@ -74,7 +75,7 @@ func TestCAMGoldenAgainstPyTorch(t *testing.T) {
 	if len(meta.Cases) < 60 {
 		t.Fatalf("only %d golden CAM cases", len(meta.Cases))
 	}
-	m := loadGoldenModel(t, "tinyvgg11.safetensors")
+	m := vtest.GoldenModel(t, "tinyvgg11.safetensors")
 	defer m.Close()
 	ex, err := engine.NewExplainer(m, engine.Options{})
 	if err != nil {
@@ -85,7 +86,7 @@ func TestCAMGoldenAgainstPyTorch(t *testing.T) {
 	for _, c := range meta.Cases {
 		t.Run(c.Dir, func(t *testing.T) {
 			methods[c.Method] = true
-			x := loadNPY(t, filepath.Join(goldenDir, "inputs", c.Input+".npy"))
+			x := vtest.LoadNPY(t, filepath.Join(goldenDir, "inputs", c.Input+".npy"))
 			target := engine.Class(c.Target.Classes...)
 			if c.Target.Kind == "softmax" {
 				target = engine.SoftmaxOf(c.Target.Classes...)
@@ -98,16 +99,16 @@ func TestCAMGoldenAgainstPyTorch(t *testing.T) {
 			dir := filepath.Join(camGoldenDir, c.Dir)
 			checked := 0
 			for f := range c.Files {
-				want := loadNPY(t, filepath.Join(dir, f))
+				want := vtest.LoadNPY(t, filepath.Join(dir, f))
 				name := strings.TrimSuffix(f, ".npy")
 				kind, layer, _ := strings.Cut(name, "_")
 				switch kind {
 				case "raw":
-					assertClose(t, f, res.Raw[layer], want, 1e-4)
+					vtest.AssertClose(t, f, res.Raw[layer], want, 1e-4)
 				case "weights":
-					assertClose(t, f, res.Weights[layer], want, 1e-4)
+					vtest.AssertClose(t, f, res.Weights[layer], want, 1e-4)
 				case "low":
-					assertClose(t, f, res.Low[layer], want, 1e-3)
+					vtest.AssertClose(t, f, res.Low[layer], want, 1e-3)
 				case "map":
 					got := res.Map
 					if !slices.Equal(got.Shape, want.Shape) {

@@ -13,19 +13,9 @@ import (
 
 	"github.com/cnnviz/cnnviz/vizkit/cam"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/internal/vtest"
 	"github.com/cnnviz/cnnviz/vizkit/render"
 )
-
-func goldenExplainer(t *testing.T, file string) *engine.Explainer {
-	t.Helper()
-	m := loadGoldenModel(t, file)
-	ex, err := engine.NewExplainer(m, engine.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ex.Close(); m.Close() })
-	return ex
-}
 
 func gapExplainer(t *testing.T, g *gapNet) *engine.Explainer {
 	t.Helper()
@@ -78,9 +68,9 @@ func checkCAMShapes(t *testing.T, what string, r *cam.Result, n, h, w int) {
 // the tiny VGG gives the right shapes, values in [0,1] and no NaN; a batch of
 // two, with one target per example, gives each example's single-image map.
 func TestCAMMatrix(t *testing.T) {
-	ex := goldenExplainer(t, "tinyvgg11.safetensors")
+	ex := vtest.GoldenExplainer(t, "tinyvgg11.safetensors")
 	for _, size := range [][2]int{{64, 64}, {48, 80}} {
-		x2 := randomArray(11, 2, 3, size[0], size[1])
+		x2 := vtest.RandomArray(11, 2, 3, size[0], size[1])
 		singles := []*Array{{Shape: []int{1, 3, size[0], size[1]}, Data: x2.Index(0).Data}, {Shape: []int{1, 3, size[0], size[1]}, Data: x2.Index(1).Data}}
 		classes := []int{3, 6}
 		for _, name := range cam.Names() {
@@ -111,7 +101,7 @@ func TestCAMMatrix(t *testing.T) {
 						t.Fatalf("%s single %d: %v", what, i, err)
 					}
 					checkCAMShapes(t, what, r1, 1, size[0], size[1])
-					assertClose(t, what+fmt.Sprintf(" example %d vs batch", i), r1.Map, &Array{Shape: []int{1, size[0], size[1]}, Data: r2.Map.Index(i).Data}, 1e-4)
+					vtest.AssertClose(t, what+fmt.Sprintf(" example %d vs batch", i), r1.Map, &Array{Shape: []int{1, size[0], size[1]}, Data: r2.Map.Index(i).Data}, 1e-4)
 				}
 			}
 		}
@@ -121,7 +111,7 @@ func TestCAMMatrix(t *testing.T) {
 func TestCAMOriginalOnGAPNetwork(t *testing.T) {
 	g := newGAPNet(16, 5, 1, false)
 	ex := gapExplainer(t, g)
-	x := randomArray(2, 2, 3, 24, 20)
+	x := vtest.RandomArray(2, 2, 3, 24, 20)
 	if l, _ := cam.DefaultLayer(g); l != "features.4" {
 		t.Fatalf("default layer %q", l)
 	}
@@ -153,7 +143,7 @@ func TestCAMOriginalOnGAPNetwork(t *testing.T) {
 			}
 		}
 	}
-	assertClose(t, "CAM vs Grad-CAM map", gc.Map, cr.Map, 1e-5)
+	vtest.AssertClose(t, "CAM vs Grad-CAM map", gc.Map, cr.Map, 1e-5)
 	// Ablation on GAP + linear is closed form: y − y_c = W[k,c]·mean(A_c).
 	ab, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: "ablationcam", Target: engine.Class(1, 4), BatchSize: 5})
 	if err != nil {
@@ -202,7 +192,7 @@ func hw2(h, w int) int { return h * w }
 // flagged Flat, never NaN, for every method (EigenCAM included).
 func TestCAMDeadNetwork(t *testing.T) {
 	ex := gapExplainer(t, newGAPNet(8, 3, 5, true))
-	x := randomArray(3, 1, 3, 16, 16)
+	x := vtest.RandomArray(3, 1, 3, 16, 16)
 	for _, name := range cam.Names() {
 		for _, eigen := range []bool{false, true} {
 			r, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: name, EigenSmooth: eigen})
@@ -218,8 +208,8 @@ func TestCAMDeadNetwork(t *testing.T) {
 }
 
 func TestCAMProgressCancelAndBatchSize(t *testing.T) {
-	ex := goldenExplainer(t, "tinyvgg11.safetensors")
-	x := randomArray(4, 1, 3, 64, 64)
+	ex := vtest.GoldenExplainer(t, "tinyvgg11.safetensors")
+	x := vtest.RandomArray(4, 1, 3, 64, 64)
 	for _, name := range []string{"scorecam", "ablationcam"} {
 		var seen []engine.Progress
 		ref, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: name, Progress: func(p engine.Progress) { seen = append(seen, p) }})
@@ -235,7 +225,7 @@ func TestCAMProgressCancelAndBatchSize(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		assertClose(t, name+" batch 5 vs default", r.Raw["features.20"], ref.Raw["features.20"], 1e-5)
+		vtest.AssertClose(t, name+" batch 5 vs default", r.Raw["features.20"], ref.Raw["features.20"], 1e-5)
 		// Cancellation after the first batch.
 		ctx, cancel := context.WithCancel(context.Background())
 		calls := 0
@@ -258,8 +248,8 @@ func TestCAMProgressCancelAndBatchSize(t *testing.T) {
 }
 
 func TestCAMRendering(t *testing.T) {
-	ex := goldenExplainer(t, "tinyvgg11.safetensors")
-	x := randomArray(8, 1, 3, 64, 64)
+	ex := vtest.GoldenExplainer(t, "tinyvgg11.safetensors")
+	x := vtest.RandomArray(8, 1, 3, 64, 64)
 	base := image.NewRGBA(image.Rect(0, 0, 64, 64))
 	for i := range base.Pix {
 		base.Pix[i] = uint8(i * 7)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/internal/vtest"
 	"github.com/gomlx/gomlx/core/graph"
 )
 
@@ -18,8 +19,8 @@ func logitOf(class int) func(*graph.Node) *graph.Node {
 // Two target functions with the same Name must compile to two graphs and each
 // give its own result (the cache once keyed a function by its Name).
 func TestTargetFuncsWithTheSameNameAreNotConfused(t *testing.T) {
-	ex := tinyExplainer(t, "vgg11")
-	x := randomArray(3, 2, 3, 32, 32)
+	ex := vtest.TinyExplainer(t, "vgg11")
+	x := vtest.RandomArray(3, 2, 3, 32, 32)
 	plain, err := ex.Run(x, engine.Request{})
 	if err != nil {
 		t.Fatal(err)

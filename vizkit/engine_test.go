@@ -4,41 +4,17 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/cnnviz/cnnviz/models"
-	"github.com/cnnviz/cnnviz/models/vgg"
 	"github.com/cnnviz/cnnviz/vizkit/cam"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/internal/vtest"
 	"github.com/gomlx/gomlx/core/graph"
 )
-
-func tinyExplainer(t testing.TB, arch string) *engine.Explainer {
-	t.Helper()
-	m, err := vgg.NewRandom(arch, 10, 16, 7)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ex, err := engine.NewExplainer(m, engine.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ex.Close(); m.Close() })
-	return ex
-}
-
-func randomArray(seed uint64, shape ...int) *Array {
-	r := rand.New(rand.NewPCG(seed, 1))
-	a := engine.NewArray(shape...)
-	for i := range a.Data {
-		a.Data[i] = float32(r.NormFloat64())
-	}
-	return a
-}
 
 func dot(a, b []float32) float64 {
 	s := 0.0
@@ -101,13 +77,13 @@ func directional(t *testing.T, ex *engine.Explainer, x *Array, req engine.Reques
 // and softmax targets, on VGG11 and VGG11-BN.
 func TestFiniteDifferences(t *testing.T) {
 	for _, arch := range []string{"tinyvgg11", "tinyvgg11_bn"} {
-		m := loadGoldenModel(t, arch+".safetensors")
+		m := vtest.GoldenModel(t, arch+".safetensors")
 		ex, err := engine.NewExplainer(m, engine.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer ex.Close()
-		x := randomArray(3, 2, 3, 40, 40)
+		x := vtest.RandomArray(3, 2, 3, 40, 40)
 		for _, target := range []Target{engine.Class(4), engine.SoftmaxOf(1, 6), engine.Predicted()} {
 			res, err := ex.Run(x, engine.Request{Target: target, GradInput: true, Taps: []string{"features.10"}, GradTaps: []string{"features.10"}})
 			if err != nil {
@@ -121,13 +97,13 @@ func TestFiniteDifferences(t *testing.T) {
 }
 
 func TestTargetFuncAndPredicted(t *testing.T) {
-	m := loadGoldenModel(t, "tinyvgg11.safetensors")
+	m := vtest.GoldenModel(t, "tinyvgg11.safetensors")
 	ex, err := engine.NewExplainer(m, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ex.Close()
-	x := randomArray(5, 2, 3, 32, 32)
+	x := vtest.RandomArray(5, 2, 3, 32, 32)
 	res, err := ex.Run(x, engine.Request{Target: engine.Predicted()})
 	if err != nil {
 		t.Fatal(err)
@@ -162,8 +138,8 @@ func TestTargetFuncAndPredicted(t *testing.T) {
 }
 
 func TestBadRequestsHaveClearErrors(t *testing.T) {
-	ex := tinyExplainer(t, "vgg11")
-	x := randomArray(1, 1, 3, 32, 32)
+	ex := vtest.TinyExplainer(t, "vgg11")
+	x := vtest.RandomArray(1, 1, 3, 32, 32)
 	cases := []struct {
 		name string
 		x    *Array
@@ -174,15 +150,15 @@ func TestBadRequestsHaveClearErrors(t *testing.T) {
 		{"unknown grad tap", x, engine.Request{GradTaps: []string{"conv5_3"}}, `no layer "conv5_3"`},
 		{"class out of range", x, engine.Request{GradInput: true, Target: engine.Class(12)}, "class index 12 is out of range for model vgg11 with 10 classes (valid: 0..9)"},
 		{"negative class", x, engine.Request{Target: engine.Class(-1)}, "class index -1 is out of range"},
-		{"classes vs batch", randomArray(1, 3, 3, 32, 32), engine.Request{Target: engine.Class(1, 2)}, "2 classes for a batch of 3"},
-		{"wrong channels", randomArray(1, 1, 1, 32, 32), engine.Request{}, "3 channels"},
-		{"too small", randomArray(1, 1, 3, 16, 16), engine.Request{}, "at least 32×32"},
-		{"rank", randomArray(1, 3, 32, 32), engine.Request{}, "(N,3,H,W)"},
+		{"classes vs batch", vtest.RandomArray(1, 3, 3, 32, 32), engine.Request{Target: engine.Class(1, 2)}, "2 classes for a batch of 3"},
+		{"wrong channels", vtest.RandomArray(1, 1, 1, 32, 32), engine.Request{}, "3 channels"},
+		{"too small", vtest.RandomArray(1, 1, 3, 16, 16), engine.Request{}, "at least 32×32"},
+		{"rank", vtest.RandomArray(1, 3, 32, 32), engine.Request{}, "(N,3,H,W)"},
 		{"func without name", x, engine.Request{Target: Target{Kind: engine.TargetFunc}}, "needs both Func and Name"},
 		{"scale without values", x, engine.Request{ScaleLayer: "features.19"}, "needs RunOptions.Scale of shape (1,32)"},
 		{"start after bad shape", x, engine.Request{StartAfter: "features.10"}, `StartAfter "features.10" must be that layer's output (N,C,H,W) with 16 channels`},
 	}
-	nan := randomArray(1, 1, 3, 32, 32)
+	nan := vtest.RandomArray(1, 1, 3, 32, 32)
 	nan.Data[5] = float32(math.NaN())
 	cases = append(cases, struct {
 		name string
@@ -199,8 +175,8 @@ func TestBadRequestsHaveClearErrors(t *testing.T) {
 }
 
 func TestReLURulesAndScale(t *testing.T) {
-	ex := tinyExplainer(t, "vgg11")
-	x := randomArray(2, 1, 3, 32, 32)
+	ex := vtest.TinyExplainer(t, "vgg11")
+	x := vtest.RandomArray(2, 1, 3, 32, 32)
 	std, err := ex.Run(x, engine.Request{Target: engine.Class(3), GradInput: true})
 	if err != nil {
 		t.Fatal(err)
@@ -252,13 +228,13 @@ func TestReLURulesAndScale(t *testing.T) {
 }
 
 func TestChannelMeanTarget(t *testing.T) {
-	m := loadGoldenModel(t, "tinyvgg11.safetensors")
+	m := vtest.GoldenModel(t, "tinyvgg11.safetensors")
 	ex, err := engine.NewExplainer(m, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ex.Close()
-	x := randomArray(8, 1, 3, 32, 32)
+	x := vtest.RandomArray(8, 1, 3, 32, 32)
 	target := engine.ChannelMean("features.4", 5)
 	res, err := ex.Run(x, engine.Request{Target: target, GradInput: true, Taps: []string{"features.4"}})
 	if err != nil {
@@ -283,7 +259,7 @@ func TestChannelMeanTarget(t *testing.T) {
 }
 
 func TestGradCAMBasics(t *testing.T) {
-	m := loadGoldenModel(t, "tinyvgg11.safetensors")
+	m := vtest.GoldenModel(t, "tinyvgg11.safetensors")
 	ex, err := engine.NewExplainer(m, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -292,7 +268,7 @@ func TestGradCAMBasics(t *testing.T) {
 	if l, _ := cam.DefaultLayer(m); l != "features.20" {
 		t.Fatalf("default CAM layer %q, want features.20", l)
 	}
-	x := randomArray(8, 2, 3, 48, 40)
+	x := vtest.RandomArray(8, 2, 3, 48, 40)
 	cr, err := cam.Compute(context.Background(), ex, x, cam.Options{Layers: []string{"features.19"}, Target: engine.Class(3)})
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"github.com/cnnviz/cnnviz/models/mobilenet"
 	"github.com/cnnviz/cnnviz/models/weights"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/internal/vtest"
 )
 
 // denseGoldenDir holds fixtures made by scripts/gen_family_golden_dense.py
@@ -100,7 +101,7 @@ func TestDenseFamiliesGolden(t *testing.T) {
 				defer ex.Close()
 				for _, in := range []string{"input_a", "input_b"} {
 					dir := filepath.Join(denseGoldenDir, name, in)
-					x := loadNPY(t, filepath.Join(dir, "input.npy"))
+					x := vtest.LoadNPY(t, filepath.Join(dir, "input.npy"))
 					gt := append(append([]string(nil), mm.Grads...), mm.Cams...)
 					req := engine.Request{Target: engine.Class(meta.Target), GradInput: true, Taps: append(append([]string(nil), mm.Taps...), mm.Cams...), GradTaps: gt}
 					res, err := ex.Run(x, req)
@@ -108,24 +109,24 @@ func TestDenseFamiliesGolden(t *testing.T) {
 						t.Fatal(err)
 					}
 					const rtol = 1e-4
-					assertClose(t, in+" logits", res.Logits, loadNPY(t, filepath.Join(dir, "logits.npy")), rtol)
+					vtest.AssertClose(t, in+" logits", res.Logits, vtest.LoadNPY(t, filepath.Join(dir, "logits.npy")), rtol)
 					for _, l := range mm.Taps {
-						assertClose(t, in+" activation "+l, res.Acts[l], loadNPY(t, filepath.Join(dir, "act_"+l+".npy")), rtol)
+						vtest.AssertClose(t, in+" activation "+l, res.Acts[l], vtest.LoadNPY(t, filepath.Join(dir, "act_"+l+".npy")), rtol)
 					}
 					for _, l := range mm.Grads {
-						assertClose(t, in+" gradient w.r.t. "+l, res.Grads[l], loadNPY(t, filepath.Join(dir, "grad_"+l+".npy")), rtol)
+						vtest.AssertClose(t, in+" gradient w.r.t. "+l, res.Grads[l], vtest.LoadNPY(t, filepath.Join(dir, "grad_"+l+".npy")), rtol)
 					}
-					assertClose(t, in+" gradient w.r.t. input", res.InputGrad, loadNPY(t, filepath.Join(dir, "grad_input.npy")), rtol)
+					vtest.AssertClose(t, in+" gradient w.r.t. input", res.InputGrad, vtest.LoadNPY(t, filepath.Join(dir, "grad_input.npy")), rtol)
 					for _, l := range mm.Cams {
-						assertClose(t, in+" Grad-CAM at "+l, gradCAMOf(res.Acts[l], res.Grads[l], false), loadNPY(t, filepath.Join(dir, "gradcam_"+l+".npy")), rtol)
+						vtest.AssertClose(t, in+" Grad-CAM at "+l, gradCAMOf(res.Acts[l], res.Grads[l], false), vtest.LoadNPY(t, filepath.Join(dir, "gradcam_"+l+".npy")), rtol)
 					}
 					if name == "tinydensenet" {
 						// features.norm5 is the batch norm's own output; pytorch-grad-cam
 						// sees relu(norm5) there (torchvision's in-place F.relu) — the
 						// same gradient, A replaced by relu(A). Both forms match, and differ.
 						l := "features.norm5"
-						pgc := loadNPY(t, filepath.Join(dir, "gradcam_pgc_"+l+".npy"))
-						assertClose(t, in+" pytorch-grad-cam's Grad-CAM at "+l, gradCAMOf(res.Acts[l], res.Grads[l], true), pgc, rtol)
+						pgc := vtest.LoadNPY(t, filepath.Join(dir, "gradcam_pgc_"+l+".npy"))
+						vtest.AssertClose(t, in+" pytorch-grad-cam's Grad-CAM at "+l, gradCAMOf(res.Acts[l], res.Grads[l], true), pgc, rtol)
 						neg := false
 						for _, v := range res.Acts[l].Data {
 							neg = neg || v < 0
@@ -138,7 +139,7 @@ func TestDenseFamiliesGolden(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					assertClose(t, in+" guided backprop w.r.t. input", g.InputGrad, loadNPY(t, filepath.Join(dir, "guided_input.npy")), rtol)
+					vtest.AssertClose(t, in+" guided backprop w.r.t. input", g.InputGrad, vtest.LoadNPY(t, filepath.Join(dir, "guided_input.npy")), rtol)
 				}
 			})
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/cnnviz/cnnviz/models/zoo"
 	"github.com/cnnviz/cnnviz/vizkit/cam"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/internal/vtest"
 )
 
 // resnetGoldenDir holds fixtures made by scripts/gen_family_golden.py with
@@ -30,7 +31,7 @@ type familyGoldenMeta struct {
 
 func familyGolden(t *testing.T, model, file string) *Array {
 	t.Helper()
-	return loadNPY(t, filepath.Join(resnetGoldenDir, model, file+".npy"))
+	return vtest.LoadNPY(t, filepath.Join(resnetGoldenDir, model, file+".npy"))
 }
 
 // openFamilyGolden loads a fixture's weights (".safetensors" or ".pth")
@@ -84,27 +85,27 @@ func TestResNetFamilyGolden(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				assertClose(t, "logits", res.Logits, familyGolden(t, model, "logits"), rtol)
+				vtest.AssertClose(t, "logits", res.Logits, familyGolden(t, model, "logits"), rtol)
 				for _, m := range meta.Acts {
-					assertClose(t, "output of "+m, res.Acts[m], familyGolden(t, model, "act_"+m), rtol)
+					vtest.AssertClose(t, "output of "+m, res.Acts[m], familyGolden(t, model, "act_"+m), rtol)
 				}
 				for _, m := range meta.Grads {
-					assertClose(t, "gradient w.r.t. "+m, res.Grads[m], familyGolden(t, model, "grad_"+m), rtol)
+					vtest.AssertClose(t, "gradient w.r.t. "+m, res.Grads[m], familyGolden(t, model, "grad_"+m), rtol)
 				}
-				assertClose(t, "input gradient", res.InputGrad, familyGolden(t, model, "grad_input"), rtol)
+				vtest.AssertClose(t, "input gradient", res.InputGrad, familyGolden(t, model, "grad_input"), rtol)
 
 				g, err := ex.Run(x, engine.Request{GradInput: true, Target: target, ReLU: models.ReLUGuided})
 				if err != nil {
 					t.Fatal(err)
 				}
-				assertClose(t, "guided input gradient", g.InputGrad, familyGolden(t, model, "guided_input"), rtol)
+				vtest.AssertClose(t, "guided input gradient", g.InputGrad, familyGolden(t, model, "guided_input"), rtol)
 
 				for _, m := range meta.Cams {
 					c, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: "gradcam", Layers: []string{m}, Target: target})
 					if err != nil {
 						t.Fatal(err)
 					}
-					assertClose(t, "Grad-CAM raw map at "+m, c.Raw[m], familyGolden(t, model, "gradcam_raw_"+m), rtol)
+					vtest.AssertClose(t, "Grad-CAM raw map at "+m, c.Raw[m], familyGolden(t, model, "gradcam_raw_"+m), rtol)
 				}
 			})
 		}
@@ -138,9 +139,9 @@ func TestResNetFamilyLoweringsAgree(t *testing.T) {
 				outs[i] = res
 			}
 			for _, m := range taps {
-				assertClose(t, "im2col vs native: "+m, outs[0].Acts[m], outs[1].Acts[m], 1e-5)
+				vtest.AssertClose(t, "im2col vs native: "+m, outs[0].Acts[m], outs[1].Acts[m], 1e-5)
 			}
-			assertClose(t, "im2col vs native: input gradient", outs[0].InputGrad, outs[1].InputGrad, 1e-5)
+			vtest.AssertClose(t, "im2col vs native: input gradient", outs[0].InputGrad, outs[1].InputGrad, 1e-5)
 		})
 	}
 }
@@ -171,7 +172,7 @@ func TestResNetFamilyProtocol(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: start after %s: %v", tc.model, tc.start, err)
 		}
-		assertClose(t, tc.model+": logits from "+tc.start, res.Logits, familyGolden(t, tc.model, "logits"), 1e-4)
+		vtest.AssertClose(t, tc.model+": logits from "+tc.start, res.Logits, familyGolden(t, tc.model, "logits"), 1e-4)
 		if tc.inside != "" {
 			a, err := ex.Run(x, engine.Request{Taps: []string{tc.inside}})
 			if err != nil {
@@ -206,9 +207,9 @@ func TestResNetFamilyOddInputs(t *testing.T) {
 				t.Fatal(err)
 			}
 			what := model + " odd input, lowering " + []string{"auto", "im2col", "native"}[l]
-			assertClose(t, what+": logits", res.Logits, familyGolden(t, model, "logits_odd"), 1e-4)
-			assertClose(t, what+": "+m, res.Acts[m], familyGolden(t, model, "act_odd_"+m), 1e-4)
-			assertClose(t, what+": input gradient", res.InputGrad, familyGolden(t, model, "grad_input_odd"), 1e-4)
+			vtest.AssertClose(t, what+": logits", res.Logits, familyGolden(t, model, "logits_odd"), 1e-4)
+			vtest.AssertClose(t, what+": "+m, res.Acts[m], familyGolden(t, model, "act_odd_"+m), 1e-4)
+			vtest.AssertClose(t, what+": input gradient", res.InputGrad, familyGolden(t, model, "grad_input_odd"), 1e-4)
 			ex.Close()
 		}
 	}
@@ -258,7 +259,7 @@ func TestResNetFamilyAllCAMMethods(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			assertClose(t, "CAM vs Grad-CAM on "+model, a.Map, g.Map, 1e-4)
+			vtest.AssertClose(t, "CAM vs Grad-CAM on "+model, a.Map, g.Map, 1e-4)
 		}
 		if model != "alexnet" {
 			a, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: "cam", Target: engine.Class(meta.Targets...)})
@@ -269,7 +270,7 @@ func TestResNetFamilyAllCAMMethods(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			assertClose(t, "CAM vs Grad-CAM on "+model, a.Map, g.Map, 1e-4)
+			vtest.AssertClose(t, "CAM vs Grad-CAM on "+model, a.Map, g.Map, 1e-4)
 		}
 		ex.Close()
 	}

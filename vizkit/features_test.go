@@ -12,13 +12,14 @@ import (
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/internal/vtest"
 	"github.com/cnnviz/cnnviz/vizkit/render"
 )
 
 // TestFeatureMapsGolden taps every spatial layer of tinyvgg11 on input_a in
 // one engine execution and compares each with PyTorch's act_<layer>.npy.
 func TestFeatureMapsGolden(t *testing.T) {
-	m := loadGoldenModel(t, "tinyvgg11.safetensors")
+	m := vtest.GoldenModel(t, "tinyvgg11.safetensors")
 	defer m.Close()
 	ex, err := engine.NewExplainer(m, engine.Options{})
 	if err != nil {
@@ -26,7 +27,7 @@ func TestFeatureMapsGolden(t *testing.T) {
 	}
 	defer ex.Close()
 	dir := filepath.Join(goldenDir, "tinyvgg11", "input_a")
-	x := loadNPY(t, filepath.Join(goldenDir, "inputs", "input_a.npy"))
+	x := vtest.LoadNPY(t, filepath.Join(goldenDir, "inputs", "input_a.npy"))
 	var layers []string
 	for _, l := range m.Layers() {
 		if l.Spatial {
@@ -50,8 +51,8 @@ func TestFeatureMapsGolden(t *testing.T) {
 		if lf.Layer.Name != layers[i] {
 			t.Fatalf("layer %d is %s, want %s", i, lf.Layer.Name, layers[i])
 		}
-		want := loadNPY(t, filepath.Join(dir, "act_"+layers[i]+".npy"))
-		assertClose(t, "feature maps of "+layers[i], lf.Acts, want, 1e-4)
+		want := vtest.LoadNPY(t, filepath.Join(dir, "act_"+layers[i]+".npy"))
+		vtest.AssertClose(t, "feature maps of "+layers[i], lf.Acts, want, 1e-4)
 		// Selection and statistics agree with the golden values (float64 here).
 		c, hw := want.Shape[1], want.Shape[2]*want.Shape[3]
 		energy := make([]float64, c)
@@ -81,7 +82,7 @@ func TestFeatureMapsGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := loadNPY(t, filepath.Join(dir, "act_features.4.npy"))
+	want := vtest.LoadNPY(t, filepath.Join(dir, "act_features.4.npy"))
 	c, hw := want.Shape[1], want.Shape[2]*want.Shape[3]
 	for p := 0; p < hw; p++ {
 		s := 0.0
@@ -104,20 +105,20 @@ func TestFeatureMapsGolden(t *testing.T) {
 
 // TestFeatureMapsBatch checks example selection on the batch-of-2 fixture.
 func TestFeatureMapsBatch(t *testing.T) {
-	m := loadGoldenModel(t, "tinyvgg11.safetensors")
+	m := vtest.GoldenModel(t, "tinyvgg11.safetensors")
 	defer m.Close()
 	ex, err := engine.NewExplainer(m, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ex.Close()
-	x := loadNPY(t, filepath.Join(goldenDir, "inputs", "input_c.npy"))
-	want := loadNPY(t, filepath.Join(goldenDir, "tinyvgg11", "input_c", "act_features.19.npy"))
+	x := vtest.LoadNPY(t, filepath.Join(goldenDir, "inputs", "input_c.npy"))
+	want := vtest.LoadNPY(t, filepath.Join(goldenDir, "tinyvgg11", "input_c", "act_features.19.npy"))
 	res, err := FeatureMapsOf(ex, x, []string{"features.19"}, FeatureOptions{Select: SelectTopMean, N: 5, Example: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertClose(t, "features.19 batch", res.Layers[0].Acts, want, 1e-4)
+	vtest.AssertClose(t, "features.19 batch", res.Layers[0].Acts, want, 1e-4)
 	ex1 := want.Index(1)
 	c, hw := ex1.Shape[0], ex1.Shape[1]*ex1.Shape[2]
 	for ci := 0; ci < c; ci++ {
@@ -148,14 +149,14 @@ func TestFeatureMapsBatch(t *testing.T) {
 }
 
 func TestFeatureMapsErrors(t *testing.T) {
-	m := loadGoldenModel(t, "tinyvgg11.safetensors")
+	m := vtest.GoldenModel(t, "tinyvgg11.safetensors")
 	defer m.Close()
 	ex, err := engine.NewExplainer(m, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ex.Close()
-	x := loadNPY(t, filepath.Join(goldenDir, "inputs", "input_relu0.npy"))
+	x := vtest.LoadNPY(t, filepath.Join(goldenDir, "inputs", "input_relu0.npy"))
 	for _, tc := range []struct {
 		layers []string
 		opts   FeatureOptions
@@ -202,7 +203,7 @@ func TestFeatureMapsErrors(t *testing.T) {
 func TestSelectChannelsProperties(t *testing.T) {
 	for seed := uint64(0); seed < 20; seed++ {
 		c := 1 + int(seed%13)
-		a := randomArray(seed, c, 3, 1+int(seed%4))
+		a := vtest.RandomArray(seed, c, 3, 1+int(seed%4))
 		means, energies := channelStats(a)
 		for _, n := range []int{0, 1, 3, c, c + 5} {
 			wantN := n

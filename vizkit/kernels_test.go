@@ -12,6 +12,7 @@ import (
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/weights"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/internal/vtest"
 	"github.com/cnnviz/cnnviz/vizkit/render"
 )
 
@@ -24,7 +25,7 @@ var goldenWeightFiles = []string{"tinyvgg11", "tinyvgg11_bn", "tinyvgg13"}
 func TestKernelsGolden(t *testing.T) {
 	for _, name := range goldenWeightFiles {
 		t.Run(name, func(t *testing.T) {
-			m := loadGoldenModel(t, name+".safetensors")
+			m := vtest.GoldenModel(t, name+".safetensors")
 			defer m.Close()
 			for _, file := range []string{name + ".safetensors", name + ".pth"} {
 				var ref *weights.Set
@@ -103,7 +104,7 @@ func TestKernelsGolden(t *testing.T) {
 }
 
 func TestKernelsErrors(t *testing.T) {
-	m := loadGoldenModel(t, "tinyvgg11.safetensors")
+	m := vtest.GoldenModel(t, "tinyvgg11.safetensors")
 	defer m.Close()
 	for _, tc := range []struct {
 		layer string
@@ -333,7 +334,7 @@ func TestKernelRGBPixels(t *testing.T) {
 }
 
 func TestKernelSelection(t *testing.T) {
-	w := randomArray(3, 20, 5, 3, 3)
+	w := vtest.RandomArray(3, 20, 5, 3, 3)
 	k, err := NewKernelsResult("conv", w, nil)
 	if err != nil {
 		t.Fatal(err)

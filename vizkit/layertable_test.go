@@ -10,6 +10,7 @@ import (
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/vgg"
+	"github.com/cnnviz/cnnviz/vizkit/internal/vtest"
 	"github.com/cnnviz/cnnviz/vizkit/npy"
 )
 
@@ -35,7 +36,7 @@ func TestLayerTableGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := loadGoldenModel(t, meta.Weights["safetensors"])
+		m := vtest.GoldenModel(t, meta.Weights["safetensors"])
 		table, err := LayerTable(m, shape[2], shape[3])
 		m.Close()
 		if err != nil {

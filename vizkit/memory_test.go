@@ -11,6 +11,7 @@ import (
 
 	"github.com/cnnviz/cnnviz/vizkit/cam"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/internal/vtest"
 )
 
 // rssBytes reads the resident set size from /proc (Linux); 0 elsewhere.
@@ -44,14 +45,14 @@ func TestMemoryStaysFlat(t *testing.T) {
 	if rssBytes() == 0 {
 		t.Skip("no /proc/self/status")
 	}
-	m := loadGoldenModel(t, "tinyvgg11.safetensors")
+	m := vtest.GoldenModel(t, "tinyvgg11.safetensors")
 	defer m.Close()
 	ex, err := engine.NewExplainer(m, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ex.Close()
-	x := randomArray(3, 2, 3, 64, 64)
+	x := vtest.RandomArray(3, 2, 3, 64, 64)
 	run := func(n int) {
 		for i := 0; i < n; i++ {
 			if _, err := cam.Compute(context.Background(), ex, x, cam.Options{Target: engine.Class(i % 10)}); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/cnnviz/cnnviz/vizkit/backend"
 	"github.com/cnnviz/cnnviz/vizkit/cam"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/internal/vtest"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 )
@@ -144,7 +145,7 @@ func benchSGEMM(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	a := randomArray(3, n, n)
+	a := vtest.RandomArray(3, n, n)
 	x := tensors.FromFlatDataAndDimensions(a.Data, n, n)
 	exec, err := graph.NewExec(be, func(x, y *graph.Node) *graph.Node { return graph.Dot(x, y).Product() })
 	if err != nil {
@@ -247,7 +248,7 @@ func perfInput(n int) *Array {
 	if s, err := strconv.ParseUint(os.Getenv("CNNVIZ_BENCH_SEED"), 10, 64); err == nil {
 		seed = s
 	}
-	return randomArray(seed, n, 3, 224, 224)
+	return vtest.RandomArray(seed, n, 3, 224, 224)
 }
 
 // cpuSeconds is the process's user + system CPU time so far (getrusage).

@@ -10,6 +10,7 @@ import (
 	"github.com/cnnviz/cnnviz/vizkit/attr"
 	"github.com/cnnviz/cnnviz/vizkit/cam"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/internal/vtest"
 )
 
 // A VGG11 a quarter wide has classifier weights split into several row
@@ -38,7 +39,7 @@ func TestChunkedClassifierLoweringsAgree(t *testing.T) {
 	}
 	defer native.Close()
 	for _, n := range []int{1, 5} {
-		x := randomArray(uint64(n), n, 3, 32, 32)
+		x := vtest.RandomArray(uint64(n), n, 3, 32, 32)
 		req := engine.Request{Taps: []string{"features.20", "classifier.1", "classifier.4"}, GradTaps: []string{"features.17", "classifier.2"},
 			GradInput: true, Target: engine.Class(3)}
 		a, err := im2col.Run(x, req)
@@ -49,14 +50,14 @@ func TestChunkedClassifierLoweringsAgree(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		assertClose(t, "logits", a.Logits, b.Logits, 1e-4)
+		vtest.AssertClose(t, "logits", a.Logits, b.Logits, 1e-4)
 		for _, l := range req.Taps {
-			assertClose(t, l, a.Acts[l], b.Acts[l], 1e-4)
+			vtest.AssertClose(t, l, a.Acts[l], b.Acts[l], 1e-4)
 		}
 		for _, l := range req.GradTaps {
-			assertClose(t, "grad "+l, a.Grads[l], b.Grads[l], 1e-4)
+			vtest.AssertClose(t, "grad "+l, a.Grads[l], b.Grads[l], 1e-4)
 		}
-		assertClose(t, "input grad", a.InputGrad, b.InputGrad, 1e-4)
+		vtest.AssertClose(t, "input grad", a.InputGrad, b.InputGrad, 1e-4)
 	}
 }
 
@@ -70,8 +71,8 @@ func TestScoreCAMMemoryStaysFlat(t *testing.T) {
 	if rssBytes() == 0 {
 		t.Skip("no /proc/self/status")
 	}
-	ex := goldenExplainer(t, "tinyvgg11.safetensors")
-	x := randomArray(8, 2, 3, 32, 32)
+	ex := vtest.GoldenExplainer(t, "tinyvgg11.safetensors")
+	x := vtest.RandomArray(8, 2, 3, 32, 32)
 	run := func(n int) {
 		for i := 0; i < n; i++ {
 			if _, err := cam.Compute(context.Background(), ex, x, cam.Options{Method: "scorecam", Target: engine.Class(i%10, (i+3)%10)}); err != nil {
@@ -101,7 +102,7 @@ func TestCloseReleasesMemory(t *testing.T) {
 	if rssBytes() == 0 {
 		t.Skip("no /proc/self/status")
 	}
-	x := randomArray(2, 2, 3, 32, 32)
+	x := vtest.RandomArray(2, 2, 3, 32, 32)
 	cycle := func() {
 		m, err := vgg.NewRandom("vgg11", 10, 4, 3)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"github.com/cnnviz/cnnviz/models/vgg"
 	"github.com/cnnviz/cnnviz/vizkit/attr"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/internal/vtest"
 )
 
 // Memory and time of the sampling attributions on full-size VGG11 (random
@@ -26,7 +27,7 @@ func benchSampling(b *testing.B, run func(ex *engine.Explainer, x *Array) error)
 		b.Fatal(err)
 	}
 	defer ex.Close()
-	x := randomArray(1, 1, 3, 224, 224)
+	x := vtest.RandomArray(1, 1, 3, 224, 224)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if err := run(ex, x); err != nil {

@@ -5,39 +5,19 @@ import (
 	"encoding/json"
 	"math"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/vizkit/attr"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/internal/vtest"
 )
 
-// saliencyGoldenDir holds fixtures made by scripts/gen_saliency_golden.py with
-// PyTorch on tinyvgg11 (testdata/golden/tinyvgg11.safetensors).
-var saliencyGoldenDir = filepath.Join("..", "testdata", "golden_saliency")
-
-func saliencyGolden(t *testing.T, name string) *Array {
-	t.Helper()
-	return loadNPY(t, filepath.Join(saliencyGoldenDir, name))
-}
-
-// saliencyFixture returns the tiny VGG11 explainer, the (2,3,32,32) input and
-// its per-example target (classes 3 and 7).
-func saliencyFixture(t *testing.T) (*engine.Explainer, *Array, Target) {
-	t.Helper()
-	m := loadGoldenModel(t, "tinyvgg11.safetensors")
-	ex, err := engine.NewExplainer(m, engine.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ex.Close(); m.Close() })
-	return ex, saliencyGolden(t, "input.npy"), engine.Class(3, 7)
-}
-
+// TestSaliencyGolden compares with the fixtures scripts/gen_saliency_golden.py
+// made with PyTorch on tinyvgg11 (testdata/golden/tinyvgg11.safetensors).
 func TestSaliencyGolden(t *testing.T) {
-	ex, x, target := saliencyFixture(t)
+	ex, x, target := vtest.SaliencyFixture(t)
 	const rtol = 1e-4
 	for _, tc := range []struct {
 		rule models.ReLURule
@@ -47,7 +27,7 @@ func TestSaliencyGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		assertClose(t, s.Title, s.Grad, saliencyGolden(t, tc.file), rtol)
+		vtest.AssertClose(t, s.Title, s.Grad, vtest.SaliencyGolden(t, tc.file), rtol)
 		if s.Classes[0] != 3 || s.Classes[1] != 7 {
 			t.Fatalf("%s: classes %v, want [3 7]", s.Method, s.Classes)
 		}
@@ -58,33 +38,33 @@ func TestSaliencyGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		assertClose(t, "abs max", am, saliencyGolden(t, "absmax.npy"), rtol)
+		vtest.AssertClose(t, "abs max", am, vtest.SaliencyGolden(t, "absmax.npy"), rtol)
 		mx, err := s.Max()
 		if err != nil {
 			t.Fatal(err)
 		}
-		assertClose(t, "signed max", mx, saliencyGolden(t, "max.npy"), rtol)
+		vtest.AssertClose(t, "signed max", mx, vtest.SaliencyGolden(t, "max.npy"), rtol)
 		// The display transform is steep (×0.1/std): compare on the reference max
 		// so that the check is about the formula, not the gradient's last digits.
-		assertClose(t, "FlashTorch standardize_and_clip", engine.StandardizeAndClip(saliencyGolden(t, "max.npy"), 0.1, 0.5),
-			saliencyGolden(t, "max_display.npy"), 1e-5)
+		vtest.AssertClose(t, "FlashTorch standardize_and_clip", engine.StandardizeAndClip(vtest.SaliencyGolden(t, "max.npy"), 0.1, 0.5),
+			vtest.SaliencyGolden(t, "max_display.npy"), 1e-5)
 		gx, err := s.GradTimesInput()
 		if err != nil {
 			t.Fatal(err)
 		}
-		assertClose(t, "gradient × input", gx, saliencyGolden(t, "gradxinput.npy"), rtol)
+		vtest.AssertClose(t, "gradient × input", gx, vtest.SaliencyGolden(t, "gradxinput.npy"), rtol)
 	}
 	g, err := attr.GuidedGradCAM(context.Background(), ex, x, attr.GuidedGradCAMOptions{Target: target, Layers: []string{"features.9"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertClose(t, "Grad-CAM (features.9)", g.CAM.Map, saliencyGolden(t, "gradcam.npy"), 1e-4)
-	assertClose(t, "Guided Grad-CAM", g.Map, saliencyGolden(t, "guided_gradcam.npy"), 1e-4)
+	vtest.AssertClose(t, "Grad-CAM (features.9)", g.CAM.Map, vtest.SaliencyGolden(t, "gradcam.npy"), 1e-4)
+	vtest.AssertClose(t, "Guided Grad-CAM", g.Map, vtest.SaliencyGolden(t, "guided_gradcam.npy"), 1e-4)
 }
 
 func TestSmoothGradGolden(t *testing.T) {
-	ex, x, target := saliencyFixture(t)
-	z := saliencyGolden(t, "smoothgrad_z.npy")
+	ex, x, target := vtest.SaliencyFixture(t)
+	z := vtest.SaliencyGolden(t, "smoothgrad_z.npy")
 	for _, chunk := range []int{5, 16} { // 5 does not divide the 12 noisy inputs.
 		calls := 0
 		res, err := attr.SmoothGrad(context.Background(), ex, x, attr.SmoothGradOptions{Target: target, Noise: z,
@@ -100,9 +80,9 @@ func TestSmoothGradGolden(t *testing.T) {
 		if want := (12 + chunk - 1) / chunk; calls != want {
 			t.Fatalf("chunk %d: %d progress calls, want %d", chunk, calls, want)
 		}
-		assertClose(t, "SmoothGrad", res.Mean, saliencyGolden(t, "smoothgrad_mean.npy"), 1e-4)
-		assertClose(t, "SmoothGrad²", res.MeanSquare, saliencyGolden(t, "smoothgrad_sq.npy"), 1e-4)
-		assertClose(t, "VarGrad", res.Var, saliencyGolden(t, "vargrad.npy"), 1e-4)
+		vtest.AssertClose(t, "SmoothGrad", res.Mean, vtest.SaliencyGolden(t, "smoothgrad_mean.npy"), 1e-4)
+		vtest.AssertClose(t, "SmoothGrad²", res.MeanSquare, vtest.SaliencyGolden(t, "smoothgrad_sq.npy"), 1e-4)
+		vtest.AssertClose(t, "VarGrad", res.Var, vtest.SaliencyGolden(t, "vargrad.npy"), 1e-4)
 		if res.Samples != 6 {
 			t.Fatalf("samples %d, want 6", res.Samples)
 		}
@@ -110,8 +90,8 @@ func TestSmoothGradGolden(t *testing.T) {
 }
 
 func TestIntegratedGradientsGolden(t *testing.T) {
-	ex, x, target := saliencyFixture(t)
-	raw, err := os.ReadFile(filepath.Join(saliencyGoldenDir, "ig.json"))
+	ex, x, target := vtest.SaliencyFixture(t)
+	raw, err := os.ReadFile(vtest.Testdata("golden_saliency", "ig.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,9 +113,9 @@ func TestIntegratedGradientsGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			assertClose(t, "IG "+file, res.Attr, saliencyGolden(t, file), 1e-4)
+			vtest.AssertClose(t, "IG "+file, res.Attr, vtest.SaliencyGolden(t, file), 1e-4)
 			if baseline == "blur" {
-				assertClose(t, "blur baseline", res.Baseline, saliencyGolden(t, "baseline_blur.npy"), 1e-6)
+				vtest.AssertClose(t, "blur baseline", res.Baseline, vtest.SaliencyGolden(t, "baseline_blur.npy"), 1e-6)
 			}
 			for i := range want.Delta {
 				if math.Abs(float64(res.Scores[i])-want.FX[i]) > 1e-5 || math.Abs(float64(res.BaselineScores[i])-want.FBaseline[i]) > 1e-5 {
@@ -150,7 +130,7 @@ func TestIntegratedGradientsGolden(t *testing.T) {
 }
 
 func TestOcclusionGolden(t *testing.T) {
-	ex, x, target := saliencyFixture(t)
+	ex, x, target := vtest.SaliencyFixture(t)
 	for _, tc := range []struct {
 		win, stride [2]int
 		file        string
@@ -166,6 +146,6 @@ func TestOcclusionGolden(t *testing.T) {
 		if res.Positions != tc.positions {
 			t.Fatalf("%s: positions %v, want %v", tc.file, res.Positions, tc.positions)
 		}
-		assertClose(t, tc.file, res.Attr, saliencyGolden(t, tc.file), 1e-4)
+		vtest.AssertClose(t, tc.file, res.Attr, vtest.SaliencyGolden(t, tc.file), 1e-4)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/internal/vtest"
 )
 
 // The linear toy's outputs are (s, 0) with s = Σ w·x: every target below has
@@ -19,8 +20,8 @@ func TestTargetsBeyondLogits(t *testing.T) {
 		x.Data[i] = float32(i%7) * 0.25
 		x.Data[len(wt)+i] = -float32(i%3) * 0.5
 	}
-	ex, net := newLinearExplainer(t, h, w, wt)
-	s := []float64{net.f(x.Index(0).Data), net.f(x.Index(1).Data)}
+	ex, net := vtest.LinearExplainer(t, h, w, wt)
+	s := []float64{net.F(x.Index(0).Data), net.F(x.Index(1).Data)}
 	sign := func(v float64) float64 { return math.Copysign(1, v) }
 	cases := []struct {
 		target Target
@@ -41,9 +42,9 @@ func TestTargetsBeyondLogits(t *testing.T) {
 			t.Fatalf("%s: %v", c.target.Name, err)
 		}
 		for i := range s {
-			approx(t, c.target.Name+" value", float64(res.Scores[i]), c.want(s[i]), 1e-4*(1+math.Abs(s[i])))
+			vtest.Approx(t, c.target.Name+" value", float64(res.Scores[i]), c.want(s[i]), 1e-4*(1+math.Abs(s[i])))
 			for j, g := range res.InputGrad.Index(i).Data {
-				approx(t, c.target.Name+" gradient", float64(g), c.dwant*float64(wt[j]), 1e-4)
+				vtest.Approx(t, c.target.Name+" gradient", float64(g), c.dwant*float64(wt[j]), 1e-4)
 			}
 		}
 	}

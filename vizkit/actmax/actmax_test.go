@@ -11,6 +11,7 @@ import (
 
 	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/imageio"
+	"github.com/cnnviz/cnnviz/vizkit/internal/vtest"
 	"github.com/gomlx/gomlx/core/graph"
 )
 
@@ -139,7 +140,7 @@ func photoInputs(t *testing.T, size int) []*engine.Array {
 // with Lucid's Fourier parameterisation (whose sigmoid keeps pixels in range
 // like a photo's) and random transforms by more than 1.5×.
 func TestActMaxRaisesActivation(t *testing.T) {
-	ex, _, _ := saliencyFixture(t)
+	ex, _, _ := vtest.SaliencyFixture(t)
 	const size, layer, relu = 48, "features.8", "features.9"
 	channels := []int{0, 1, 2, 3}
 	rng := rand.New(rand.NewPCG(9, 10))
@@ -200,7 +201,7 @@ func TestActMaxRaisesActivation(t *testing.T) {
 }
 
 func TestActMaxDeterministic(t *testing.T) {
-	ex, _, _ := saliencyFixture(t)
+	ex, _, _ := vtest.SaliencyFixture(t)
 	run := func(seed uint64) *Result {
 		r, err := Run(context.Background(), ex, []engine.Target{engine.ChannelMean("features.3", 1), engine.ChannelMean("features.3", 4)},
 			Options{Size: [2]int{32, 32}, Steps: 5, Seed: seed, Jitter: 2, Param: ParamFFT})
@@ -221,7 +222,7 @@ func TestActMaxDeterministic(t *testing.T) {
 // TestActMaxRegularisedIsSmoother: total variation and L2 penalties plus blur
 // give images with lower total variation than plain gradient ascent.
 func TestActMaxRegularisedIsSmoother(t *testing.T) {
-	ex, _, _ := saliencyFixture(t)
+	ex, _, _ := vtest.SaliencyFixture(t)
 	objs := []engine.Target{engine.ChannelMean("features.6", 2), engine.ChannelMean("features.6", 5)}
 	base := Options{Size: [2]int{40, 40}, Steps: 20, Seed: 2}
 	plain, err := Run(context.Background(), ex, objs, base)
@@ -250,8 +251,8 @@ func TestActMaxRegularisedIsSmoother(t *testing.T) {
 // TestActMaxBatchIndependent: images optimised together (one-hot channel
 // masks in one batch) are the images optimised alone.
 func TestActMaxBatchIndependent(t *testing.T) {
-	ex, _, _ := saliencyFixture(t)
-	x0 := saliencyGolden(t, "actmax_x0.npy")
+	ex, _, _ := vtest.SaliencyFixture(t)
+	x0 := vtest.SaliencyGolden(t, "actmax_x0.npy")
 	all, err := Filters(context.Background(), ex, "features.4", 3, Options{Init: x0, Steps: 3, BatchSize: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -262,12 +263,12 @@ func TestActMaxBatchIndependent(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := &engine.Array{Shape: one.Input.Shape, Data: all.Input.Index(ch).Data}
-		assertClose(t, "filter optimised in a batch vs alone", got, one.Input, 1e-5)
+		vtest.AssertClose(t, "filter optimised in a batch vs alone", got, one.Input, 1e-5)
 	}
 }
 
 func TestActMaxNeuronAndClass(t *testing.T) {
-	ex, _, _ := saliencyFixture(t)
+	ex, _, _ := vtest.SaliencyFixture(t)
 	for _, objs := range [][]engine.Target{
 		{engine.Neuron("features.6", 3, 2, 5), engine.Neuron("features.6", 7, 2, 5)},
 		{engine.Neuron("classifier.0", 4, 0, 0)},
@@ -298,7 +299,7 @@ func TestActMaxNeuronAndClass(t *testing.T) {
 }
 
 func TestActMaxErrors(t *testing.T) {
-	ex, _, _ := saliencyFixture(t)
+	ex, _, _ := vtest.SaliencyFixture(t)
 	ctx := context.Background()
 	small := Options{Size: [2]int{32, 32}, Steps: 1}
 	cases := []struct {
@@ -338,7 +339,7 @@ func TestActMaxErrors(t *testing.T) {
 }
 
 func TestDeepDream(t *testing.T) {
-	ex, _, _ := saliencyFixture(t)
+	ex, _, _ := vtest.SaliencyFixture(t)
 	photo := photoInputs(t, 64)[0]
 	steps := 0
 	r, err := DeepDream(context.Background(), ex, photo, DreamOptions{Layer: "features.8", Steps: 4, Octaves: 2, Jitter: 4, Seed: 1,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/internal/vtest"
 )
 
 // TestIGCompleteness: with 64 steps the completeness error of Integrated
@@ -18,7 +19,7 @@ import (
 // only roughly as 1/steps and not monotonically; for weakly scoring classes
 // (f(x) − f(b) ~0.1–0.4) 64 steps can leave a few percent.
 func TestIGCompleteness(t *testing.T) {
-	ex, x, _ := saliencyFixture(t)
+	ex, x, _ := vtest.SaliencyFixture(t)
 	for _, method := range []string{IGGaussLegendre, IGRiemannMiddle} {
 		for _, baseline := range []string{IGBaselineBlack, IGBaselineZeros, IGBaselineBlur} {
 			res, err := IntegratedGradients(context.Background(), ex, x, IGOptions{Steps: 64, Method: method, Baseline: baseline})
@@ -98,7 +99,7 @@ func TestIGIntegrationRules(t *testing.T) {
 }
 
 func TestIGBaselines(t *testing.T) {
-	ex, x, target := saliencyFixture(t)
+	ex, x, target := vtest.SaliencyFixture(t)
 	res, err := IntegratedGradients(context.Background(), ex, x, IGOptions{Target: target, Steps: 4})
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +135,7 @@ func TestIGBaselines(t *testing.T) {
 }
 
 func TestSmoothGradSeedsAndChunks(t *testing.T) {
-	ex, x, target := saliencyFixture(t)
+	ex, x, target := vtest.SaliencyFixture(t)
 	run := func(seed uint64, chunk int) *SmoothGradResult {
 		r, err := SmoothGrad(context.Background(), ex, x, SmoothGradOptions{Target: target, Samples: 5, Seed: seed, BatchSize: chunk})
 		if err != nil {
@@ -148,7 +149,7 @@ func TestSmoothGradSeedsAndChunks(t *testing.T) {
 			t.Fatal("SmoothGrad is not deterministic for a fixed seed")
 		}
 	}
-	assertClose(t, "SmoothGrad with another chunk size", c.Mean, a.Mean, 1e-5)
+	vtest.AssertClose(t, "SmoothGrad with another chunk size", c.Mean, a.Mean, 1e-5)
 	same := 0
 	for i := range a.Mean.Data {
 		if a.Mean.Data[i] == d.Mean.Data[i] {
@@ -173,7 +174,7 @@ func TestSmoothGradSeedsAndChunks(t *testing.T) {
 // TestSmoothGradTinyNoise: with negligible noise SmoothGrad is the vanilla
 // gradient, SmoothGrad² its square and VarGrad ~0.
 func TestSmoothGradTinyNoise(t *testing.T) {
-	ex, x, target := saliencyFixture(t)
+	ex, x, target := vtest.SaliencyFixture(t)
 	r, err := SmoothGrad(context.Background(), ex, x, SmoothGradOptions{Target: target, Samples: 3, Sigma: 1e-7})
 	if err != nil {
 		t.Fatal(err)
@@ -182,12 +183,12 @@ func TestSmoothGradTinyNoise(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertClose(t, "SmoothGrad (σ→0)", r.Mean, s.Grad, 1e-4)
+	vtest.AssertClose(t, "SmoothGrad (σ→0)", r.Mean, s.Grad, 1e-4)
 	sq := s.Grad.Clone()
 	for i, v := range sq.Data {
 		sq.Data[i] = v * v
 	}
-	assertClose(t, "SmoothGrad² (σ→0)", r.MeanSquare, sq, 1e-3)
+	vtest.AssertClose(t, "SmoothGrad² (σ→0)", r.MeanSquare, sq, 1e-3)
 	maxVar, maxSq := 0.0, 0.0
 	for i := range r.Var.Data {
 		maxVar = math.Max(maxVar, float64(r.Var.Data[i]))
@@ -201,7 +202,7 @@ func TestSmoothGradTinyNoise(t *testing.T) {
 // TestOcclusionWholeImage: a window covering the whole input gives every pixel
 // f(x) − f(baseline image).
 func TestOcclusionWholeImage(t *testing.T) {
-	ex, x, target := saliencyFixture(t)
+	ex, x, target := vtest.SaliencyFixture(t)
 	r, err := Occlusion(context.Background(), ex, x, OcclusionOptions{Target: target, Window: [2]int{32, 32}, Stride: [2]int{32, 32}, Baseline: 0.5})
 	if err != nil {
 		t.Fatal(err)
@@ -228,7 +229,7 @@ func TestOcclusionWholeImage(t *testing.T) {
 }
 
 func TestAttributionErrors(t *testing.T) {
-	ex, x, _ := saliencyFixture(t)
+	ex, x, _ := vtest.SaliencyFixture(t)
 	ctx := context.Background()
 	nan := x.Clone()
 	nan.Data[7] = float32(math.NaN())
@@ -294,7 +295,7 @@ func TestAttributionErrors(t *testing.T) {
 }
 
 func TestAttributionCancel(t *testing.T) {
-	ex, x, target := saliencyFixture(t)
+	ex, x, target := vtest.SaliencyFixture(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	calls := 0
 	_, err := IntegratedGradients(ctx, ex, x, IGOptions{Target: target, Steps: 32, BatchSize: 4, Progress: func(engine.Progress) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/internal/vtest"
 )
 
 // A method added from outside through the WholeMap adapter runs through the
@@ -29,8 +30,8 @@ func TestWholeMapAdapterRegistered(t *testing.T) {
 	if !slices.Contains(Names(), "testchannelmean") || !slices.Contains(engine.MethodNames(), "testchannelmean") {
 		t.Fatalf("not registered: cam %v, engine %v", Names(), engine.MethodNames())
 	}
-	ex := goldenExplainer(t, "tinyvgg11.safetensors")
-	x := randomArray(3, 2, 3, 48, 40)
+	ex := vtest.GoldenExplainer(t, "tinyvgg11.safetensors")
+	x := vtest.RandomArray(3, 2, 3, 48, 40)
 	const layer = "features.15"
 	r, err := Compute(context.Background(), ex, x, Options{Method: "testchannelmean", Layers: []string{layer}})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/imageio"
+	"github.com/cnnviz/cnnviz/vizkit/internal/vtest"
 )
 
 // Faster Score-CAM (tf-keras-vis's max_N): the kept channels are those of
@@ -15,7 +16,7 @@ import (
 // softmax (sum 1); with every channel kept it is exact Score-CAM bit for bit.
 // Its agreement with exact Score-CAM on a photo is logged.
 func TestFasterScoreCAM(t *testing.T) {
-	ex := goldenExplainer(t, "tinyvgg11.safetensors")
+	ex := vtest.GoldenExplainer(t, "tinyvgg11.safetensors")
 	img, err := imageio.Load(filepath.Join("..", "..", "testdata", "images", "chelsea.jpg"))
 	if err != nil {
 		t.Fatal(err)

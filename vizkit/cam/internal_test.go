@@ -11,6 +11,7 @@ import (
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/weights"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
+	"github.com/cnnviz/cnnviz/vizkit/internal/vtest"
 	"github.com/gomlx/gomlx/core/graph"
 )
 
@@ -84,8 +85,8 @@ func TestFirstPrincipalProjectionClosedForm(t *testing.T) {
 
 // TestCAMProperties: closed-form relations between methods and options.
 func TestCAMProperties(t *testing.T) {
-	ex := goldenExplainer(t, "tinyvgg11.safetensors")
-	x := randomArray(5, 1, 3, 64, 48)
+	ex := vtest.GoldenExplainer(t, "tinyvgg11.safetensors")
+	x := vtest.RandomArray(5, 1, 3, 64, 48)
 	layers := []string{"features.19"}
 	// A target function picking logit 3 is engine.Class(3).
 	pick3 := engine.Target{Kind: engine.TargetFunc, Name: "logit 3", Func: func(l *graph.Node) *graph.Node {
@@ -100,7 +101,7 @@ func TestCAMProperties(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		assertClose(t, name+" engine.TargetFunc vs engine.Class", b.Raw["features.19"], a.Raw["features.19"], 1e-5)
+		vtest.AssertClose(t, name+" engine.TargetFunc vs engine.Class", b.Raw["features.19"], a.Raw["features.19"], 1e-5)
 		if b.Classes[0] != -1 {
 			t.Fatalf("engine.TargetFunc classes %v", b.Classes)
 		}
@@ -118,7 +119,7 @@ func TestCAMProperties(t *testing.T) {
 		t.Fatal(err)
 	}
 	flipW(b.Map.Data, 1, 64, 48)
-	assertClose(t, "aug-smooth flip equivariance", b.Map, a.Map, 1e-5)
+	vtest.AssertClose(t, "aug-smooth flip equivariance", b.Map, a.Map, 1e-5)
 	if !a.AugSmooth || a.Flat[0] {
 		t.Fatal("aug-smooth flags")
 	}
@@ -141,7 +142,7 @@ func TestCAMProperties(t *testing.T) {
 	}
 	m19, _ := Compute(context.Background(), ex, x, Options{Layers: []string{"features.19"}, Target: engine.Class(3)})
 	m20, _ := Compute(context.Background(), ex, x, Options{Layers: []string{"features.20"}, Target: engine.Class(3)})
-	assertClose(t, "per-layer raw", both.Raw["features.20"], m20.Raw["features.20"], 1e-6)
+	vtest.AssertClose(t, "per-layer raw", both.Raw["features.20"], m20.Raw["features.20"], 1e-6)
 	mean := engine.NewArray(1, 64, 48)
 	for i := range mean.Data {
 		mean.Data[i] = (m19.Map.Data[i] + m20.Map.Data[i]) / 2 // Each single-layer map is its scaled resize.
@@ -153,12 +154,12 @@ func TestCAMProperties(t *testing.T) {
 	for i := range mean.Data {
 		mean.Data[i] = (mean.Data[i] - lo) / (hi - lo)
 	}
-	assertClose(t, "two-layer mean", both.Map, mean, 1e-5)
+	vtest.AssertClose(t, "two-layer mean", both.Map, mean, 1e-5)
 }
 
 func TestCAMErrorsAndNotes(t *testing.T) {
-	ex := goldenExplainer(t, "tinyvgg11.safetensors")
-	x := randomArray(6, 1, 3, 64, 64)
+	ex := vtest.GoldenExplainer(t, "tinyvgg11.safetensors")
+	x := vtest.RandomArray(6, 1, 3, 64, 64)
 	for _, tc := range []struct {
 		opts Options
 		want string
@@ -196,7 +197,7 @@ func TestCAMErrorsAndNotes(t *testing.T) {
 		t.Fatal("upper-case name accepted")
 	}
 	// Random-init VGG: zero biases are reported by FullGrad.
-	rnd := tinyExplainer(t, "vgg11")
+	rnd := vtest.TinyExplainer(t, "vgg11")
 	r, err = Compute(context.Background(), rnd, engine.NewArray(1, 3, 32, 32), Options{Method: "fullgrad"})
 	if err != nil {
 		t.Fatal(err)
@@ -209,7 +210,7 @@ func TestCAMErrorsAndNotes(t *testing.T) {
 // TestFullGradBatchNormBias: the effective BN bias equals
 // β − μ·γ/√(σ²+ε) computed from the checkpoint.
 func TestFullGradBatchNormBias(t *testing.T) {
-	ex := goldenExplainer(t, "tinyvgg11_bn.safetensors")
+	ex := vtest.GoldenExplainer(t, "tinyvgg11_bn.safetensors")
 	w, err := weights.LoadSafetensors(filepath.Join(goldenDir, "tinyvgg11_bn.safetensors"))
 	if err != nil {
 		t.Fatal(err)
@@ -240,7 +241,7 @@ func TestFullGradBatchNormBias(t *testing.T) {
 	if bn != 8 {
 		t.Fatalf("%d BatchNorm bias layers, want 8", bn)
 	}
-	r, err := Compute(context.Background(), ex, randomArray(7, 1, 3, 64, 64), Options{Method: "fullgrad", Target: engine.Class(3)})
+	r, err := Compute(context.Background(), ex, vtest.RandomArray(7, 1, 3, 64, 64), Options{Method: "fullgrad", Target: engine.Class(3)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,8 +253,8 @@ func TestFullGradBatchNormBias(t *testing.T) {
 // with one class per row: its weights equal a brute-force evaluation of every
 // channel of every example on its own.
 func TestScoreCAMDedupMatchesBruteForce(t *testing.T) {
-	ex := goldenExplainer(t, "tinyvgg11.safetensors")
-	x := randomArray(21, 3, 3, 64, 64)
+	ex := vtest.GoldenExplainer(t, "tinyvgg11.safetensors")
+	x := vtest.RandomArray(21, 3, 3, 64, 64)
 	classes := []int{3, 5, 3}
 	var evals int
 	r, err := Compute(context.Background(), ex, x, Options{Method: "scorecam", Target: engine.Class(classes...), BatchSize: 5,
@@ -306,5 +307,5 @@ func TestScoreCAMDedupMatchesBruteForce(t *testing.T) {
 		}
 		softmaxInto(want.Index(i).Data, scores)
 	}
-	assertClose(t, "Score-CAM weights", r.Weights[layer], want, 1e-5)
+	vtest.AssertClose(t, "Score-CAM weights", r.Weights[layer], want, 1e-5)
 }

@@ -23,7 +23,6 @@ package engine
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"unsafe"
@@ -766,14 +765,4 @@ func toNHWC(x *graph.Node) *graph.Node {
 		return graph.TransposeAllDims(x, 0, 2, 3, 1)
 	}
 	return x
-}
-
-// SortedKeys returns a map's keys in sorted order (handy for deterministic output).
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

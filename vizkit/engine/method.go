@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -136,7 +137,7 @@ func Methods() []MethodInfo {
 	methodsMu.RLock()
 	defer methodsMu.RUnlock()
 	out := make([]MethodInfo, 0, len(methods))
-	for _, name := range sortedKeys(methods) {
+	for _, name := range slices.Sorted(maps.Keys(methods)) {
 		out = append(out, methods[name])
 	}
 	return out
@@ -146,7 +147,7 @@ func Methods() []MethodInfo {
 func MethodNames() []string {
 	methodsMu.RLock()
 	defer methodsMu.RUnlock()
-	return sortedKeys(methods)
+	return slices.Sorted(maps.Keys(methods))
 }
 
 // LookupMethod returns the registered method name (case and surrounding

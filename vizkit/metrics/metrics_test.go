@@ -10,74 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cnnviz/cnnviz/models"
-	"github.com/cnnviz/cnnviz/models/weights"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
-	"github.com/gomlx/compute"
-	"github.com/gomlx/gomlx/core/graph"
-	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/cnnviz/cnnviz/vizkit/internal/vtest"
 )
-
-// metricLinearNet is a toy model with logits (Σ w·x, 0) for inputs
-// (N,3,H,W): every perturbation metric has a closed form on it.
-type metricLinearNet struct {
-	h, w int
-	wt   []float32 // (3,H,W)
-}
-
-func (m *metricLinearNet) Arch() string    { return "linear-toy" }
-func (m *metricLinearNet) NumClasses() int { return 2 }
-func (m *metricLinearNet) Close()          {}
-func (m *metricLinearNet) Layers() []models.Layer {
-	return []models.Layer{{Name: "fc", Kind: models.Linear, In: 3 * m.h * m.w, Out: 2, Params: 3 * m.h * m.w}}
-}
-func (m *metricLinearNet) CheckInput(dims []int) error {
-	if len(dims) != 4 || dims[0] < 1 || dims[1] != 3 || dims[2] != m.h || dims[3] != m.w {
-		return fmt.Errorf("linear-toy expects (N,3,%d,%d), got %v", m.h, m.w, dims)
-	}
-	return nil
-}
-func (m *metricLinearNet) Params(compute.Backend) ([]*tensors.Tensor, error) { return nil, nil }
-func (m *metricLinearNet) Weight(string) (*weights.Tensor, []float32, error) {
-	return nil, nil, fmt.Errorf("no weights")
-}
-func (m *metricLinearNet) ParamNames() []string { return nil }
-func (m *metricLinearNet) ParamShapes() [][]int { return nil }
-func (m *metricLinearNet) Build(sc *models.Scope, x *graph.Node) *graph.Node {
-	n := x.Shape().Dimensions[0]
-	flat := graph.Reshape(graph.TransposeAllDims(x, 0, 3, 1, 2), n, 3*m.h*m.w)
-	wcol := graph.Reshape(graph.Const(x.Graph(), m.wt), 3*m.h*m.w, 1)
-	s := graph.Dot(flat, wcol).Product() // (N,1)
-	out := graph.Concatenate([]*graph.Node{s, graph.ZerosLike(s)}, 1)
-	return sc.Out("fc", models.Linear, out)
-}
-
-// f is the toy's class-0 logit on one (3,H,W) image.
-func (m *metricLinearNet) f(img []float32) float64 {
-	s := 0.0
-	for i, v := range img {
-		s += float64(m.wt[i]) * float64(v)
-	}
-	return s
-}
-
-func newLinearExplainer(t *testing.T, h, w int, wt []float32) (*engine.Explainer, *metricLinearNet) {
-	t.Helper()
-	net := &metricLinearNet{h: h, w: w, wt: wt}
-	ex, err := engine.NewExplainer(net, engine.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ex.Close)
-	return ex, net
-}
-
-func approx(t *testing.T, what string, got, want, tol float64) {
-	t.Helper()
-	if !(math.Abs(got-want) <= tol) {
-		t.Fatalf("%s = %.6g, want %.6g (±%g)", what, got, want, tol)
-	}
-}
 
 func TestPointingGameAndEnergy(t *testing.T) {
 	const h, w = 6, 5
@@ -89,7 +24,7 @@ func TestPointingGameAndEnergy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	approx(t, "Area", r.Area(), 4.0/30, 1e-12)
+	vtest.Approx(t, "Area", r.Area(), 4.0/30, 1e-12)
 	m := engine.NewArray(h, w)
 	for i, v := range mask {
 		if v {
@@ -104,7 +39,7 @@ func TestPointingGameAndEnergy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	approx(t, "energy of the mask itself", e, 1, 1e-12)
+	vtest.Approx(t, "energy of the mask itself", e, 1, 1e-12)
 
 	// Peak outside at (x=4, y=4): Chebyshev distance 2 from the mask pixel (2,2).
 	m = engine.NewArray(h, w)
@@ -137,20 +72,20 @@ func TestPointingGameAndEnergy(t *testing.T) {
 	}
 	m.Data[1*w+2], m.Data[5*w+0] = 3, 1
 	e, _ = EnergyInRegion(m, r)
-	approx(t, "energy with negative values", e, 0.75, 1e-12)
+	vtest.Approx(t, "energy with negative values", e, 0.75, 1e-12)
 	if e, _ := EnergyInRegion(engine.NewArray(h, w), r); e != 0 {
 		t.Fatalf("energy of a zero map %g, want 0", e)
 	}
 	// A uniformly random map puts about Area of its mass in the region.
 	big, _ := BoxRegion(64, 64, image.Rect(10, 20, 40, 44))
-	approx(t, "box area", big.Area(), 30*24/4096.0, 1e-12)
+	vtest.Approx(t, "box area", big.Area(), 30*24/4096.0, 1e-12)
 	rm := RandomMaps(20, 64, 64, 3)
 	sum := 0.0
 	for i := 0; i < 20; i++ {
 		e, _ := EnergyInRegion(rm.Index(i), big)
 		sum += e / 20
 	}
-	approx(t, "random map energy", sum, big.Area(), 0.01)
+	vtest.Approx(t, "random map energy", sum, big.Area(), 0.01)
 
 	// Errors.
 	if _, err := PointingGame(engine.NewArray(5, 6), r, 0); err == nil || !strings.Contains(err.Error(), "region of 6×5") {
@@ -182,7 +117,7 @@ func TestPixelOrderAndpercentile(t *testing.T) {
 	}
 	// numpy.percentile([4,1,3,2], p): 50 → 2.5, 10 → 1.3, 0 → 1, 100 → 4, 90 → 3.7.
 	for p, want := range map[float64]float64{50: 2.5, 10: 1.3, 0: 1, 100: 4, 90: 3.7} {
-		approx(t, fmt.Sprintf("percentile %g", p), percentile([]float32{4, 1, 3, 2}, p), want, 1e-6)
+		vtest.Approx(t, fmt.Sprintf("percentile %g", p), percentile([]float32{4, 1, 3, 2}, p), want, 1e-6)
 	}
 }
 
@@ -193,7 +128,7 @@ func TestPixelOrderAndpercentile(t *testing.T) {
 func TestDeletionInsertionClosedForm(t *testing.T) {
 	wt := make([]float32, 12)
 	copy(wt, []float32{4, 3, 2, 1}) // Red channel only.
-	ex, _ := newLinearExplainer(t, 2, 2, wt)
+	ex, _ := vtest.LinearExplainer(t, 2, 2, wt)
 	x := engine.NewArray(1, 3, 2, 2)
 	for i := range x.Data {
 		x.Data[i] = 1
@@ -209,12 +144,12 @@ func TestDeletionInsertionClosedForm(t *testing.T) {
 	if fmt.Sprint(del.Curves.Data) != "[10 6 3 1 0]" || fmt.Sprint(del.Fractions) != "[0 0.25 0.5 0.75 1]" {
 		t.Fatalf("deletion curve %v at %v", del.Curves.Data, del.Fractions)
 	}
-	approx(t, "deletion AUC", del.AUC[0], 3.75, 1e-6)
+	vtest.Approx(t, "deletion AUC", del.AUC[0], 3.75, 1e-6)
 	ins, err := Insertion(ctx, ex, x, good, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	approx(t, "insertion AUC", ins.AUC[0], 6.25, 1e-6)
+	vtest.Approx(t, "insertion AUC", ins.AUC[0], 6.25, 1e-6)
 	if d, _ := Deletion(ctx, ex, x, bad, opts); d.AUC[0] != 6.25 {
 		t.Fatalf("deletion AUC of the reversed map %v, want 6.25", d.AUC)
 	}
@@ -236,7 +171,7 @@ func TestCausalIdentityLinear(t *testing.T) {
 	for i := range wt {
 		wt[i] = float32(rng.NormFloat64())
 	}
-	ex, net := newLinearExplainer(t, h, w, wt)
+	ex, net := vtest.LinearExplainer(t, h, w, wt)
 	x := engine.NewArray(n, 3, h, w)
 	for i := range x.Data {
 		x.Data[i] = float32(rng.NormFloat64())
@@ -255,13 +190,13 @@ func TestCausalIdentityLinear(t *testing.T) {
 		}
 		base, _, _ := perturbBaseline(x, baseline, nil, 1.5, "test")
 		for i := 0; i < n; i++ {
-			want := net.f(x.Index(i).Data) + net.f(base.Index(i).Data)
+			want := net.F(x.Index(i).Data) + net.F(base.Index(i).Data)
 			for k := range del.Fractions {
-				approx(t, fmt.Sprintf("%s: del+ins at step %d of example %d", baseline, k, i),
+				vtest.Approx(t, fmt.Sprintf("%s: del+ins at step %d of example %d", baseline, k, i),
 					float64(del.Curves.Index(i).Data[k]+ins.Curves.Index(i).Data[k]), want, 1e-3)
 			}
-			approx(t, baseline+": AUC sum", del.AUC[i]+ins.AUC[i], want, 1e-3)
-			approx(t, "deletion starts at f(x)", float64(del.Curves.Index(i).Data[0]), net.f(x.Index(i).Data), 1e-3)
+			vtest.Approx(t, baseline+": AUC sum", del.AUC[i]+ins.AUC[i], want, 1e-3)
+			vtest.Approx(t, "deletion starts at f(x)", float64(del.Curves.Index(i).Data[0]), net.F(x.Index(i).Data), 1e-3)
 		}
 	}
 }
@@ -273,7 +208,7 @@ func TestConfidenceChangeLinear(t *testing.T) {
 	for i := range wt {
 		wt[i] = float32(rng.NormFloat64())
 	}
-	ex, net := newLinearExplainer(t, h, w, wt)
+	ex, net := vtest.LinearExplainer(t, h, w, wt)
 	x := engine.NewArray(2, 3, h, w)
 	for i := range x.Data {
 		x.Data[i] = float32(rng.NormFloat64())
@@ -292,8 +227,8 @@ func TestConfidenceChangeLinear(t *testing.T) {
 				want += float64(wt[c*h*w+p]) * float64(img[c*h*w+p]) * (float64(m[p]) - 1)
 			}
 		}
-		approx(t, "confidence change", float64(res.Change[i]), want, 1e-4)
-		approx(t, "before", float64(res.Before[i]), net.f(img), 1e-4)
+		vtest.Approx(t, "confidence change", float64(res.Change[i]), want, 1e-4)
+		vtest.Approx(t, "before", float64(res.Before[i]), net.F(img), 1e-4)
 	}
 	// Softmax probability: the toy's p(class 0) = σ(f).
 	sm, err := ConfidenceChange(context.Background(), ex, x, maps, Options{Classes: []int{0}})
@@ -301,7 +236,7 @@ func TestConfidenceChangeLinear(t *testing.T) {
 		t.Fatal(err)
 	}
 	sig := func(v float64) float64 { return 1 / (1 + math.Exp(-v)) }
-	approx(t, "softmax before", float64(sm.Before[0]), sig(net.f(x.Index(0).Data)), 1e-5)
+	vtest.Approx(t, "softmax before", float64(sm.Before[0]), sig(net.F(x.Index(0).Data)), 1e-5)
 	maps.Data[3] = 1.5
 	if _, err := ConfidenceChange(context.Background(), ex, x, maps, Options{}); err == nil || !strings.Contains(err.Error(), "[0,1]") {
 		t.Fatalf("map value 1.5: %v", err)
@@ -317,7 +252,7 @@ func TestROADLinear(t *testing.T) {
 	for i := range wt {
 		wt[i] = float32(rng.NormFloat64())
 	}
-	ex, net := newLinearExplainer(t, h, w, wt)
+	ex, net := vtest.LinearExplainer(t, h, w, wt)
 	x := engine.NewArray(2, 3, h, w)
 	for i := range x.Data {
 		x.Data[i] = float32(rng.NormFloat64())
@@ -355,7 +290,7 @@ func TestROADLinear(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				want := net.f(out) - net.f(img)
+				want := net.F(out) - net.F(img)
 				got := res.MoRF.Index(i).Data[pi]
 				if order == 1 {
 					got = res.LeRF.Index(i).Data[pi]
@@ -363,10 +298,10 @@ func TestROADLinear(t *testing.T) {
 				} else {
 					morfMean += want / 3
 				}
-				approx(t, fmt.Sprintf("example %d percentile %g order %d", i, p, order), float64(got), want, 1e-3)
+				vtest.Approx(t, fmt.Sprintf("example %d percentile %g order %d", i, p, order), float64(got), want, 1e-3)
 			}
 		}
-		approx(t, "combined", res.Combined[i], (lerfMean-morfMean)/2, 1e-3)
+		vtest.Approx(t, "combined", res.Combined[i], (lerfMean-morfMean)/2, 1e-3)
 	}
 	if res.AllImputed != 0 {
 		t.Fatalf("AllImputed %d on a random map", res.AllImputed)
@@ -382,15 +317,15 @@ func TestROADLinear(t *testing.T) {
 	if res.AllImputed != 2*2*3 {
 		t.Fatalf("AllImputed %d for zero maps, want 12", res.AllImputed)
 	}
-	approx(t, "fully imputed image scores f(0) − f(x)", float64(res.MoRF.Data[0]), -net.f(x.Index(0).Data), 1e-3)
+	vtest.Approx(t, "fully imputed image scores f(0) − f(x)", float64(res.MoRF.Data[0]), -net.F(x.Index(0).Data), 1e-3)
 }
 
 func TestNoisyLinearImputeGolden(t *testing.T) {
 	dir := filepath.Join("..", "..", "testdata", "lab", "golden")
-	img := loadNPY(t, filepath.Join(dir, "impute_img.npy"))
-	keeps := loadNPY(t, filepath.Join(dir, "impute_keep.npy"))
-	want := loadNPY(t, filepath.Join(dir, "impute_out.npy"))
-	mp := loadNPY(t, filepath.Join(dir, "impute_map.npy"))
+	img := vtest.LoadNPY(t, filepath.Join(dir, "impute_img.npy"))
+	keeps := vtest.LoadNPY(t, filepath.Join(dir, "impute_keep.npy"))
+	want := vtest.LoadNPY(t, filepath.Join(dir, "impute_out.npy"))
+	mp := vtest.LoadNPY(t, filepath.Join(dir, "impute_map.npy"))
 	c, h, w := img.Shape[0], img.Shape[1], img.Shape[2]
 	for k := 0; k < 2; k++ {
 		keep := make([]bool, h*w)
@@ -409,7 +344,7 @@ func TestNoisyLinearImputeGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		assertClose(t, fmt.Sprintf("imputation case %d vs scipy spsolve", k), &engine.Array{Shape: []int{c, h, w}, Data: got}, want.Index(k), 1e-5)
+		vtest.AssertClose(t, fmt.Sprintf("imputation case %d vs scipy spsolve", k), &engine.Array{Shape: []int{c, h, w}, Data: got}, want.Index(k), 1e-5)
 	}
 }
 
@@ -465,7 +400,7 @@ func TestNoisyLinearImputeProperties(t *testing.T) {
 			cnt++
 		}
 	}
-	approx(t, "noise σ", math.Sqrt(ss/float64(cnt)), 0.5, 0.1)
+	vtest.Approx(t, "noise σ", math.Sqrt(ss/float64(cnt)), 0.5, 0.1)
 	if _, err := NoisyLinearImpute(rnd, 3, h, w, keep, 0.5, nil); err == nil {
 		t.Fatal("noise without a generator accepted")
 	}
@@ -481,7 +416,7 @@ func TestNoisyLinearImputeProperties(t *testing.T) {
 }
 
 func TestMetricErrors(t *testing.T) {
-	ex, _ := newLinearExplainer(t, 3, 3, make([]float32, 27))
+	ex, _ := vtest.LinearExplainer(t, 3, 3, make([]float32, 27))
 	x := engine.NewArray(2, 3, 3, 3)
 	ctx := context.Background()
 	if _, err := Deletion(ctx, ex, x, engine.NewArray(2, 3, 4), CausalOptions{}); err == nil || !strings.Contains(err.Error(), "(N,H,W) = (2,3,3)") {

@@ -2,12 +2,13 @@ package render
 
 import (
 	"encoding/json"
-	"github.com/cnnviz/cnnviz/vizkit/heatmap"
 	"image"
 	"math"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/cnnviz/cnnviz/vizkit/heatmap"
 )
 
 // fixtures mirrors testdata/render_fixtures.json, written by scripts/gen_render_fixtures.py
