@@ -33,14 +33,14 @@ func TestLinearChunkedMatchesDot(t *testing.T) {
 		return tensors.FromFlatDataAndDimensions(data, dims...)
 	}
 	in, out := 37, 19
-	bounds := []int{0, 5, 17, 30, 37} // Uneven row chunks.
+	bounds := []int{0, 5, 11, 16, 19} // Uneven chunks of output rows.
 	for _, m := range []int{1, 3, 4, 5, 8, 9, 16} {
 		x := randT(m, in)
-		w := randT(in, out)
+		w := randT(out, in) // PyTorch's layout.
 		v := randT(m, out) // Weights of the scalar whose gradient is taken.
 		// Reference: the chunks are slices of w inside the graph.
 		ref := MustNewExec(b, func(x, w, v *Node) []*Node {
-			y := Dot(x, w).Product()
+			y := Dot(x, Transpose(w, 0, 1)).Product()
 			s := ReduceAllSum(Mul(y, v))
 			g := Gradient(s, x, w)
 			return []*Node{y, g[0], g[1]}
@@ -74,16 +74,16 @@ func TestLinearChunkedMatchesDot(t *testing.T) {
 }
 
 func TestLinearChunkRows(t *testing.T) {
-	for _, out := range []int{1, 10, 1000, 4096, 1 << 22} {
-		r := LinearChunkRows(out)
+	for _, in := range []int{1, 10, 1000, 4096, 25088, 1 << 22} {
+		r := LinearChunkRows(in)
 		if r < 1 {
-			t.Fatalf("LinearChunkRows(%d) = %d", out, r)
+			t.Fatalf("LinearChunkRows(%d) = %d", in, r)
 		}
-		if r > 1 && linearRowGroup*r*out >= goSmallMatMulFlops {
-			t.Fatalf("LinearChunkRows(%d) = %d: a 4-row product has %d ≥ %d multiply-adds", out, r, linearRowGroup*r*out, goSmallMatMulFlops)
+		if r > 1 && linearRowGroup*r*in >= goSmallMatMulFlops {
+			t.Fatalf("LinearChunkRows(%d) = %d: a 4-row product has %d ≥ %d multiply-adds", in, r, linearRowGroup*r*in, goSmallMatMulFlops)
 		}
-		if linearRowGroup*(r+1)*out < goSmallMatMulFlops {
-			t.Fatalf("LinearChunkRows(%d) = %d is not the largest", out, r)
+		if linearRowGroup*(r+1)*in < goSmallMatMulFlops {
+			t.Fatalf("LinearChunkRows(%d) = %d is not the largest", in, r)
 		}
 	}
 }

@@ -111,100 +111,80 @@ const goSmallMatMulFlops = 4 << 20
 // scalar code), so x is zero-padded to a multiple of 4 rows.
 const linearRowGroup = 4
 
-// LinearChunkRows returns how many input rows each weight chunk of a linear
-// layer with `out` outputs holds for LinearChunked: the largest r with
-// 4·r·out below the Go backend's small-product size, so that every chunk
+// LinearChunkRows returns how many output rows each chunk of a linear
+// layer's [out,in] weight holds for LinearChunked: the largest r with
+// 4·r·in below the Go backend's small-product size, so that every chunk
 // product runs in its small kernels. At least 1.
-func LinearChunkRows(out int) int {
-	return max(1, (goSmallMatMulFlops-1)/(linearRowGroup*max(out, 1)))
+func LinearChunkRows(in int) int {
+	return max(1, (goSmallMatMulFlops-1)/(linearRowGroup*max(in, 1)))
 }
 
-// LinearChunked is x [M,in] · W [in,out] → [M,out] with W given as row chunks
-// [r_i,out] (concatenated along the rows they form W), for the pure-Go backend.
+// LinearDot is PyTorch's linear map without bias: x [M,in] · Wᵀ → [M,out]
+// for a weight W [out,in] in PyTorch's layout (the Go backend's fastest
+// layout for the right-hand side: both operands contract their last axis).
+func LinearDot(x, w *Node) *Node {
+	return DotGeneral(x, []int{1}, nil, w, []int{1}, nil)
+}
+
+// LinearChunked is LinearDot(x, W) with W [out,in] given as row chunks
+// W_i [r_i,in] (consecutive output rows; concatenated they form W), for the
+// pure-Go backend. Row chunks of PyTorch's layout are contiguous pieces of a
+// weight file, so a chunk can be the file's own memory (see BindExternal).
 //
 // For small M a single product with the whole W (in the classifier of VGG,
-// 25088×4096 = 411 MB) runs in the backend's packing kernels, which copy all
-// of W into cache panels on every call — forward and, transposed, backward.
-// Here, for M ≤ 8, each 4-row group of x (zero-padded to a multiple of 4) is
-// multiplied by every chunk separately; each product is small enough to run in the unpacked
-// kernels, which stream W once, and the partial results are summed. The
-// gradient with respect to x is, through a custom gradient, the concatenation
-// of dY·W_iᵀ (also streaming, no transposed copy of W); gradients with
-// respect to the chunks are the usual ones. For M > 8 it is one product with
-// the concatenated chunks. Results equal x·W up to float32 summation order.
+// 4096×25088 = 411 MB) runs in the backend's packing kernels, which copy all
+// of W into cache panels on every call — forward and backward. Here, for
+// M ≤ 8, each 4-row group of x (zero-padded to a multiple of 4) is
+// multiplied by every chunk separately (outputs [4,r_i], side by side); each
+// product is small enough to run in the unpacked kernels, which stream W
+// once. The gradient with respect to x is Σ_i dY_i·W_i, also chunk by chunk.
+// For M > 8 it is one product with the concatenated chunks. Results equal
+// x·Wᵀ up to float32 summation order.
 func LinearChunked(x *Node, chunks []*Node) *Node {
 	dims := x.Shape().Dimensions
 	m, in := dims[0], dims[1]
-	out := chunks[0].Shape().Dimensions[1]
-	rows := 0
 	for _, c := range chunks {
-		rows += c.Shape().Dimensions[0]
+		if c.Rank() != 2 || c.Shape().Dimensions[1] != in {
+			panic(fmt.Errorf("LinearChunked: x %s does not match weight chunk %s", x.Shape(), c.Shape()))
+		}
 	}
-	if x.Rank() != 2 || rows != in {
-		panic(fmt.Errorf("LinearChunked: x %s does not match weight chunks of %d rows in total", x.Shape(), rows))
+	if x.Rank() != 2 || len(chunks) == 0 {
+		panic(fmt.Errorf("LinearChunked: x %s with %d weight chunks", x.Shape(), len(chunks)))
 	}
 	mp := (m + linearRowGroup - 1) / linearRowGroup * linearRowGroup
-	if mp > 2*linearRowGroup {
+	if mp > 2*linearRowGroup || len(chunks) == 1 {
 		// From 3 groups on, one packed product with the whole W is faster
 		// than streaming W once per group.
-		return Dot(x, Concatenate(chunks, 0)).Product()
+		w := chunks[0]
+		if len(chunks) > 1 {
+			w = Concatenate(chunks, 0)
+		}
+		return LinearDot(x, w)
 	}
 	xp := x
 	if mp != m {
 		xp = Pad(x, ScalarZero(x.Graph(), x.DType()), compute.PadAxis{End: mp - m}, compute.PadAxis{})
 	}
-	// groupProduct multiplies rows [g·4, g·4+4) of a by every chunk (with f) and sums.
-	groups := func(a *Node, f func(rowsOfA *Node, r0, r1 int, chunk *Node) *Node, join func(parts []*Node) *Node) *Node {
-		var res []*Node
-		for g := 0; g < mp/linearRowGroup; g++ {
-			ag := a
-			if mp != linearRowGroup {
-				ag = Slice(a, AxisRange(g*linearRowGroup, (g+1)*linearRowGroup))
-			}
-			parts := make([]*Node, len(chunks))
-			r0 := 0
-			for i, c := range chunks {
-				r := c.Shape().Dimensions[0]
-				parts[i] = f(ag, r0, r0+r, c)
-				r0 += r
-			}
-			res = append(res, join(parts))
+	var groups []*Node
+	for g := 0; g < mp/linearRowGroup; g++ {
+		xg := xp
+		if mp != linearRowGroup {
+			xg = Slice(xp, AxisRange(g*linearRowGroup, (g+1)*linearRowGroup))
 		}
-		if len(res) == 1 {
-			return res[0]
+		parts := make([]*Node, len(chunks))
+		for i, c := range chunks {
+			parts[i] = LinearDot(xg, c) // [4, r_i]
 		}
-		return Concatenate(res, 0)
+		groups = append(groups, Concatenate(parts, 1))
 	}
-	sum := func(parts []*Node) *Node {
-		y := parts[0]
-		for _, p := range parts[1:] {
-			y = Add(y, p)
-		}
-		return y
+	y := groups[0]
+	if len(groups) > 1 {
+		y = Concatenate(groups, 0)
 	}
-	concat := func(parts []*Node) *Node {
-		if len(parts) == 1 {
-			return parts[0]
-		}
-		return Concatenate(parts, 1)
+	if mp != m {
+		y = Slice(y, AxisRange(0, m))
 	}
-	// Forward, with x's gradient path cut: it is supplied below.
-	y := groups(StopGradient(xp), func(xg *Node, r0, r1 int, c *Node) *Node {
-		if r1-r0 != in {
-			xg = Slice(xg, AxisRange(), AxisRange(r0, r1))
-		}
-		return Dot(xg, c).Product()
-	}, sum) // [mp, out]
-	// x and y travel through one identity whose custom gradient turns dY into
-	// [dX, dY]: dX for x, dY on to y (and from there to the chunks).
-	pack := IdentityWithCustomGradient(Concatenate([]*Node{xp, y}, 1), func(_, v *Node) *Node {
-		dy := Slice(v, AxisRange(), AxisRange(in, in+out))
-		dx := groups(dy, func(dyg *Node, _, _ int, c *Node) *Node {
-			return DotGeneral(dyg, []int{1}, nil, c, []int{1}, nil) // dY·W_iᵀ [4, r_i]
-		}, concat)
-		return Concatenate([]*Node{dx, dy}, 1)
-	})
-	return Slice(pack, AxisRange(0, m), AxisRange(in, in+out))
+	return y
 }
 
 // ReLUWithRule is max(x, 0) with the backward rule chosen by rule.

@@ -3,15 +3,11 @@ package models
 import (
 	"fmt"
 	"math"
-	"runtime"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/cnnviz/cnnviz/models/weights"
 	"github.com/gomlx/compute"
-	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/tensors"
 )
 
@@ -24,34 +20,30 @@ const BatchNormEps = 1e-5
 //
 //	conv    [O,I/g,kh,kw] → "<m>.weight" HWIO [kh,kw,I/g,O], "<m>.bias" [O]
 //	BN      γ,β,μ,σ²      → "<m>.scale" = γ/√(σ²+ε), "<m>.shift" = β − μ·scale, each [C]
-//	linear  [out,in]      → "<m>.weight" [in,out] (on the pure-Go backend: row
-//	                        chunks "<m>.weight[a:b]", see LinearChunked), "<m>.bias" [out]
+//	linear  [out,in]      → "<m>.weight" [out,in] (on the pure-Go backend: row
+//	                        chunks "<m>.weight[a:b]", output rows a..b-1, see
+//	                        LinearChunked), "<m>.bias" [out]
 //
 // Every tensor read is checked (name, shape, finite values); Unused lists
-// tensors of the set that no module read. Each tensor is copied once, from
-// the weight set straight into its graph parameter's own buffer in the
-// graph layout (the set may alias a file mapping, weights.MapSafetensors,
-// released after loading: the store keeps no reference to it); Weight and
-// ModuleBias read the parameters back. It is safe for concurrent use.
+// tensors of the set that no module read. Each converted tensor is copied
+// once, from the weight set straight into its graph parameter's own buffer
+// in the graph layout. Linear weights need no conversion: where the set
+// aliases a file mapping (weights.MapSafetensors) they are kept in it
+// (weights.Set.Keep) and, bound to the pure-Go backend, the mapping is their
+// backend buffer (BindExternal): never copied, and the file stays mapped
+// until Close. Weight and ModuleBias read the parameters back. It is safe
+// for concurrent use.
 type ParamStore struct {
 	// Source describes where the weights came from.
 	Source string
 
 	w      *weights.Set
 	used   map[string]bool
-	names  []string
-	local  []*tensors.Tensor // Unbound parameters, in names order (nil once bound).
-	dims   [][]int
-	linear map[string]bool  // Linear weights ([in,out]), chunked when bound to the Go backend.
+	set    ParamSet
+	linear map[string]bool  // Linear weights ([out,in]), chunked when bound to the Go backend.
 	convs  map[string][]int // Conv module → its PyTorch kernel shape [O, I/g, kh, kw].
 	counts map[string]int
 	convIn map[string]int
-
-	mu     sync.Mutex
-	params []*tensors.Tensor
-	bNames []string
-	bound  compute.Backend
-	closed bool
 }
 
 // NewParamStore starts converting w.
@@ -86,16 +78,7 @@ func (p *ParamStore) Has(name string) bool { return p.w.Has(name) }
 
 // add appends a zero parameter of shape dims and returns its storage to
 // fill in (the store is still converting: nothing else sees it yet).
-func (p *ParamStore) add(name string, dims ...int) []float32 {
-	t := tensors.FromShape(shapes.Make(dtypes.Float32, dims...))
-	var flat []float32
-	tensors.MustMutableFlatData(t, func(f []float32) { flat = f })
-	AdviseHugePages(flat) // Before the first write: see its doc.
-	p.names = append(p.names, name)
-	p.local = append(p.local, t)
-	p.dims = append(p.dims, dims)
-	return flat
-}
+func (p *ParamStore) add(name string, dims ...int) []float32 { return p.set.Add(name, dims...) }
 
 // Conv converts the convolution module m with o outputs, in/groups inputs
 // per group and a kh×kw kernel; bias says whether it has one.
@@ -160,12 +143,8 @@ func (p *ParamStore) Linear(m string, out, in int) error {
 	if err != nil {
 		return err
 	}
-	wt := p.add(m+".weight", in, out)
-	rows := make([][]float32, in)
-	for r := range rows {
-		rows[r] = wt[r*out : (r+1)*out]
-	}
-	TransposeRows(rows, w.Data, out, in, 1)
+	// PyTorch's layout is the graph's: keep a mapped file's data, else copy.
+	p.set.AddLinearWeight(p.w, m+".weight", w.Data, out, in)
 	p.linear[m+".weight"] = true
 	copy(p.add(m+".bias", out), b.Data)
 	p.counts[m+".weight"], p.counts[m+".bias"] = len(w.Data), out
@@ -220,111 +199,30 @@ func (p *ParamStore) NumParams() int {
 
 // Names lists the graph parameters in Params order for a backend (the pure-Go
 // backend gets linear weights as row chunks). Before binding, the unchunked names.
-func (p *ParamStore) Names() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.bNames != nil {
-		return p.bNames
-	}
-	return p.names
-}
+func (p *ParamStore) Names() []string { return p.set.Names() }
 
 // Shapes lists the graph shapes in Names order.
-func (p *ParamStore) Shapes() [][]int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.params != nil {
-		out := make([][]int, len(p.params))
-		for i, t := range p.params {
-			out[i] = t.Shape().Dimensions
-		}
-		return out
-	}
-	return p.dims
-}
+func (p *ParamStore) Shapes() [][]int { return p.set.Shapes() }
 
-// Params binds the parameters to backend (once: a store serves one backend)
-// and returns them in Names order.
+// Params binds the parameters to backend (once: a store serves one backend,
+// see ParamSet.Bind) and returns them in Names order.
 func (p *ParamStore) Params(backend compute.Backend) ([]*tensors.Tensor, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return nil, fmt.Errorf("model (%s) was closed", p.Source)
-	}
-	if p.bound != nil {
-		if p.bound != backend {
-			return nil, fmt.Errorf("model (%s) is bound to backend %s; load it again to use backend %s", p.Source, p.bound.Name(), backend.Name())
-		}
-		return p.params, nil
-	}
-	chunk := IsGoBackend(backend)
-	var names []string
-	var params []*tensors.Tensor
-	for i, name := range p.names {
-		d := p.dims[i]
-		if chunk && p.linear[name] {
-			in, out := d[0], d[1]
-			k := (in + LinearChunkRows(out) - 1) / LinearChunkRows(out)
-			if k > 1 {
-				tensors.MustConstFlatData(p.local[i], func(w []float32) {
-					for c := 0; c < k; c++ {
-						a, b := c*in/k, (c+1)*in/k
-						t := tensors.FromShape(shapes.Make(dtypes.Float32, b-a, out))
-						tensors.MustMutableFlatData(t, func(f []float32) { copy(f, w[a*out:b*out]) })
-						names = append(names, fmt.Sprintf("%s[%d:%d]", name, a, b))
-						params = append(params, t)
-					}
-				})
-				_ = p.local[i].FinalizeAll()
-				continue
-			}
-		}
-		names = append(names, name)
-		params = append(params, p.local[i])
-	}
-	// Each move copies a tensor into a backend buffer and frees the local
-	// one; collecting every ~64 MB lets the next moves reuse that memory.
-	moved := 0
-	for i, t := range params {
-		if err := t.ToDevice(backend, 0); err != nil {
-			return nil, fmt.Errorf("moving parameter %q to backend %s: %w", names[i], backend.Name(), err)
-		}
-		if moved += int(t.Memory()); moved >= 64<<20 {
-			runtime.GC()
-			moved = 0
-		}
-	}
-	p.params, p.bNames, p.bound = params, names, backend
-	p.local = nil
-	return p.params, nil
+	return p.set.Bind(backend, p.Source)
 }
 
-// flat returns a copy of the parameter name (before or after binding; a
-// chunked linear weight is gathered from its row chunks), or ok false.
-// Called with p.mu held.
+// flat returns a copy of the parameter name (see ParamSet.Flat).
 func (p *ParamStore) flat(name string) (data []float32, ok bool, err error) {
-	names, ts := p.names, p.local
-	if p.bound != nil {
-		names, ts = p.bNames, p.params
+	data, ok, err = p.set.Flat(name)
+	if err != nil && p.set.Closed() {
+		err = fmt.Errorf("model (%s) was closed", p.Source)
 	}
-	for i, n := range names {
-		if n == name || (p.linear[name] && strings.HasPrefix(n, name+"[")) {
-			part, err := tensors.CopyFlatData[float32](ts[i])
-			if err != nil {
-				return nil, true, fmt.Errorf("reading parameter %q: %w", n, err)
-			}
-			data, ok = append(data, part...), true
-		}
-	}
-	return data, ok, nil
+	return data, ok, err
 }
 
 // Weight returns a copy of a conv or linear module's weight in PyTorch layout
 // and its bias (nil when it has none).
 func (p *ParamStore) Weight(m string) (*weights.Tensor, []float32, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
+	if p.set.Closed() {
 		return nil, nil, fmt.Errorf("model (%s) was closed", p.Source)
 	}
 	var w *weights.Tensor
@@ -350,7 +248,7 @@ func (p *ParamStore) Weight(m string) (*weights.Tensor, []float32, error) {
 		}
 		in := p.convIn[m]
 		out := len(wt) / max(in, 1)
-		w = &weights.Tensor{Shape: []int{out, in}, Data: Transpose2D(wt, in, out)}
+		w = &weights.Tensor{Shape: []int{out, in}, Data: wt}
 	} else {
 		var mods []string
 		for c := range p.convs {
@@ -369,29 +267,13 @@ func (p *ParamStore) Weight(m string) (*weights.Tensor, []float32, error) {
 	return w, bias, nil
 }
 
-// Close releases the parameter buffers.
-func (p *ParamStore) Close() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return
-	}
-	p.closed = true
-	for _, t := range p.params {
-		_ = t.FinalizeAll()
-	}
-	for _, t := range p.local {
-		_ = t.FinalizeAll()
-	}
-	p.params, p.local = nil, nil
-}
+// Close releases the parameter buffers (and kept file mappings).
+func (p *ParamStore) Close() { p.set.Close() }
 
 // ModuleBias returns a BatchNorm2d module's effective bias (its folded shift
 // β − μ·scale), or a convolution's bias.
 func (p *ParamStore) ModuleBias(m string) ([]float32, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
+	if p.set.Closed() {
 		return nil, fmt.Errorf("model (%s) was closed", p.Source)
 	}
 	for _, name := range []string{m + ".shift", m + ".bias"} {

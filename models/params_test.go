@@ -34,7 +34,7 @@ func paramSet() *weights.Set {
 	put("bn.bias", 4, 6)
 	put("bn.running_mean", 5, 6)
 	put("bn.running_var", 6, 6)
-	put("fc.weight", 7, 3, 2*LinearChunkRows(3)+5)
+	put("fc.weight", 7, 3, goSmallMatMulFlops/(2*linearRowGroup)+5) // One output row per chunk when bound.
 	put("fc.bias", 8, 3)
 	return w
 }
@@ -60,7 +60,7 @@ func TestParamStoreRoundTrip(t *testing.T) {
 	if err := p.BatchNorm("bn", 6); err != nil {
 		t.Fatal(err)
 	}
-	in := 2*LinearChunkRows(3) + 5
+	in := goSmallMatMulFlops/(2*linearRowGroup) + 5 // One output row per chunk.
 	if err := p.Linear("fc", 3, in); err != nil {
 		t.Fatal(err)
 	}

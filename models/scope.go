@@ -175,19 +175,20 @@ func (s *Scope) MaxPool(path string, x *Node, spec PoolSpec) *Node {
 }
 
 // Linear applies the Linear module at path to x [N,in]: parameter
-// "<path>.weight" in graph layout [in,out] (or its row chunks
-// "<path>.weight[a:b]", see LinearChunked) and "<path>.bias" [out].
+// "<path>.weight" in PyTorch's layout [out,in] (or its row chunks
+// "<path>.weight[a:b]", output rows a..b-1, see LinearChunked) and
+// "<path>.bias" [out].
 func (s *Scope) Linear(path string, x *Node) *Node {
 	var y *Node
 	if w, ok := s.params[path+".weight"]; ok {
-		y = Dot(x, w).Product()
+		y = LinearDot(x, w)
 	} else {
 		chunks := s.linearChunks(path)
 		if len(chunks) == 0 {
 			s.Param(path + ".weight") // Panics with the names available.
 		}
 		if s.Lowering == LoweringNative {
-			y = Dot(x, Concatenate(chunks, 0)).Product()
+			y = LinearDot(x, Concatenate(chunks, 0))
 		} else {
 			y = LinearChunked(x, chunks)
 		}

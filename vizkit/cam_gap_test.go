@@ -107,14 +107,9 @@ func (g *gapNet) Params(b compute.Backend) ([]*tensors.Tensor, error) {
 			g.params = append(g.params, tensors.FromFlatDataAndDimensions(hwio, 3, 3, l.In, l.Out),
 				tensors.FromFlatDataAndDimensions(append([]float32(nil), g.host[l.Name+".bias"]...), l.Out))
 		case models.Linear:
-			w := g.host[l.Name+".weight"]
-			t := make([]float32, len(w))
-			for o := 0; o < l.Out; o++ {
-				for i := 0; i < l.In; i++ {
-					t[i*l.Out+o] = w[o*l.In+i]
-				}
-			}
-			g.params = append(g.params, tensors.FromFlatDataAndDimensions(t, l.In, l.Out),
+			// PyTorch's [out,in] is the graph layout (models.Scope.Linear).
+			w := append([]float32(nil), g.host[l.Name+".weight"]...)
+			g.params = append(g.params, tensors.FromFlatDataAndDimensions(w, l.Out, l.In),
 				tensors.FromFlatDataAndDimensions(append([]float32(nil), g.host[l.Name+".bias"]...), l.Out))
 		}
 	}

@@ -40,7 +40,7 @@ var _ models.Network = (*Model)(nil)
 // non-finite tensors are errors naming the tensor. Graph layouts:
 //
 //	conv   [O,I,3,3] → [3,3,I,O] (HWIO, channels-last)
-//	linear [K,C]     → [C,K]
+//	linear [K,C]     → [K,C] (PyTorch's layout is the graph's)
 func Load(w *weights.Set) (*Model, error) {
 	if w == nil {
 		return nil, fmt.Errorf("smallcnn: Load needs a weight set, got nil")
@@ -86,7 +86,7 @@ func build(cfg Config, w *weights.Set) (*Model, error) {
 		if l.Kind == models.Conv2d {
 			m.add(l.Name+".weight", kernelToHWIO(wt.Data, l.Out, l.In), 3, 3, l.In, l.Out)
 		} else {
-			m.add(l.Name+".weight", models.Transpose2D(wt.Data, l.Out, l.In), l.In, l.Out)
+			m.add(l.Name+".weight", append([]float32(nil), wt.Data...), l.Out, l.In) // PyTorch's layout is the graph's.
 		}
 		m.add(l.Name+".bias", append([]float32(nil), b.Data...), l.Out)
 	}
@@ -207,7 +207,7 @@ func (m *Model) Weight(layer string) (*weights.Tensor, []float32, error) {
 	if l.Kind == models.Conv2d {
 		return &weights.Tensor{Shape: []int{l.Out, l.In, 3, 3}, Data: models.KernelHWIOToOIHW(w, l.Out, l.In)}, bias, nil
 	}
-	return &weights.Tensor{Shape: []int{l.Out, l.In}, Data: models.Transpose2D(w, l.In, l.Out)}, bias, nil
+	return &weights.Tensor{Shape: []int{l.Out, l.In}, Data: append([]float32(nil), w...)}, bias, nil
 }
 
 // Weights returns all parameters as a torchvision-named weight set in

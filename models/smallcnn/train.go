@@ -186,7 +186,13 @@ func Train(ctx context.Context, opts TrainOptions) (*TrainResult, error) {
 	store := model.NewStore()
 	vars := map[string]*model.Variable{}
 	for i, name := range start.names {
-		v, err := store.CreateVariable("/smallcnn/"+name, tensors.FromFlatDataAndDimensions(append([]float32(nil), start.host[i]...), start.dims[i]...))
+		data, dims := append([]float32(nil), start.host[i]...), start.dims[i]
+		if d := paramDims(start.layers, name); len(d) == 2 && len(dims) == 2 {
+			// Training multiplies by linear weights as [in,out]; the model
+			// holds them in PyTorch's [out,in] (models.Scope.Linear).
+			data, dims = models.Transpose2D(data, dims[0], dims[1]), d
+		}
+		v, err := store.CreateVariable("/smallcnn/"+name, tensors.FromFlatDataAndDimensions(data, dims...))
 		if err != nil {
 			return nil, err
 		}

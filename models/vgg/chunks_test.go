@@ -1,7 +1,9 @@
 package vgg
 
 import (
+	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,7 +15,8 @@ import (
 
 // Linear weights large enough to be split into row chunks (a quarter-wide
 // VGG11: classifier.0 is 1024×6272) come back from Weight in PyTorch's
-// layout exactly, and the chunks cover the rows in order.
+// layout exactly, before and after binding to the pure-Go backend, and once
+// bound the chunks cover the output rows in order.
 func TestChunkedLinearWeightRoundTrip(t *testing.T) {
 	cfg, err := StandardConfig("vgg11", 10, 4)
 	if err != nil {
@@ -32,97 +35,99 @@ func TestChunkedLinearWeightRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
+	check := func(when string) {
+		for _, l := range m.Layers() {
+			if l.Kind != models.Linear {
+				continue
+			}
+			got, bias, err := m.Weight(l.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got.Shape, []int{l.Out, l.In}) || !slices.Equal(got.Data, want[l.Name+".weight"]) {
+				t.Fatalf("%s: %s weight %v differs", when, l.Name, got.Shape)
+			}
+			if !slices.Equal(bias, want[l.Name+".bias"]) {
+				t.Fatalf("%s: %s bias differs", when, l.Name)
+			}
+		}
+	}
+	check("before binding")
+	b, err := compute.NewWithConfig("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	params, err := m.Params(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := m.ParamNames()
 	chunked := 0
 	for _, l := range m.Layers() {
 		if l.Kind != models.Linear {
 			continue
 		}
-		idx := m.linear[l.Name]
-		rows := 0
-		for _, i := range idx {
-			dims := m.params[i].Shape().Dimensions
-			if dims[1] != l.Out || dims[0] > models.LinearChunkRows(l.Out) {
-				t.Fatalf("%s chunk %s has shape %v", l.Name, m.names[i], dims)
+		rows, parts := 0, 0
+		for i, n := range names {
+			if !strings.HasPrefix(n, l.Name+".weight[") {
+				continue
 			}
-			if !strings.HasPrefix(m.names[i], l.Name+".weight[") {
-				t.Fatalf("%s chunk named %q", l.Name, m.names[i])
+			dims := params[i].Shape().Dimensions
+			if dims[1] != l.In || dims[0] > models.LinearChunkRows(l.In) {
+				t.Fatalf("%s chunk %s has shape %v", l.Name, n, dims)
+			}
+			if want := fmt.Sprintf("%s.weight[%d:%d]", l.Name, rows, rows+dims[0]); n != want {
+				t.Fatalf("chunk %q, want %q", n, want)
 			}
 			rows += dims[0]
+			parts++
 		}
-		if rows != l.In {
-			t.Fatalf("%s chunks hold %d rows, want %d", l.Name, rows, l.In)
+		if parts > 0 && rows != l.Out {
+			t.Fatalf("%s chunks hold %d rows, want %d", l.Name, rows, l.Out)
 		}
-		if len(idx) > 1 {
+		if parts > 1 {
 			chunked++
-		}
-		got, bias, err := m.Weight(l.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, v := range want[l.Name+".weight"] {
-			if got.Data[i] != v {
-				t.Fatalf("%s weight differs at %d", l.Name, i)
-			}
-		}
-		for i, v := range want[l.Name+".bias"] {
-			if bias[i] != v {
-				t.Fatalf("%s bias differs at %d", l.Name, i)
-			}
 		}
 	}
 	if chunked < 2 {
 		t.Fatalf("only %d linear layers were chunked; the test needs classifier.0 and classifier.3 split", chunked)
 	}
+	check("after binding")
 }
 
-// Bound to a backend other than the pure-Go one, a model merges each chunked
-// linear weight back into one [in,out] tensor; the merged model gives the
-// same weights, logits and input gradients as the chunked one.
-func TestMergeLinearChunks(t *testing.T) {
+// The chunked linear layers (as bound to the pure-Go backend) give the
+// same logits and input gradients as whole [out,in] weights (as other
+// backends get them).
+func TestChunkedEqualsWholeLinear(t *testing.T) {
 	chunked, err := NewRandom("vgg11", 10, 4, 11)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer chunked.Close()
-	merged, err := NewRandom("vgg11", 10, 4, 11)
+	whole, err := NewRandom("vgg11", 10, 4, 11)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer merged.Close()
-	merged.mu.Lock()
-	merged.mergeLinearChunks() // What Params does for XLA.
-	merged.mu.Unlock()
-	for _, l := range merged.Layers() {
-		if l.Kind != models.Linear {
-			continue
-		}
-		if idx := merged.linear[l.Name]; len(idx) != 1 || (len(chunked.linear[l.Name]) > 1 && merged.names[idx[0]] != l.Name+".weight") {
-			t.Fatalf("%s not merged: %v", l.Name, idx)
-		}
-		a, _, err := merged.Weight(l.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _, err := chunked.Weight(l.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range b.Data {
-			if a.Data[i] != b.Data[i] {
-				t.Fatalf("%s weight differs at %d after merging", l.Name, i)
-			}
-		}
-	}
-	if len(merged.ParamNames()) >= len(chunked.ParamNames()) {
-		t.Fatalf("merged %d params, chunked %d", len(merged.ParamNames()), len(chunked.ParamNames()))
-	}
+	defer whole.Close()
 	x := make([]float32, 2*3*32*32)
 	for i := range x {
 		x[i] = float32(math.Sin(float64(i) * 0.37))
 	}
-	var res [2][2][]float32 // logits, input gradient of class 4's logit
-	for i, m := range []*Model{chunked, merged} {
-		res[i] = logitsAndInputGrad(t, m, x, []int{2, 3, 32, 32}, 4)
+	// whole is never bound: its unchunked parameters go in as host tensors.
+	var hostParams []*tensors.Tensor
+	for _, name := range whole.ParamNames() {
+		d, ok, err := whole.set.Flat(name)
+		if err != nil || !ok {
+			t.Fatalf("%s: %v", name, err)
+		}
+		hostParams = append(hostParams, tensors.FromFlatDataAndDimensions(d, whole.set.Shapes()[len(hostParams)]...))
+	}
+	res := [2][2][]float32{
+		logitsAndInputGrad(t, chunked, nil, x, []int{2, 3, 32, 32}, 4),
+		logitsAndInputGrad(t, whole, hostParams, x, []int{2, 3, 32, 32}, 4),
+	}
+	if len(chunked.ParamNames()) <= len(whole.ParamNames()) {
+		t.Fatalf("chunked %d params, whole %d", len(chunked.ParamNames()), len(whole.ParamNames()))
 	}
 	for k := range res[0] {
 		a, b := res[0][k], res[1][k]
@@ -132,25 +137,26 @@ func TestMergeLinearChunks(t *testing.T) {
 		}
 		for i := range b {
 			if d := math.Abs(float64(a[i] - b[i])); d > 1e-4*scale+1e-7 {
-				t.Fatalf("chunked vs merged differ at %d: %g vs %g", i, a[i], b[i])
+				t.Fatalf("chunked vs whole differ at %d: %g vs %g", i, a[i], b[i])
 			}
 		}
 	}
 }
 
-// logitsAndInputGrad runs m on x (NCHW dims) on the pure-Go backend and
-// returns the logits and the gradient of class k's summed logit w.r.t. x
+// logitsAndInputGrad runs m on x (NCHW dims) on the pure-Go backend, with
+// params (nil: m's own, bound) and returns the logits and the gradient of class k's summed logit w.r.t. x
 // (the package cannot use vizkit's engine in its own tests: vizkit's façade
 // imports the model registry, which imports this package).
-func logitsAndInputGrad(t *testing.T, m *Model, x []float32, dims []int, k int) [2][]float32 {
+func logitsAndInputGrad(t *testing.T, m *Model, params []*tensors.Tensor, x []float32, dims []int, k int) [2][]float32 {
 	t.Helper()
 	b, err := compute.NewWithConfig("go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	params, err := m.Params(b)
-	if err != nil {
-		t.Fatal(err)
+	if params == nil {
+		if params, err = m.Params(b); err != nil {
+			t.Fatal(err)
+		}
 	}
 	exec, err := graph.NewExec(b, func(inputs []*graph.Node) []*graph.Node {
 		xn := inputs[0]

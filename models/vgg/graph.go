@@ -5,7 +5,6 @@ import (
 
 	"github.com/cnnviz/cnnviz/models"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // GoMLX graph code reads best with the dot import.
-	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // MinInputSize is the smallest height/width accepted: every max-pool halves the
@@ -68,10 +67,7 @@ func (m *Model) Build(s *models.Scope, x *Node) *Node {
 			x = s.Out(l.Name, l.Kind, models.AdaptiveAvgPool(x, m.Config.PoolSize))
 		case models.Linear:
 			if l.Name == "classifier.0" {
-				// classifier.0's weight rows are stored in channels-last (H,W,C)
-				// order (see Load), so the flatten is a plain reshape.
-				dims := x.Shape().Dimensions
-				x = Reshape(x, dims[0], dims[1]*dims[2]*dims[3])
+				x = models.Flatten(x) // torch.flatten's (C,H,W) order: the weight's own.
 			}
 			x = s.Linear(l.Name, x)
 		case models.Dropout:
@@ -82,27 +78,18 @@ func (m *Model) Build(s *models.Scope, x *Node) *Node {
 }
 
 // ParamShapes returns the graph shapes of the parameters in ParamNames order.
-func (m *Model) ParamShapes() [][]int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make([][]int, len(m.params))
-	for i, t := range m.params {
-		out[i] = t.Shape().Dimensions
-	}
-	return out
-}
+func (m *Model) ParamShapes() [][]int { return m.set.Shapes() }
 
 // ModuleBias returns a BatchNorm2d module's effective bias β − μ·γ/√(σ²+ε)
 // (the folded shift) or a convolution's bias.
 func (m *Model) ModuleBias(module string) ([]float32, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return nil, fmt.Errorf("model %s was closed", m.Config.Arch)
-	}
 	for _, name := range []string{module + ".shift", module + ".bias"} {
-		if i, ok := m.index[name]; ok {
-			return tensors.CopyFlatData[float32](m.params[i])
+		d, ok, err := m.set.Flat(name)
+		if err != nil && m.set.Closed() {
+			return nil, fmt.Errorf("model %s was closed", m.Config.Arch)
+		}
+		if ok || err != nil {
+			return d, err
 		}
 	}
 	return nil, fmt.Errorf("module %q of %s has no bias", module, m.Config.Arch)

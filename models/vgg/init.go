@@ -73,8 +73,8 @@ func newRandom(cfg Config, seed uint64) (*Model, error) {
 		return nil, fmt.Errorf("vgg: invalid configuration %+v", cfg)
 	}
 	m := newModel(cfg, fmt.Sprintf("random-init(%s, seed %d)", cfg.Arch, seed))
-	stream := func() uint64 { return uint64(len(m.params)) } // The next parameter's number, +1 after add.
-	bnScale := float32(1 / math.Sqrt(1+BatchNormEps))        // As Load folds weight 1, running_var 1.
+	stream := func() uint64 { return uint64(m.set.Len()) } // The next parameter's number, +1 after add.
+	bnScale := float32(1 / math.Sqrt(1+BatchNormEps))      // As Load folds weight 1, running_var 1.
 	for _, l := range m.layers {
 		switch l.Kind {
 		case models.Conv2d:
@@ -88,11 +88,9 @@ func newRandom(cfg Config, seed uint64) (*Model, error) {
 			}
 			m.add(l.Name+".shift", l.Out)
 		case models.Linear:
-			chunks, _ := m.addLinear(l)
-			first := stream() - uint64(len(chunks))
-			for i, c := range chunks {
-				models.FillNormal(c, 0.01, seed, first+uint64(i)+1)
-			}
+			w := m.add(l.Name+".weight", l.Out, l.In)
+			m.set.MarkLinear(l.Name + ".weight")
+			models.FillNormal(w, 0.01, seed, stream())
 			m.add(l.Name+".bias", l.Out)
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/cnnviz/cnnviz/models"
-	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // NewRandom gives the same parameters for a seed whatever GOMAXPROCS is, and
@@ -98,25 +97,21 @@ func TestNewRandomDistributions(t *testing.T) {
 		std   float64
 	}{{"features.0", math.Sqrt(2 / float64(64*9))}, {"features.18", math.Sqrt(2 / float64(512*9))}, {"classifier.3", 0.01}, {"classifier.0", 0.01}} {
 		// Moments do not depend on the layout: read the graph parameters
-		// (HWIO kernels, linear row chunks) directly.
-		idx, ok := m.linear[c.layer]
-		if !ok {
-			idx = []int{m.index[c.layer+".weight"]}
+		// (HWIO kernels, [out,in] linear weights) directly.
+		f, _, err := m.set.Flat(c.layer + ".weight")
+		if err != nil {
+			t.Fatal(err)
 		}
 		var n, sum, sq float64 // Mean ≈ 0: one pass in float64 is exact enough.
-		for _, i := range idx {
-			tensors.MustConstFlatData(m.params[i], func(f []float32) {
-				for _, v := range f {
-					sum += float64(v)
-					sq += float64(v) * float64(v)
-				}
-				n += float64(len(f))
-			})
+		for _, v := range f {
+			sum += float64(v)
+			sq += float64(v) * float64(v)
 		}
+		n = float64(len(f))
 		if l, _ := m.Layer(c.layer); int(n) != l.In*l.Out*map[bool]int{true: 9, false: 1}[l.Kind == models.Conv2d] {
 			t.Fatalf("%s: %g weights", c.layer, n)
 		}
-		b, err := tensors.CopyFlatData[float32](m.params[m.index[c.layer+".bias"]])
+		b, _, err := m.set.Flat(c.layer + ".bias")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -189,6 +189,12 @@ func cachedHubFile(cacheDir, repo string, o HubOptions) (p, commit string, ok bo
 // first bytes); timm-named VGG weights (IsTimm) are converted with FromTimm.
 // Set.Source is "hub:ORG/NAME/FILE" (plus "@REVISION" when not "main").
 func LoadHub(ctx context.Context, repo string, opts HubOptions) (*Set, error) {
+	return loadHub(ctx, repo, opts, false)
+}
+
+// loadHub is LoadHub; with mapped, a .safetensors file is mapped
+// (MapSafetensors, see LoadMapped) instead of read.
+func loadHub(ctx context.Context, repo string, opts HubOptions, mapped bool) (*Set, error) {
 	if err := validateRepoID(repo); err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
 	}
@@ -204,13 +210,23 @@ func LoadHub(ctx context.Context, repo string, opts HubOptions) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := loadLocal(p)
+	var s *Set
+	if mapped && strings.ToLower(filepath.Ext(p)) == ".safetensors" {
+		s, err = MapSafetensors(p)
+	} else {
+		s, err = loadLocal(p)
+	}
 	if err != nil {
 		return nil, err
 	}
 	s.Source = source
 	if IsTimm(s) {
-		return FromTimm(s)
+		t, err := FromTimm(s)
+		if err != nil {
+			_ = s.Close()
+			return nil, err
+		}
+		return t, nil
 	}
 	return s, nil
 }

@@ -48,13 +48,25 @@ func Load(ctx context.Context, spec string, opts HubOptions) (*Set, error) {
 	return s, nil
 }
 
-// LoadMapped is Load, except that a local .safetensors file is mapped with
+// LoadMapped is Load, except that a .safetensors file (local, or a hub
+// file in the cache) is mapped with
 // MapSafetensors instead of copied: its F32 tensors alias the mapping until
 // the caller calls Close on the returned Set, which it must do once it has
 // converted the tensors (Close is a no-op for the other sources, which Load
-// reads as usual; so is a timm-named file, read with Load).
+// reads as usual). A timm-named file is mapped too and converted with
+// FromTimm, which keeps the aliasing.
 func LoadMapped(ctx context.Context, spec string, opts HubOptions) (*Set, error) {
-	if strings.HasPrefix(spec, "hub:") || strings.ToLower(filepath.Ext(spec)) != ".safetensors" {
+	if rest, ok := strings.CutPrefix(spec, "hub:"); ok {
+		repo, file, err := parseHubSpec(rest)
+		if err != nil {
+			return nil, err
+		}
+		if file != "" {
+			opts.File = file
+		}
+		return loadHub(ctx, repo, opts, true)
+	}
+	if strings.ToLower(filepath.Ext(spec)) != ".safetensors" {
 		return Load(ctx, spec, opts)
 	}
 	if st, err := os.Stat(spec); err != nil || !st.Mode().IsRegular() {
@@ -64,11 +76,13 @@ func LoadMapped(ctx context.Context, spec string, opts HubOptions) (*Set, error)
 	if err != nil {
 		return nil, err
 	}
-	if IsTimm(s) { // FromTimm makes new tensors that would alias the mapping too.
-		if err := s.Close(); err != nil {
+	if IsTimm(s) { // The converted set takes the mapping over.
+		t, err := FromTimm(s)
+		if err != nil {
+			_ = s.Close()
 			return nil, err
 		}
-		return Load(ctx, spec, opts)
+		return t, nil
 	}
 	return s, nil
 }

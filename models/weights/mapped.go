@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"unsafe"
 )
@@ -18,16 +19,23 @@ var errNoMmap = errors.New("memory mapping unavailable")
 // safetensors file has the in-memory layout of a []float32.
 var hostLittleEndian = func() bool { x := uint16(1); return *(*byte)(unsafe.Pointer(&x)) == 1 }()
 
-// mapping is a read-only file mapping shared by the tensors of a Set.
+// mapping is a private file mapping shared by the tensors of a Set and by
+// the Kept handles taken from it: it is unmapped when the set is closed and
+// every handle released (a reference count: the set holds one).
 type mapping struct {
 	mu   sync.Mutex
 	data []byte
+	refs int
 }
 
+// close drops one reference and unmaps the file with the last one.
 func (m *mapping) close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.data == nil {
+		return nil
+	}
+	if m.refs--; m.refs > 0 {
 		return nil
 	}
 	err := unmapFile(m.data)
@@ -35,8 +43,61 @@ func (m *mapping) close() error {
 	return err
 }
 
+// Kept keeps a file mapping alive after its Set is closed, for data taken
+// from it with Set.Keep. Release drops it; the file is unmapped when the set
+// and every Kept of it are released. The zero value and nil are valid and
+// keep nothing.
+type Kept struct {
+	once sync.Once
+	m    *mapping
+}
+
+// Release lets go of the mapping; data obtained with the Keep that returned
+// k must not be used afterwards. Safe to call more than once.
+func (k *Kept) Release() error {
+	if k == nil {
+		return nil
+	}
+	var err error
+	k.once.Do(func() {
+		if k.m != nil {
+			err = k.m.close()
+		}
+	})
+	return err
+}
+
+// Keep returns the data of tensor name, checked like Get(name, shape...),
+// with a handle that keeps it valid after s.Close when it aliases the file
+// mapping (MapSafetensors): then data is not a copy, and the caller must call
+// kept.Release when done with it (until then the file stays mapped). For a
+// tensor that owns its data, kept is nil and data is the tensor's own slice.
+// Keep does not change the tensor: Release(name) or Close still drop it
+// from s as usual.
+func (s *Set) Keep(name string, shape ...int) (data []float32, kept *Kept, err error) {
+	t, err := s.Get(name, shape...)
+	if err != nil {
+		return nil, nil, err
+	}
+	if s.mapped == nil || !slices.Contains(s.borrowed, t) {
+		return t.Data, nil, nil
+	}
+	m := s.mapped
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.data == nil {
+		return nil, nil, fmt.Errorf("weights %s: tensor %q: the file was unmapped", s.Source, name)
+	}
+	m.refs++
+	if s.kept == nil {
+		s.kept = map[*Tensor]bool{}
+	}
+	s.kept[t] = true
+	return t.Data, &Kept{m: m}, nil
+}
+
 // MapSafetensors reads a local .safetensors file by mapping it into memory
-// (read-only, private) instead of copying it. Tensors stored as F32 whose
+// (private: the file is never written) instead of copying it. Tensors stored as F32 whose
 // data starts at a 4-byte-aligned file offset (every file written by the
 // reference implementation or SaveSafetensors) are not copied: their Data
 // aliases the mapping. Other tensors (other dtypes, misaligned offsets, a
@@ -75,7 +136,7 @@ func openSafetensors(path string, borrow bool) (*Set, error) {
 	if err != nil {
 		return readSafetensors(f, st.Size(), path) // Not mappable here: read it.
 	}
-	m := &mapping{data: data}
+	m := &mapping{data: data, refs: 1}
 	s := NewSet(path)
 	s.Metadata = l.meta
 	if err := fillFromMapping(s, l, data, borrow); err != nil {
@@ -243,7 +304,9 @@ func (s *Set) Release(name string) {
 		if b != t || len(t.Data) == 0 {
 			continue
 		}
-		dropPages(unsafe.Slice((*byte)(unsafe.Pointer(&t.Data[0])), 4*len(t.Data)))
+		if !s.kept[t] { // Kept pages are still in use.
+			dropPages(unsafe.Slice((*byte)(unsafe.Pointer(&t.Data[0])), 4*len(t.Data)))
+		}
 		t.Data = nil
 		s.borrowed = append(s.borrowed[:i], s.borrowed[i+1:]...)
 		return

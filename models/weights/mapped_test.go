@@ -208,8 +208,22 @@ func TestLoadMapped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Mapped() || !s.Has("classifier.0.weight") {
+	// A timm-named file is mapped too, and renamed by FromTimm keeping the
+	// aliasing: the converted set owns the mapping.
+	if !s.Mapped() || !s.Has("classifier.0.weight") || s.Has("pre_logits.fc1.weight") {
 		t.Fatalf("timm file: mapped %v, names %v", s.Mapped(), s.Names())
+	}
+	want, err := Load(t.Context(), fixture("timm.safetensors"), HubOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameBits(t, "LoadMapped(timm)", want, s)
+	w0 := s.Tensors["classifier.0.weight"]
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if w0.Data != nil {
+		t.Fatal("a renamed tensor still aliases the mapping after Close")
 	}
 }
 

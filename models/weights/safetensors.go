@@ -55,7 +55,7 @@ const maxTensorElements = 1 << 34
 // dimensions, data offsets out of range, overlapping, or inconsistent with
 // dtype×shape.
 //
-// The file is mapped into memory where the platform allows (read-only) and
+// The file is mapped into memory where the platform allows (privately) and
 // each tensor is copied once from the mapping into its own slice, in
 // parallel; the mapping is released before LoadSafetensors returns (see
 // MapSafetensors for a load without even that copy). Where mapping is

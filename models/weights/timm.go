@@ -54,6 +54,10 @@ func IsTimm(s *Set) bool {
 //	head.fc.weight [classes, I]          → classifier.6.weight
 //	pre_logits.fc1.bias, fc2.bias, head.fc.bias → classifier.0/3/6.bias
 //
+// A set that aliases a file mapping (MapSafetensors) hands the mapping over:
+// the new set's tensors alias it, the new set's Close releases it, and the
+// old set's Close does nothing more.
+//
 // Any other name is an error, as is a weight whose rank or shape does not match
 // the table (fc2 must have a 1×1 kernel).
 func FromTimm(s *Set) (*Set, error) {
@@ -97,6 +101,20 @@ func FromTimm(s *Set) (*Set, error) {
 			}
 		}
 		out.Tensors[tv] = nt
+	}
+	if s.mapped != nil {
+		renamed := map[*Tensor]*Tensor{}
+		for name, t := range s.Tensors {
+			if tv, ok := timmToTorchvision[name]; ok {
+				renamed[t] = out.Tensors[tv]
+			} else {
+				renamed[t] = t
+			}
+		}
+		for _, b := range s.borrowed {
+			out.borrowed = append(out.borrowed, renamed[b])
+		}
+		out.mapped, s.mapped, s.borrowed = s.mapped, nil, nil
 	}
 	return out, nil
 }

@@ -55,8 +55,9 @@ type Set struct {
 	// safetensors file when loaded, written back by SaveSafetensors. May be nil.
 	Metadata map[string]string
 
-	mapped   *mapping  // The file mapping some tensors alias (MapSafetensors), or nil.
-	borrowed []*Tensor // The tensors whose Data aliases mapped.
+	mapped   *mapping         // The file mapping some tensors alias (MapSafetensors), or nil.
+	borrowed []*Tensor        // The tensors whose Data aliases mapped.
+	kept     map[*Tensor]bool // Borrowed tensors whose data was taken with Keep.
 }
 
 // NewSet returns an empty set with the given source description.
