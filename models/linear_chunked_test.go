@@ -37,7 +37,7 @@ func TestLinearChunkedMatchesDot(t *testing.T) {
 	for _, m := range []int{1, 3, 4, 5, 8, 9, 16} {
 		x := randT(m, in)
 		w := randT(out, in) // PyTorch's layout.
-		v := randT(m, out) // Weights of the scalar whose gradient is taken.
+		v := randT(m, out)  // Weights of the scalar whose gradient is taken.
 		// Reference: the chunks are slices of w inside the graph.
 		ref := MustNewExec(b, func(x, w, v *Node) []*Node {
 			y := Dot(x, Transpose(w, 0, 1)).Product()
