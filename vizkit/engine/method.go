@@ -46,8 +46,10 @@ type Attribution struct {
 	// input-space methods.
 	Layers []string
 	// Detail is the method's own full result, for drawing and for the files
-	// it writes: *cam.Result, *attr.SaliencyResult, *attr.SmoothGradResult,
-	// *attr.IGResult, *attr.OcclusionResult, *attr.GuidedGradCAMResult …
+	// it writes: *cam.Result, *attr.SaliencyResult, *attr.GradXInputResult,
+	// *attr.SmoothGradResult, *attr.IGResult, *attr.OcclusionResult,
+	// *attr.GuidedGradCAMResult … (the CLI picks its writer by this type; any
+	// other type, or nil, is drawn from Maps).
 	Detail any
 }
 

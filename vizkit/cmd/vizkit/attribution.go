@@ -56,8 +56,9 @@ const (
 
 // attributionMethods returns a CLI method for every registered engine method
 // (under its engine name) and for every alias whose engine method is
-// registered. taken are the names already in use (the views: features,
-// kernels, …); an engine method of the same name is not offered.
+// registered (unless an engine method has the alias's name). taken are the
+// names already in use (the views: features, kernels, …); an engine method
+// of the same name is not offered.
 func attributionMethods(taken map[string]*method) map[string]*method {
 	out := map[string]*method{}
 	add := func(name string, info engine.MethodInfo, help string) {
@@ -68,11 +69,18 @@ func attributionMethods(taken map[string]*method) map[string]*method {
 		out[name] = &method{Name: name, Help: help, Engine: engineName,
 			Run: func(c *runCtx) error { return runAttribution(c, engineName) }}
 	}
+	registered := engine.Methods()
+	engineNames := map[string]bool{}
+	for _, info := range registered {
+		engineNames[info.Name] = true
+	}
 	aliasOf := map[string]string{}
 	for alias, name := range attributionAliases {
-		aliasOf[name] = alias
+		if !engineNames[alias] { // an engine method of that name keeps it
+			aliasOf[name] = alias
+		}
 	}
-	for _, info := range engine.Methods() {
+	for _, info := range registered {
 		help, ok := attributionHelp[info.Name]
 		if !ok {
 			help = info.Help

@@ -29,7 +29,8 @@ import (
 
 // runCtx is what a visualization method sees: the loaded model, the input,
 // the resolved target and helpers that write PNG/.npy files and add report
-// sections. Methods live in method_*.go files and register themselves.
+// sections. The views live in method_*.go files and register themselves;
+// the attribution methods are the engine's registered ones (attribution.go).
 type runCtx struct {
 	Ctx context.Context
 	Ex  *engine.Explainer
