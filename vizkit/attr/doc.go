@@ -24,7 +24,7 @@
 // Integrated Gradients 50 Gauss–Legendre steps from a black baseline;
 // Occlusion a 32×32 window, stride 16, set to 0.
 //
-// Importing attr registers saliency, guidedbackprop, gradxinput,
+// Importing attr registers saliency, guidedbackprop, deconv, gradxinput,
 // smoothgrad, integratedgradients, guidedgradcam and occlusion as
 // engine attribution methods (engine.NewMethod).
 package attr

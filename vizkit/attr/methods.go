@@ -11,39 +11,54 @@ import (
 // The gradient and perturbation methods as engine attribution methods (the
 // CAM family registers itself in package cam). Each Maps is (N,H,W), larger
 // meaning more important; the reduction over input channels is in Help.
+// Detail is the function's own result: *SaliencyResult (saliency,
+// guidedbackprop, deconv; its ReLU field says which rule),
+// *GradXInputResult, *SmoothGradResult, *IGResult, *GuidedGradCAMResult or
+// *OcclusionResult. The engine.Settings each method uses, with their
+// defaults, are in its Help; the sampling methods report Progress with Task
+// their lower-case title ("smoothgrad", "integrated gradients", "occlusion").
 func init() {
-	sal := func(relu models.ReLURule, reduce func(*SaliencyResult) (*engine.Array, error)) func(engine.Settings) (engine.Method, error) {
+	sal := func(relu models.ReLURule, reduce func(*SaliencyResult) (*engine.Array, any, error)) func(engine.Settings) (engine.Method, error) {
 		return func(engine.Settings) (engine.Method, error) {
 			return method(func(ctx context.Context, ex *engine.Explainer, x *engine.Array, t engine.Target) (*engine.Array, any, []int, []float32, error) {
 				s, err := Saliency(ctx, ex, x, SaliencyOptions{ReLU: relu, Target: t})
 				if err != nil {
 					return nil, nil, nil, nil, err
 				}
-				m, err := reduce(s)
-				return m, s, s.Classes, s.Scores, err
+				m, detail, err := reduce(s)
+				return m, detail, s.Classes, s.Scores, err
 			}), nil
 		}
+	}
+	absMax := func(s *SaliencyResult) (*engine.Array, any, error) {
+		m, err := s.AbsMax()
+		return m, s, err
 	}
 	for _, info := range []engine.MethodInfo{
 		{Name: "saliency", Title: "Saliency (vanilla gradient)", Family: "gradient",
 			Help: "max over input channels of |∂target/∂x| (Simonyan et al. 2014)",
-			New:  sal(models.ReLUStandard, (*SaliencyResult).AbsMax)},
+			New:  sal(models.ReLUStandard, absMax)},
 		{Name: "guidedbackprop", Title: "Guided backpropagation", Family: "gradient",
 			Help: "max over input channels of |guided gradient| (Springenberg et al. 2015)",
-			New:  sal(models.ReLUGuided, (*SaliencyResult).AbsMax)},
+			New:  sal(models.ReLUGuided, absMax)},
+		{Name: "deconv", Title: "Deconvnet", Family: "gradient",
+			Help: "max over input channels of |deconvnet gradient| (Zeiler & Fergus 2014: the ReLU passes positive gradients back)",
+			New:  sal(models.ReLUDeconv, absMax)},
 		{Name: "gradxinput", Title: "Gradient × input", Family: "gradient",
 			Help: "|Σ over input channels of x·∂target/∂x| on the normalised input",
-			New: sal(models.ReLUStandard, func(s *SaliencyResult) (*engine.Array, error) {
+			New: sal(models.ReLUStandard, func(s *SaliencyResult) (*engine.Array, any, error) {
 				gx, err := s.GradTimesInput()
 				if err != nil {
-					return nil, err
+					return nil, nil, err
 				}
-				return absChannelSum(gx)
+				m, err := absChannelSum(gx)
+				return m, &GradXInputResult{Saliency: s, Attr: gx}, err
 			})},
 		{Name: "smoothgrad", Title: "SmoothGrad", Family: "gradient",
-			Help: "max over input channels of |mean gradient| over Samples noisy copies (default 25, σ 15 % of the input range; Seed, BatchSize)",
+			Help: "max over input channels of |mean gradient| over Samples noisy copies (default 25, σ NoiseLevel = 15 % of the input range; Seed, BatchSize)",
 			New: func(s engine.Settings) (engine.Method, error) {
-				o := SmoothGradOptions{Samples: s.Samples, Seed: s.Seed, BatchSize: s.BatchSize, Progress: s.Progress}
+				o := SmoothGradOptions{Samples: s.Samples, NoiseLevel: s.NoiseLevel, Seed: s.Seed, BatchSize: s.BatchSize,
+					Progress: progressAs("smoothgrad", s.Progress)}
 				if o.Samples == 0 {
 					o.Samples = 25
 				}
@@ -59,11 +74,15 @@ func init() {
 				}), nil
 			}},
 		{Name: "integratedgradients", Title: "Integrated Gradients", Family: "gradient",
-			Help: "|Σ over input channels of the attribution|, Steps Gauss–Legendre points (default 32) from the input blurred with σ 10 px (BatchSize)",
+			Help: "|Σ over input channels of the attribution|, Steps Gauss–Legendre points (default 32) from Baseline (default blur: the input blurred with σ 10 px; black uses Norm) (BatchSize)",
 			New: func(s engine.Settings) (engine.Method, error) {
-				o := IGOptions{Steps: s.Steps, Baseline: IGBaselineBlur, BatchSize: s.BatchSize, Progress: s.Progress}
+				o := IGOptions{Steps: s.Steps, Baseline: s.Baseline, Norm: s.Norm, BatchSize: s.BatchSize,
+					Progress: progressAs("integrated gradients", s.Progress)}
 				if o.Steps == 0 {
 					o.Steps = 32
+				}
+				if o.Baseline == "" {
+					o.Baseline = IGBaselineBlur
 				}
 				return method(func(ctx context.Context, ex *engine.Explainer, x *engine.Array, t engine.Target) (*engine.Array, any, []int, []float32, error) {
 					o := o
@@ -90,9 +109,18 @@ func init() {
 				}), nil
 			}},
 		{Name: "occlusion", Title: "Occlusion", Family: "perturbation",
-			Help: "mean score drop over 12×12 windows (stride 4) set to 0 (Zeiler & Fergus; Captum's semantics; BatchSize)",
+			Help: "mean score drop over Window-sized windows (default 12×12, Stride 4) set to 0 (Zeiler & Fergus; Captum's semantics; BatchSize)",
 			New: func(s engine.Settings) (engine.Method, error) {
-				o := OcclusionOptions{Window: [2]int{12, 12}, Stride: [2]int{4, 4}, BatchSize: s.BatchSize, Progress: s.Progress}
+				o := OcclusionOptions{Window: [2]int{12, 12}, Stride: [2]int{4, 4}, BatchSize: s.BatchSize,
+					Progress: progressAs("occlusion", s.Progress)}
+				for k := range 2 {
+					if s.Window[k] > 0 {
+						o.Window[k] = s.Window[k]
+					}
+					if s.Stride[k] > 0 {
+						o.Stride[k] = s.Stride[k]
+					}
+				}
 				return method(func(ctx context.Context, ex *engine.Explainer, x *engine.Array, t engine.Target) (*engine.Array, any, []int, []float32, error) {
 					o := o
 					o.Target = t
@@ -105,6 +133,26 @@ func init() {
 			}},
 	} {
 		engine.MustRegister(info)
+	}
+}
+
+// GradXInputResult is the Detail of the registered gradxinput method:
+// gradient × input (Captum's InputXGradient) and the gradient it comes from.
+type GradXInputResult struct {
+	// Saliency is the vanilla gradient (standard ReLU rule).
+	Saliency *SaliencyResult
+	// Attr is Saliency.Grad × Saliency.Input, (N,C,H,W).
+	Attr *engine.Array
+}
+
+// progressAs reports fn's progress under task (nil stays nil).
+func progressAs(task string, fn func(engine.Progress)) func(engine.Progress) {
+	if fn == nil {
+		return nil
+	}
+	return func(p engine.Progress) {
+		p.Task = task
+		fn(p)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -45,8 +46,10 @@ type Attribution struct {
 	// input-space methods.
 	Layers []string
 	// Detail is the method's own full result, for drawing and for the files
-	// it writes: *cam.Result, *attr.SaliencyResult, *attr.SmoothGradResult,
-	// *attr.IGResult, *attr.OcclusionResult, *attr.GuidedGradCAMResult …
+	// it writes: *cam.Result, *attr.SaliencyResult, *attr.GradXInputResult,
+	// *attr.SmoothGradResult, *attr.IGResult, *attr.OcclusionResult,
+	// *attr.GuidedGradCAMResult … (the CLI picks its writer by this type; any
+	// other type, or nil, is drawn from Maps).
 	Detail any
 }
 
@@ -63,23 +66,46 @@ type Method interface {
 // Settings are the options a registered method may take when built by name
 // (the CLI's flags, the lab's table). A method ignores the settings that do
 // not apply to it (e.g. Samples for Grad-CAM) and documents the ones it uses
-// in its Help text; zero values mean the method's defaults.
+// in its Help text; zero values mean the method's defaults. The defaults
+// below are those of the methods registered by packages cam and attr (the
+// lab uses them; the CLI sets its own: SmoothGrad 50 samples, Integrated
+// Gradients 50 steps from a black baseline, occlusion 32×32 windows with
+// stride 16).
 type Settings struct {
-	// Layers are target layers (CAM methods); empty means the network's
-	// default CAM layer.
+	// Layers are target layers (CAM methods, guidedgradcam); empty means the
+	// network's default CAM layer (cam.DefaultLayer).
 	Layers []string
-	// EigenSmooth and AugSmooth are pytorch-grad-cam's smoothing switches.
+	// EigenSmooth and AugSmooth are pytorch-grad-cam's smoothing switches
+	// (CAM methods); default off.
 	EigenSmooth, AugSmooth bool
-	// Samples is the number of noisy samples (SmoothGrad), Steps the number of
-	// integration steps (Integrated Gradients).
+	// Samples is the number of noisy samples (smoothgrad; default 25), Steps
+	// the number of integration steps (integratedgradients; default 32).
 	Samples, Steps int
+	// NoiseLevel is SmoothGrad's noise σ as a fraction of each example's
+	// input range, max − min (smoothgrad); 0 means 0.15.
+	NoiseLevel float64
+	// Baseline names the reference input of integratedgradients: "black"
+	// (pixel value 0, through Norm), "zeros" (0 after normalisation) or "blur"
+	// (the input blurred with σ 10 px); empty means "blur".
+	Baseline string
+	// Norm is the input normalisation the network expects, used to build the
+	// "black" baseline (integratedgradients); the zero value is the default
+	// for the input's channel count (see Normalization).
+	Norm Normalization
+	// Window is the occluded patch (height, width) and Stride its step in
+	// pixels (occlusion); a zero entry means the registered default, a 12×12
+	// window with stride 4.
+	Window, Stride [2]int
 	// BatchSize is the number of inputs per engine execution for methods that
 	// run many (Score-CAM's masked copies, SmoothGrad's samples, occlusion's
-	// windows); memory grows linearly with it.
+	// windows); memory grows linearly with it. 0: each method's default.
 	BatchSize int
-	// Seed seeds the methods that draw random numbers.
+	// Seed seeds the methods that draw random numbers (smoothgrad).
 	Seed uint64
-	// Progress, if set, is called after every engine batch.
+	// Progress, if set, is called after every engine batch of the methods
+	// that run many (CAM methods with extra executions: Task "scorecam at
+	// LAYER"; smoothgrad, integratedgradients and occlusion: Task their
+	// lower-case title, "smoothgrad", "integrated gradients", "occlusion").
 	Progress func(Progress)
 }
 
@@ -170,6 +196,12 @@ func NewMethod(name string, s Settings) (Method, MethodInfo, error) {
 	}
 	if s.Samples < 0 || s.Steps < 0 || s.BatchSize < 0 {
 		return nil, info, fmt.Errorf("method %s: Samples (%d), Steps (%d) and BatchSize (%d) must be ≥ 0 (0 means the method's default)", name, s.Samples, s.Steps, s.BatchSize)
+	}
+	if s.Window[0] < 0 || s.Window[1] < 0 || s.Stride[0] < 0 || s.Stride[1] < 0 {
+		return nil, info, fmt.Errorf("method %s: Window %v and Stride %v must be ≥ 0 (0 means the method's default)", name, s.Window, s.Stride)
+	}
+	if !(s.NoiseLevel >= 0) || math.IsInf(s.NoiseLevel, 0) {
+		return nil, info, fmt.Errorf("method %s: NoiseLevel %v must be finite and ≥ 0 (0 means the method's default)", name, s.NoiseLevel)
 	}
 	s.Layers = slices.Clone(s.Layers)
 	m, err := info.New(s)

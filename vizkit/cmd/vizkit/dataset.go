@@ -29,7 +29,6 @@ import (
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/vizkit"
 	"github.com/cnnviz/cnnviz/vizkit/backend"
-	"github.com/cnnviz/cnnviz/vizkit/cam"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/imageio"
 	"github.com/cnnviz/cnnviz/vizkit/metrics"
@@ -132,13 +131,13 @@ func (o *dsOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.list, "list", "", "a list of inputs: one path per line, or CSV lines path[,class][,x0 y0 x1 y1] (class: target class index; box: the object's box in pixels of the original image, x1/y1 exclusive); relative paths are relative to the list's folder; see docs/datasets.md")
 	fs.IntVar(&o.class, "class", -1, "target class for every image without a class in --list (default: each image's top-1 prediction)")
 	fs.StringVar(&o.layers, "layer", "", "comma-separated layer names for the methods (default: each method's own)")
-	fs.StringVar(&o.methods, "methods", "gradcam", "comma-separated methods (see `vizkit methods`); CAM methods run batched, the others image by image")
+	fs.StringVar(&o.methods, "methods", "gradcam", "comma-separated methods (see `vizkit methods`); attribution methods (CAMs, saliency, smoothgrad, ig, occlusion, …) run batched, the other views image by image")
 	fs.StringVar(&o.out, "out", "", "output directory (created; an existing one is resumed: finished images are skipped)")
 	fs.BoolVar(&o.npy, "npy", false, "also write raw float32 arrays as .npy for every image")
 	fs.BoolVar(&o.eigen, "eigen-smooth", false, "CAM methods: pytorch-grad-cam's eigen_smooth")
 	fs.BoolVar(&o.aug, "aug-smooth", false, "CAM methods: pytorch-grad-cam's aug_smooth (6× slower)")
 	fs.IntVar(&o.batch, "batch-size", 8, "images per engine batch (1–1024): memory grows linearly with it (about 0.1 GB per image for VGG11 Grad-CAM on the Go backend); on a GPU (--backend xla:cuda) raise it until the device memory is used, e.g. 64–256")
-	fs.BoolVar(&o.metrics, "metrics", false, "compute faithfulness metrics per CAM method and image: deletion and insertion AUC, confidence change, ROAD (and with --list boxes, pointing game and energy in the box); costs about 100 extra network evaluations per image and method")
+	fs.BoolVar(&o.metrics, "metrics", false, "compute faithfulness metrics per attribution method and image: deletion and insertion AUC, confidence change, ROAD (and with --list boxes, pointing game and energy in the box); costs about 100 extra network evaluations per image and method")
 	fs.IntVar(&o.metricSteps, "metric-steps", 32, "--metrics: deletion/insertion steps")
 	fs.Var(&o.shard, "shard", "i/n: process only shard i of n (0 ≤ i < n): the images whose relative path hashes (FNV-1a 64) to i mod n; for Kubernetes Indexed Jobs and Slurm arrays (merge the shards with: vizkit merge OUT SHARD_DIR...)")
 	fs.IntVar(&o.pageSize, "page-size", dsDefaultPage, "images per gallery page")
@@ -202,18 +201,23 @@ func runDataset(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	var chosen []*method
 	var names []string
+	engines := map[string]bool{}
+	all := cliMethods()
 	for _, name := range strings.Split(o.methods, ",") {
 		name = strings.TrimSpace(strings.ToLower(name))
 		if name == "" {
 			continue
 		}
-		m, ok := methodRegistry[name]
+		m, ok := all[name]
 		if !ok {
 			return fmt.Errorf("unknown method %q; known: %s", name, strings.Join(methodNames(), ", "))
 		}
-		if !contains(names, name) {
+		// A name given twice, or an alias and its engine name (guided,
+		// guidedbackprop), runs once, under the first name given.
+		if !contains(names, name) && (m.Engine == "" || !engines[m.Engine]) {
 			chosen = append(chosen, m)
 			names = append(names, name)
+			engines[m.Engine] = true
 		}
 	}
 	if len(chosen) == 0 {
@@ -481,8 +485,9 @@ func (r *dsRun) batches(todo []dsItem) <-chan batchResult {
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-// processBatch explains a batch: one forward pass, each CAM method batched,
-// the other methods image by image; then each image's folder is written.
+// processBatch explains a batch: one forward pass, one Attribute call per
+// attribution method for the whole batch (each image's target class), the
+// other views image by image; then each image's folder is written.
 // A failure that concerns one image skips it; only cancellation and output
 // errors are fatal.
 func (r *dsRun) processBatch(batch []loadedImage) ([]summaryRow, []skippedFile, error) {
@@ -515,31 +520,33 @@ func (r *dsRun) processBatch(batch []loadedImage) ([]summaryRow, []skippedFile, 
 			targets[i] = c
 		}
 	}
-	cams := map[string]*vizkit.CAMResult{}
-	camMs := map[string]float64{}
-	camErr := map[string]error{}
+	ab := attributedBatch{res: map[string]*engine.Attribution{}, ms: map[string]float64{}, err: map[string]error{}}
+	settings := attributionSettings(&runCtx{Layers: r.layers, EigenSmooth: r.o.eigen, AugSmooth: r.o.aug,
+		Mean: r.prep.mean, Std: r.prep.std}, x, false)
 	for _, m := range r.methods {
-		cm, err := cam.Lookup(m.Name)
-		if err != nil {
-			continue // not a CAM method: runs image by image
+		if m.Engine == "" {
+			continue // not an attribution: runs image by image
 		}
 		t := time.Now()
-		res, err := cam.Compute(r.ctx, r.ex, x, cam.Options{Method: cm.Name, Layers: r.layers,
-			Target: engine.Class(targets...), EigenSmooth: r.o.eigen, AugSmooth: r.o.aug})
+		meth, _, err := engine.NewMethod(m.Engine, settings)
+		var a *engine.Attribution
+		if err == nil {
+			a, err = meth.Attribute(r.ctx, r.ex, x, engine.Class(targets...))
+		}
 		if err != nil {
 			if r.ctx.Err() != nil {
 				return nil, nil, r.ctx.Err()
 			}
-			camErr[m.Name] = err
+			ab.err[m.Name] = err
 			continue
 		}
-		cams[m.Name] = &vizkit.CAMResult{Result: res}
-		camMs[m.Name] = msSince(t) / float64(n)
+		ab.res[m.Name] = a
+		ab.ms[m.Name] = msSince(t) / float64(n)
 	}
 	var rows []summaryRow
 	var skipped []skippedFile
 	for i, li := range batch {
-		row, err := r.writeImage(li, x, i, fwd, fwdMs, targets[i], cams, camMs, camErr)
+		row, err := r.writeImage(li, x, i, fwd, fwdMs, targets[i], ab)
 		if err != nil {
 			if r.ctx.Err() != nil {
 				return nil, nil, r.ctx.Err()
@@ -574,9 +581,17 @@ func (r *dsRun) fatalOr(err error) error {
 
 func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
 
+// attributedBatch holds a batch's attributions by CLI method name: the
+// result, its time per image in milliseconds, or the error that stopped it.
+type attributedBatch struct {
+	res map[string]*engine.Attribution
+	ms  map[string]float64
+	err map[string]error
+}
+
 // writeImage writes example i's folder under a .partial name, then renames it.
 func (r *dsRun) writeImage(li loadedImage, x *vizkit.Array, i int, fwd *engine.Result, fwdMs float64, target int,
-	cams map[string]*vizkit.CAMResult, camMs map[string]float64, camErr map[string]error) (summaryRow, error) {
+	ab attributedBatch) (summaryRow, error) {
 	it := li.it
 	final := r.imageDir(it)
 	tmp := final + dsPartial
@@ -648,17 +663,16 @@ func (r *dsRun) writeImage(li loadedImage, x *vizkit.Array, i int, fwd *engine.R
 		}
 		before := pngFiles(tmp)
 		mr := methodRow{Name: m.Name}
-		if err := camErr[m.Name]; err != nil {
+		if err := ab.err[m.Name]; err != nil {
 			return row, fmt.Errorf("method %s: %w", m.Name, err)
 		}
-		if res, isCAM := cams[m.Name]; isCAM {
-			cm, _ := cam.Lookup(m.Name)
-			if err := writeCAM(c, cm, res, i); err != nil {
+		if a, batched := ab.res[m.Name]; batched {
+			if err := writeAttribution(c, a, i); err != nil {
 				return row, fmt.Errorf("method %s: %w", m.Name, err)
 			}
-			mr.Ms, mr.Layer = camMs[m.Name], strings.Join(res.Layers, "+")
+			mr.Ms, mr.Layer = ab.ms[m.Name], strings.Join(a.Layers, "+")
 			if r.o.metrics {
-				if err := r.metrics(&mr, input, res, i, it, region); err != nil {
+				if err := r.metrics(&mr, input, a, i, it, region); err != nil {
 					return row, fmt.Errorf("method %s metrics: %w", m.Name, err)
 				}
 				var mrows [][]string
@@ -709,13 +723,12 @@ func (r *dsRun) writeImage(li loadedImage, x *vizkit.Array, i int, fwd *engine.R
 	return row, nil
 }
 
-// metrics fills mr's faithfulness metrics for example i (run on that image
-// alone, so the numbers do not depend on the batch; ROAD's noise is seeded by
-// FNV-1a of the image's relative path).
-func (r *dsRun) metrics(mr *methodRow, input *vizkit.Array, res *vizkit.CAMResult, i int, it dsItem, region *metrics.Region) error {
-	m := res.Map.Index(i)
-	maps := &vizkit.Array{Shape: []int{1, m.Shape[0], m.Shape[1]}, Data: m.Data}
-	v, err := imageMetrics(r.ctx, r.ex, input, maps, res.Classes[i], r.o.metricSteps, it.Rel, region)
+// metrics fills mr's faithfulness metrics for example i of a (run on that
+// image alone, so the numbers do not depend on the batch; ROAD's noise is
+// seeded by FNV-1a of the image's relative path).
+func (r *dsRun) metrics(mr *methodRow, input *vizkit.Array, a *engine.Attribution, i int, it dsItem, region *metrics.Region) error {
+	maps := exampleArray(a.Maps, i)
+	v, err := imageMetrics(r.ctx, r.ex, input, maps, a.Classes[i], r.o.metricSteps, it.Rel, region)
 	if err != nil {
 		return err
 	}
@@ -724,10 +737,13 @@ func (r *dsRun) metrics(mr *methodRow, input *vizkit.Array, res *vizkit.CAMResul
 }
 
 // imageMetrics computes the summary's metrics for one image x (1,3,H,W) and
-// its map (1,H,W) with the API (package vizkit/metrics): Deletion and Insertion
-// (steps, default baselines), ConfidenceChange and ROAD (seed roadSeed(rel))
-// on the class's softmax probability; with a region, PointingGame
-// (tolerance 15 px) and EnergyInRegion.
+// its map (1,H,W), any attribution's, with the API (package vizkit/metrics):
+// Deletion and Insertion (steps, default baselines), ConfidenceChange and
+// ROAD (seed roadSeed(rel)) on the class's softmax probability; with a
+// region, PointingGame (tolerance 15 px) and EnergyInRegion.
+// ConfidenceChange multiplies the input by the map, so a map with values
+// outside [0,1] (not a CAM) is min–max scaled for it first (metrics.ScaleMaps,
+// as the lab does); the other metrics take the map as it is.
 func imageMetrics(ctx context.Context, ex *engine.Explainer, x, maps *vizkit.Array, class, steps int, rel string, region *metrics.Region) (methodRow, error) {
 	var mr methodRow
 	mo := metrics.Options{Classes: []int{class}}
@@ -739,7 +755,13 @@ func imageMetrics(ctx context.Context, ex *engine.Explainer, x, maps *vizkit.Arr
 	if err != nil {
 		return mr, err
 	}
-	conf, err := metrics.ConfidenceChange(ctx, ex, x, maps, mo)
+	ccMaps := maps
+	if !inUnitRange(maps.Data) {
+		if ccMaps, err = metrics.ScaleMaps(maps); err != nil {
+			return mr, err
+		}
+	}
+	conf, err := metrics.ConfidenceChange(ctx, ex, x, ccMaps, mo)
 	if err != nil {
 		return mr, err
 	}
@@ -767,6 +789,16 @@ func imageMetrics(ctx context.Context, ex *engine.Explainer, x, maps *vizkit.Arr
 		mr.Pointing, mr.Energy = f(hit), f(e)
 	}
 	return mr, nil
+}
+
+// inUnitRange reports whether every value is in [0,1].
+func inUnitRange(v []float32) bool {
+	for _, f := range v {
+		if !(f >= 0 && f <= 1) {
+			return false
+		}
+	}
+	return true
 }
 
 // roadSeed is ROAD's noise seed for an image: FNV-1a 64 of its relative path.

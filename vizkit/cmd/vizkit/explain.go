@@ -7,10 +7,11 @@ import (
 	"fmt"
 	"image"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,7 +29,8 @@ import (
 
 // runCtx is what a visualization method sees: the loaded model, the input,
 // the resolved target and helpers that write PNG/.npy files and add report
-// sections. Methods live in method_*.go files and register themselves.
+// sections. The views live in method_*.go files and register themselves;
+// the attribution methods are the engine's registered ones (attribution.go).
 type runCtx struct {
 	Ctx context.Context
 	Ex  *engine.Explainer
@@ -88,29 +90,46 @@ func (c *runCtx) SaveNPY(name string, a *vizkit.Array) error {
 	return npy.WriteFile(filepath.Join(c.OutDir, fileName(name)+".npy"), a.Shape, a.Data)
 }
 
-// method is one --methods entry.
+// method is one --methods entry: an attribution method (Engine set: a
+// method registered with package engine, see attribution.go) or a view that
+// is not an attribution (features, kernels, actmax, deepdream, camcompare).
 type method struct {
 	Name, Help string
 	// Run computes the visualization, writes its files and adds a report section.
 	Run func(c *runCtx) error
+	// Engine is the registered engine method an attribution method runs
+	// (Name itself, or the engine's name for an alias such as guided);
+	// empty for the views.
+	Engine string
 }
 
+// methodRegistry holds the views, registered at init by the method_*.go
+// files; the attribution methods come from the engine's registry when
+// --methods is resolved (cliMethods), so a method registered at any time is
+// offered.
 var methodRegistry = map[string]*method{}
 
 func register(m *method) { methodRegistry[m.Name] = m }
 
-func methodNames() []string {
-	names := make([]string, 0, len(methodRegistry))
-	for k := range methodRegistry {
-		names = append(names, k)
+// cliMethods returns every CLI method by name: the views and the
+// attribution methods (attributionMethods; a view keeps its name if an
+// engine method has the same one).
+func cliMethods() map[string]*method {
+	all := attributionMethods(methodRegistry)
+	for name, m := range methodRegistry {
+		all[name] = m
 	}
-	sort.Strings(names)
-	return names
+	return all
+}
+
+func methodNames() []string {
+	return slices.Sorted(maps.Keys(cliMethods()))
 }
 
 func listMethods(w io.Writer) {
-	for _, n := range methodNames() {
-		fmt.Fprintf(w, "%-20s %s\n", n, methodRegistry[n].Help)
+	all := cliMethods()
+	for _, n := range slices.Sorted(maps.Keys(all)) {
+		fmt.Fprintf(w, "%-20s %s\n", n, all[n].Help)
 	}
 }
 
@@ -414,19 +433,27 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 func parseMethods(list string) ([]*method, error) {
 	var chosen []*method
 	seen := map[string]bool{}
+	engineSeen := map[string]string{}
+	all := cliMethods()
 	for _, name := range strings.Split(list, ",") {
 		name = strings.TrimSpace(strings.ToLower(name))
 		if name == "" {
 			continue
 		}
-		m, ok := methodRegistry[name]
+		m, ok := all[name]
 		if !ok {
 			return nil, fmt.Errorf("unknown method %q; known: %s", name, strings.Join(methodNames(), ", "))
 		}
 		if seen[name] {
 			return nil, fmt.Errorf("--methods: %q is given twice", name)
 		}
+		if other, dup := engineSeen[m.Engine]; dup && m.Engine != "" {
+			return nil, fmt.Errorf("--methods: %q and %q are the same method (%s)", other, name, m.Engine)
+		}
 		seen[name] = true
+		if m.Engine != "" {
+			engineSeen[m.Engine] = name
+		}
 		chosen = append(chosen, m)
 	}
 	if len(chosen) == 0 {

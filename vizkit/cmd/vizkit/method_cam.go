@@ -8,46 +8,26 @@ import (
 
 	"github.com/cnnviz/cnnviz/vizkit"
 	"github.com/cnnviz/cnnviz/vizkit/cam"
-	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/render"
 )
 
-// Every CAM method registered in vizkit is a CLI method of the same name, and
-// "camcompare" runs them all side by side.
+// "camcompare" runs every CAM method side by side (the CAM methods
+// themselves are attribution methods: attribution.go).
 func init() {
-	for _, name := range cam.Names() {
-		m, _ := cam.Lookup(name)
-		register(&method{Name: name, Help: m.Help, Run: func(c *runCtx) error { return runCAM(c, m) }})
-	}
 	register(&method{Name: "camcompare", Help: "every CAM method side by side in one grid (slow: includes Score-CAM and Ablation-CAM)",
 		Run: runCAMCompare})
 }
 
-// camOptions are the CLI's CAM options for method name: the --layer values,
-// the target, progress lines on the log for methods that run many batches.
+// camOptions are camcompare's CAM options for method name: the --layer
+// values, the target, progress lines on the log for methods that run many
+// batches.
 func camOptions(c *runCtx, name string) cam.Options {
-	last := -1
 	return cam.Options{Method: name, Layers: c.Layers, Target: c.Target,
-		EigenSmooth: c.EigenSmooth, AugSmooth: c.AugSmooth,
-		Progress: func(p engine.Progress) {
-			pct := 100 * p.Done / max(p.Total, 1)
-			if pct/10 != last/10 || p.Done == p.Total {
-				last = pct
-				fmt.Fprintf(c.Log, "vizkit: %s: %d/%d network evaluations (%d%%)\n", p.Task, p.Done, p.Total, pct)
-			}
-		}}
-}
-
-func runCAM(c *runCtx, m cam.Info) error {
-	res, err := cam.Compute(c.Ctx, c.Ex, c.Input, camOptions(c, m.Name))
-	if err != nil {
-		return err
-	}
-	return writeCAM(c, m, &vizkit.CAMResult{Result: res}, 0)
+		EigenSmooth: c.EigenSmooth, AugSmooth: c.AugSmooth, Progress: progressLog(c)}
 }
 
 // writeCAM writes example i of res (a batch's result; c describes that
-// example) as runCAM does for a single image: cam_<method>_<layers>.png, the
+// example), for a single image or a data set: cam_<method>_<layers>.png, the
 // .npy files with --npy and a report section.
 func writeCAM(c *runCtx, m cam.Info, res *vizkit.CAMResult, i int) error {
 	style := vizkit.CAMStyle{}

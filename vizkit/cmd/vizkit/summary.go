@@ -26,7 +26,8 @@ type classProb struct {
 }
 
 // methodRow is one method's result for one image. Metric fields are nil when
-// not computed (no --metrics, not a CAM method, no box, box outside the crop).
+// not computed (no --metrics, not an attribution method, no box, box outside
+// the crop).
 type methodRow struct {
 	Name string `json:"name"`
 	// Layer is the CAM layer(s), "+"-joined ("" for non-CAM methods).
@@ -140,7 +141,7 @@ func fmtF(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 // csvColumns lists summary.csv's columns: path, rel, width, height, pred,
 // pred_label, pred_score, target, target_label, target_score, box (x0 y0 x1
 // y1, original pixels), forward_ms, then per method M (in --methods order)
-// M_ms and, with --metrics on CAM methods, M_deletion_auc, M_insertion_auc,
+// M_ms and, with --metrics on attribution methods, M_deletion_auc, M_insertion_auc,
 // M_conf_change, M_road_combined and, when some image has a box,
 // M_pointing_hit, M_energy_in_box (a metric column appears when at least
 // one row has the value; empty cells where a row has none).
