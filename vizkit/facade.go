@@ -600,13 +600,17 @@ func (m *Model) attrInput(img *Image, s *settings) (*Array, engine.Normalization
 
 // FeatureMaps shows the activations of one or more layers (comma-separated:
 // "features.1,features.9") for img: by default the 16 channels with the
-// largest mean activation per layer, with their mean over the picture.
-// Options: TopChannels(n), or a whole FeatureOptions value (its Image
-// defaults to the preprocessed picture).
+// largest mean activation per layer, with their mean over the picture and
+// overlays on the preprocessed picture. Options: TopChannels(n) or a whole
+// FeatureOptions value (which channels, which example), and a FeatureStyle
+// value (how they are drawn: the result's Style).
 func FeatureMaps(m *Model, img *Image, layers string, opts ...Option) (*FeatureMapsResult, error) {
-	s, err := collect("vizkit.FeatureMaps", opts, "TopChannels", "FeatureOptions")
+	s, err := collect("vizkit.FeatureMaps", opts, "TopChannels", "FeatureOptions", "FeatureStyle")
 	if err != nil {
 		return nil, err
+	}
+	if err := s.fstyle.check(); err != nil {
+		return nil, fmt.Errorf("vizkit.FeatureMaps: %w", err)
 	}
 	x, crop, err := m.input(img)
 	if err != nil {
@@ -622,28 +626,39 @@ func FeatureMaps(m *Model, img *Image, layers string, opts ...Option) (*FeatureM
 			o.Select = SelectTopMean
 		}
 	}
-	if o.Image == nil {
-		o.Image = crop
-	}
 	names := splitNames(layers)
 	if len(names) == 0 {
 		return nil, errors.New("vizkit.FeatureMaps: no layer named")
 	}
-	return FeatureMapsOf(m.Ex, x, names, o)
+	res, err := FeatureMapsOf(m.Ex, x, names, o)
+	if err != nil {
+		return nil, err
+	}
+	res.Style, res.Image = s.fstyle, crop
+	return res, nil
 }
 
 // Kernels shows the weights of a convolution layer ("features.0") as a grid
 // of tiles (colour tiles for a first layer). Options: a KernelOptions value
-// (views, sorting, normalisation).
+// (which tiles: view, channels, sorting) and a KernelStyle value (how they
+// are drawn: normalisation, colours, size; the result's Style).
 func Kernels(m *Model, layer string, opts ...Option) (*KernelsResult, error) {
-	s, err := collect("vizkit.Kernels", opts, "KernelOptions")
+	s, err := collect("vizkit.Kernels", opts, "KernelOptions", "KernelStyle")
 	if err != nil {
 		return nil, err
 	}
 	if m == nil {
 		return nil, errors.New("vizkit.Kernels: nil model")
 	}
-	return KernelsOf(m.Net, layer, s.kernel)
+	res, err := KernelsOf(m.Net, layer, s.kernel)
+	if err != nil {
+		return nil, err
+	}
+	res.Style = s.kstyle
+	if _, err := res.plan(); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // ActMax synthesises, for each channel of layer, a picture that maximises the

@@ -17,8 +17,9 @@ import (
 
 // Option configures a façade call (Open, GradCAM, Saliency, …). Build one with
 // the functions below (AtLayer, ForClass, Guided, WithContext, …) or pass a
-// whole options value (KernelOptions, FeatureOptions; WithSmoothGradOptions,
-// WithIGOptions, WithActMax, WithDeepDream). Each
+// whole options or style value (KernelOptions and KernelStyle, FeatureOptions
+// and FeatureStyle; WithSmoothGradOptions, WithIGOptions, WithActMax,
+// WithDeepDream). Each
 // function documents the options it takes; any other is an error naming
 // the ones that apply.
 type Option interface {
@@ -63,7 +64,9 @@ type settings struct {
 	batch      int
 	display    []int
 	kernel     KernelOptions
+	kstyle     KernelStyle
 	feature    FeatureOptions
+	fstyle     FeatureStyle
 	smooth     attr.SmoothGradOptions
 	ig         attr.IGOptions
 	actmax     actmax.Options
@@ -231,9 +234,19 @@ func (o KernelOptions) applyOption(s *settings) {
 	s.kernel = o
 }
 
+func (o KernelStyle) applyOption(s *settings) {
+	s.names = append(s.names, "KernelStyle")
+	s.kstyle = o
+}
+
 func (o FeatureOptions) applyOption(s *settings) {
 	s.names = append(s.names, "FeatureOptions")
 	s.feature = o
+}
+
+func (o FeatureStyle) applyOption(s *settings) {
+	s.names = append(s.names, "FeatureStyle")
+	s.fstyle = o
 }
 
 // WithSmoothGradOptions gives SmoothGrad a whole attr.SmoothGradOptions
