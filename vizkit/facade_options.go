@@ -218,7 +218,8 @@ func BatchSize(n int) Option { return opt("BatchSize", func(s *settings) { s.bat
 
 // DisplayChannels picks the input channels drawn for a multi-channel model
 // (Saliency, GuidedGradCAM, SmoothGrad, IntegratedGradients, ActMaxOf,
-// DeepDream): one channel (drawn in gray) or three (drawn as red, green,
+// DeepDream; LoadArray and ImageFromArray: the picture overlays are drawn
+// on): one channel (drawn in gray) or three (drawn as red, green,
 // blue), e.g. DisplayChannels(3, 2, 1) for a 4-channel input's channels 3, 2,
 // 1. Default: the first three (channel 0 in gray for 1- and 2-channel
 // inputs). A channel outside the input is an error naming it and the count.
