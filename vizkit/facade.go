@@ -19,6 +19,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/cnnviz/cnnviz/models"
@@ -28,6 +29,7 @@ import (
 	"github.com/cnnviz/cnnviz/vizkit/cam"
 	"github.com/cnnviz/cnnviz/vizkit/engine"
 	"github.com/cnnviz/cnnviz/vizkit/imageio"
+	"github.com/cnnviz/cnnviz/vizkit/npy"
 	"github.com/cnnviz/cnnviz/vizkit/render"
 )
 
@@ -181,7 +183,8 @@ func (m *Model) Label(c int) string {
 // channel of m's network (models.InputChannels): Preprocess.Mean and Std
 // (an all-zero Std meaning 1) for RGB models, their first entries for
 // 1-channel (grayscale) models, none (mean 0, std 1) for other channel
-// counts, whose inputs the façade does not make from pictures.
+// counts, whose inputs the façade does not make from pictures (LoadArray
+// takes them already normalised and draws them with this).
 func (m *Model) Norm() engine.Normalization {
 	c := models.InputChannels(m.Net)
 	p := m.Preprocess
@@ -261,33 +264,131 @@ func humanCount(n int) string {
 	return fmt.Sprint(n)
 }
 
-// Image is a decoded picture (EXIF orientation applied, RGB). The façade
-// preprocesses it for each model it is used with (Model.Preprocess).
+// Image is what the façade explains: a decoded picture (EXIF orientation
+// applied, RGB), which it preprocesses for each model it is used with
+// (Model.Preprocess), or an input array given as it is (LoadArray,
+// ImageFromArray), for models of any input channel count.
 type Image struct {
 	// Name labels the picture in captions (the file's base name).
 	Name string
-	// Picture is the decoded image at its full size.
+	// Picture is the decoded image at its full size; for an array, the
+	// picture drawn from it (the input channels chosen by DisplayChannels),
+	// which overlays are drawn on.
 	Picture *image.RGBA
+	// Array, when set, is the network input itself, (1,C,H,W) and already
+	// normalised: the façade checks it against each model it is used with
+	// (channel count, size) and uses it instead of preprocessing Picture.
+	Array *Array
 }
 
 // LoadImage decodes a JPEG, PNG, GIF, WebP or BMP file. A relative path that
 // does not exist from the working directory is also tried relative to the
 // notebook's folder ($GONB_DIR), so "../testdata/images/chelsea.jpg" works in
-// the notebooks of this repository however the kernel was started.
+// the notebooks of this repository however the kernel was started. Pictures
+// suit 1- and 3-channel models; for others use LoadArray.
 func LoadImage(path string) (*Image, error) {
-	p := path
-	if _, err := os.Stat(p); err != nil && !filepath.IsAbs(p) {
-		if d := os.Getenv("GONB_DIR"); d != "" {
-			if _, err2 := os.Stat(filepath.Join(d, p)); err2 == nil {
-				p = filepath.Join(d, p)
-			}
-		}
-	}
-	img, err := imageio.Load(p)
+	img, err := imageio.Load(notebookPath(path))
 	if err != nil {
 		return nil, err
 	}
 	return &Image{Name: filepath.Base(path), Picture: img}, nil
+}
+
+// notebookPath returns path, or path relative to $GONB_DIR when only that
+// exists (see LoadImage).
+func notebookPath(path string) string {
+	if _, err := os.Stat(path); err != nil && !filepath.IsAbs(path) {
+		if d := os.Getenv("GONB_DIR"); d != "" {
+			if _, err2 := os.Stat(filepath.Join(d, path)); err2 == nil {
+				return filepath.Join(d, path)
+			}
+		}
+	}
+	return path
+}
+
+// LoadArray reads m's input from a .npy file — float32 (or float64) values
+// of shape (C,H,W) or (1,C,H,W), already normalised, C being m's input
+// channel count — for models that pictures cannot feed (neither 1 nor 3
+// channels), or to give any model an exact input. It is read with package
+// npy's strict reader (the CLI's --input-npy) and checked against m like
+// ImageFromArray; errors name the file. Relative paths are resolved like
+// LoadImage's. Options: DisplayChannels (the channels the picture is drawn
+// from; default the first three, or channel 0 in gray for 1 and 2
+// channels).
+func LoadArray(m *Model, path string, opts ...Option) (*Image, error) {
+	if m == nil {
+		return nil, errors.New("vizkit.LoadArray: nil model (use vizkit.Open)")
+	}
+	if _, err := collect("vizkit.LoadArray", opts, "DisplayChannels"); err != nil {
+		return nil, err
+	}
+	shape, data, err := npy.ReadFile(notebookPath(path))
+	if err != nil {
+		return nil, err
+	}
+	return ImageFromArray(m, path, &Array{Shape: shape, Data: data}, opts...)
+}
+
+// ImageFromArray makes m's input from x, already normalised, of shape
+// (C,H,W) or (1,C,H,W) with C m's input channel count (not copied). It
+// checks the channel count, the values (finite) and the size (the model's
+// CheckInput), naming name (a file, a label) in errors, and draws the
+// picture overlays are shown on from the channels DisplayChannels picks
+// (default the first three, or channel 0 in gray for 1 and 2 channels),
+// mapped back to pixels with m's normalisation. The result works with every
+// façade call (GradCAM, Saliency, FeatureMaps, …) on models with m's input.
+// Options: DisplayChannels.
+func ImageFromArray(m *Model, name string, x *Array, opts ...Option) (*Image, error) {
+	if m == nil {
+		return nil, errors.New("vizkit.ImageFromArray: nil model (use vizkit.Open)")
+	}
+	s, err := collect("vizkit.ImageFromArray", opts, "DisplayChannels")
+	if err != nil {
+		return nil, err
+	}
+	if x == nil {
+		return nil, fmt.Errorf("%s: nil array", name)
+	}
+	in, err := InputArray(m.Net, name, x.Shape, x.Data)
+	if err != nil {
+		return nil, err
+	}
+	display, err := CheckDisplayChannels(s.display, in.Shape[1])
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	pic, err := InputImage(in, 0, m.Norm(), display)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return &Image{Name: filepath.Base(name), Picture: pic, Array: in}, nil
+}
+
+// InputArray checks an already normalised input for net — shape (C,H,W) or
+// (1,C,H,W) with C net's input channel count, as many values as the shape
+// says, all finite, a size net accepts (its CheckInput) — and returns it as
+// (1,C,H,W), sharing data. name names the input in errors (a file: the CLI's
+// --input-npy and LoadArray use it).
+func InputArray(net models.Network, name string, shape []int, data []float32) (*Array, error) {
+	c := models.InputChannels(net)
+	if len(shape) == 3 {
+		shape = append([]int{1}, shape...)
+	}
+	if len(shape) != 4 || shape[0] != 1 || shape[1] != c {
+		return nil, fmt.Errorf("%s: shape %v, want (%d,H,W) or (1,%d,H,W) float32, normalised (model %s takes %d channel(s))", name, shape, c, c, net.Arch(), c)
+	}
+	if n := shape[0] * shape[1] * shape[2] * shape[3]; n != len(data) || n == 0 {
+		return nil, fmt.Errorf("%s: shape %v needs %d values, got %d", name, shape, n, len(data))
+	}
+	x := &Array{Shape: slices.Clone(shape), Data: data}
+	if err := x.CheckFinite(name); err != nil {
+		return nil, err
+	}
+	if err := net.CheckInput(x.Shape); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return x, nil
 }
 
 // NewImage wraps a picture already in memory.
@@ -302,15 +403,29 @@ func NewImage(name string, img image.Image) (*Image, error) {
 // and the resized and cropped picture it was computed from (W×H), for
 // overlays. C is the network's input channel count: 3 (RGB), or 1 — the
 // picture is then converted to grayscale (PIL's "L") and normalised with
-// Preprocess.Mean[0] and Std[0]. Other channel counts are an error: give such
-// a network an (N,C,H,W) array through m.Ex.
+// Preprocess.Mean[0] and Std[0]. Pictures cannot feed other channel counts:
+// an Image made by LoadArray or ImageFromArray can (its Array is checked
+// against m and used as it is, with its Picture).
 func (m *Model) Input(img *Image) (*Array, *image.RGBA, error) {
+	if img != nil && img.Array != nil {
+		x, err := InputArray(m.Net, img.Name, img.Array.Shape, img.Array.Data)
+		if err != nil {
+			return nil, nil, err
+		}
+		pic := img.Picture
+		if pic == nil {
+			if pic, err = InputImage(x, 0, m.Norm(), nil); err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", img.Name, err)
+			}
+		}
+		return x, pic, nil
+	}
 	if img == nil || img.Picture == nil {
-		return nil, nil, errors.New("vizkit: nil image (use vizkit.LoadImage)")
+		return nil, nil, errors.New("vizkit: nil image (use vizkit.LoadImage or vizkit.LoadArray)")
 	}
 	c := models.InputChannels(m.Net)
 	if c != 1 && c != 3 {
-		return nil, nil, fmt.Errorf("model %s takes %d input channels; pictures give 1 (grayscale) or 3 (RGB): pass an (N,%d,H,W) array to the Explainer (Model.Ex) instead", m.Net.Arch(), c, c)
+		return nil, nil, fmt.Errorf("model %s takes %d input channels; pictures give 1 (grayscale) or 3 (RGB): load a normalised (%d,H,W) array with vizkit.LoadArray(m, \"x.npy\") or vizkit.ImageFromArray(m, name, x) instead", m.Net.Arch(), c, c)
 	}
 	pre := m.Preprocess
 	if c == 1 {
@@ -600,13 +715,17 @@ func (m *Model) attrInput(img *Image, s *settings) (*Array, engine.Normalization
 
 // FeatureMaps shows the activations of one or more layers (comma-separated:
 // "features.1,features.9") for img: by default the 16 channels with the
-// largest mean activation per layer, with their mean over the picture.
-// Options: TopChannels(n), or a whole FeatureOptions value (its Image
-// defaults to the preprocessed picture).
+// largest mean activation per layer, with their mean over the picture and
+// overlays on the preprocessed picture. Options: TopChannels(n) or a whole
+// FeatureOptions value (which channels, which example), and a FeatureStyle
+// value (how they are drawn: the result's Style).
 func FeatureMaps(m *Model, img *Image, layers string, opts ...Option) (*FeatureMapsResult, error) {
-	s, err := collect("vizkit.FeatureMaps", opts, "TopChannels", "FeatureOptions")
+	s, err := collect("vizkit.FeatureMaps", opts, "TopChannels", "FeatureOptions", "FeatureStyle")
 	if err != nil {
 		return nil, err
+	}
+	if err := s.fstyle.check(); err != nil {
+		return nil, fmt.Errorf("vizkit.FeatureMaps: %w", err)
 	}
 	x, crop, err := m.input(img)
 	if err != nil {
@@ -622,28 +741,39 @@ func FeatureMaps(m *Model, img *Image, layers string, opts ...Option) (*FeatureM
 			o.Select = SelectTopMean
 		}
 	}
-	if o.Image == nil {
-		o.Image = crop
-	}
 	names := splitNames(layers)
 	if len(names) == 0 {
 		return nil, errors.New("vizkit.FeatureMaps: no layer named")
 	}
-	return FeatureMapsOf(m.Ex, x, names, o)
+	res, err := FeatureMapsOf(m.Ex, x, names, o)
+	if err != nil {
+		return nil, err
+	}
+	res.Style, res.Image = s.fstyle, crop
+	return res, nil
 }
 
 // Kernels shows the weights of a convolution layer ("features.0") as a grid
 // of tiles (colour tiles for a first layer). Options: a KernelOptions value
-// (views, sorting, normalisation).
+// (which tiles: view, channels, sorting) and a KernelStyle value (how they
+// are drawn: normalisation, colours, size; the result's Style).
 func Kernels(m *Model, layer string, opts ...Option) (*KernelsResult, error) {
-	s, err := collect("vizkit.Kernels", opts, "KernelOptions")
+	s, err := collect("vizkit.Kernels", opts, "KernelOptions", "KernelStyle")
 	if err != nil {
 		return nil, err
 	}
 	if m == nil {
 		return nil, errors.New("vizkit.Kernels: nil model")
 	}
-	return KernelsOf(m.Net, layer, s.kernel)
+	res, err := KernelsOf(m.Net, layer, s.kernel)
+	if err != nil {
+		return nil, err
+	}
+	res.Style = s.kstyle
+	if _, err := res.plan(); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // ActMax synthesises, for each channel of layer, a picture that maximises the

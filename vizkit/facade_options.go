@@ -17,8 +17,9 @@ import (
 
 // Option configures a façade call (Open, GradCAM, Saliency, …). Build one with
 // the functions below (AtLayer, ForClass, Guided, WithContext, …) or pass a
-// whole options value (KernelOptions, FeatureOptions; WithSmoothGradOptions,
-// WithIGOptions, WithActMax, WithDeepDream). Each
+// whole options or style value (KernelOptions and KernelStyle, FeatureOptions
+// and FeatureStyle; WithSmoothGradOptions, WithIGOptions, WithActMax,
+// WithDeepDream). Each
 // function documents the options it takes; any other is an error naming
 // the ones that apply.
 type Option interface {
@@ -63,7 +64,9 @@ type settings struct {
 	batch      int
 	display    []int
 	kernel     KernelOptions
+	kstyle     KernelStyle
 	feature    FeatureOptions
+	fstyle     FeatureStyle
 	smooth     attr.SmoothGradOptions
 	ig         attr.IGOptions
 	actmax     actmax.Options
@@ -215,7 +218,8 @@ func BatchSize(n int) Option { return opt("BatchSize", func(s *settings) { s.bat
 
 // DisplayChannels picks the input channels drawn for a multi-channel model
 // (Saliency, GuidedGradCAM, SmoothGrad, IntegratedGradients, ActMaxOf,
-// DeepDream): one channel (drawn in gray) or three (drawn as red, green,
+// DeepDream; LoadArray and ImageFromArray: the picture overlays are drawn
+// on): one channel (drawn in gray) or three (drawn as red, green,
 // blue), e.g. DisplayChannels(3, 2, 1) for a 4-channel input's channels 3, 2,
 // 1. Default: the first three (channel 0 in gray for 1- and 2-channel
 // inputs). A channel outside the input is an error naming it and the count.
@@ -231,9 +235,19 @@ func (o KernelOptions) applyOption(s *settings) {
 	s.kernel = o
 }
 
+func (o KernelStyle) applyOption(s *settings) {
+	s.names = append(s.names, "KernelStyle")
+	s.kstyle = o
+}
+
 func (o FeatureOptions) applyOption(s *settings) {
 	s.names = append(s.names, "FeatureOptions")
 	s.feature = o
+}
+
+func (o FeatureStyle) applyOption(s *settings) {
+	s.names = append(s.names, "FeatureStyle")
+	s.fstyle = o
 }
 
 // WithSmoothGradOptions gives SmoothGrad a whole attr.SmoothGradOptions

@@ -239,11 +239,11 @@ func GradCAMSteps(m *Model, img *Image, opts ...Option) (*TableResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	fm, err := FeatureMapsOf(m.Ex, x, []string{layer}, FeatureOptions{Channels: top, Scale: 16})
+	fm, err := FeatureMapsOf(m.Ex, x, []string{layer}, FeatureOptions{Channels: top})
 	if err != nil {
 		return nil, err
 	}
-	grid, err := fm.Grid(layer)
+	grid, err := fm.WithStyle(FeatureStyle{Scale: 16}).Grid(layer)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package vizkit_test
 
 import (
+	"fmt"
 	"image"
 	"math"
 	"strings"
@@ -172,6 +173,9 @@ func TestFacadeOptionErrors(t *testing.T) {
 		{"Open with Guided", second(vizkit.Open("random", vizkit.Guided())), "does not take the option Guided"},
 		{"missing file", second(vizkit.LoadImage("no/such/picture.jpg")), "picture.jpg"},
 		{"ActMax without channels", second(vizkit.ActMax(m, "features.11")), "at least one channel"},
+		{"Kernels with a bad style", second(vizkit.Kernels(m, "features.0", vizkit.KernelStyle{Scale: -2})), "must not be negative"},
+		{"FeatureMaps with a bad style", second(vizkit.FeatureMaps(m, img, "features.1", vizkit.FeatureStyle{Alpha: 2})), "Alpha"},
+		{"FeatureMaps with a KernelStyle", second(vizkit.FeatureMaps(m, img, "features.1", vizkit.KernelStyle{})), "it takes: TopChannels, FeatureOptions, FeatureStyle"},
 	} {
 		if tc.err == nil || !strings.Contains(tc.err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want one containing %q", tc.name, tc.err, tc.want)
@@ -180,6 +184,74 @@ func TestFacadeOptionErrors(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// Style values given to the façade become the result's Style, and draw the
+// same pictures as the style set afterwards; the selection is unaffected.
+func TestFacadeStyles(t *testing.T) {
+	m, _, img := labModel(t)
+	ks := vizkit.KernelStyle{Norm: vizkit.NormShared, Diverging: true, Scale: 6, Cols: 4, NoCaptions: true}
+	k, err := vizkit.Kernels(m, "features.0", vizkit.KernelOptions{MaxOut: 8, SortByNorm: true}, ks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := vizkit.Kernels(m, "features.0", vizkit.KernelOptions{MaxOut: 8, SortByNorm: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Style != ks || plain.Style != (vizkit.KernelStyle{}) {
+		t.Fatalf("kernel styles %+v and %+v", k.Style, plain.Style)
+	}
+	a, err := k.Image()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := plain.WithStyle(ks).Image()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := plain.Image()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.Bounds().Eq(b.Bounds()) || string(a.Pix) != string(b.Pix) {
+		t.Fatal("Kernels(…, style) and WithStyle(style) draw different pictures")
+	}
+	if a.Bounds().Eq(c.Bounds()) && string(a.Pix) == string(c.Pix) {
+		t.Fatal("the style changed nothing")
+	}
+	fs := vizkit.FeatureStyle{Norm: vizkit.NormShared, Colormap: render.Magma, Scale: 3, Cols: 2, Alpha: 0.7}
+	fm, err := vizkit.FeatureMaps(m, img, "features.1", vizkit.TopChannels(4), fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fplain, err := vizkit.FeatureMaps(m, img, "features.1", vizkit.TopChannels(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fm.Style != fs || fm.Image == nil || fplain.Style != (vizkit.FeatureStyle{}) {
+		t.Fatalf("feature styles %+v, %+v; image %v", fm.Style, fplain.Style, fm.Image != nil)
+	}
+	if fmt.Sprint(fm.Layers[0].Channels) != fmt.Sprint(fplain.Layers[0].Channels) {
+		t.Fatalf("the style changed the selection: %v vs %v", fm.Layers[0].Channels, fplain.Layers[0].Channels)
+	}
+	for _, draw := range []func(*vizkit.FeatureMapsResult) (*image.RGBA, error){
+		func(r *vizkit.FeatureMapsResult) (*image.RGBA, error) { return r.Grid("features.1") },
+		func(r *vizkit.FeatureMapsResult) (*image.RGBA, error) { return r.Overlay("features.1", -1, nil) },
+	} {
+		a, err := draw(fm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := draw(fplain.WithStyle(fs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !a.Bounds().Eq(b.Bounds()) || string(a.Pix) != string(b.Pix) {
+			t.Fatal("FeatureMaps(…, style) and WithStyle(style) draw different pictures")
+		}
+	}
+	checkHTML(t, "styled FeatureMaps", fm, "one shared range")
+}
 
 // Long calls report through the one Progress type: to WithProgress, or to
 // the notebook's progress bars when none is given.

@@ -43,7 +43,7 @@ func (s ChannelSelection) String() string {
 	}
 }
 
-// Defaults of FeatureOptions.
+// Defaults of FeatureOptions and FeatureStyle.
 const (
 	// DefaultFeatureChannels is how many channels a grid shows by default.
 	DefaultFeatureChannels = 16
@@ -58,9 +58,10 @@ const (
 	DefaultOverlayAlpha = 0.5
 )
 
-// FeatureOptions configures FeatureMaps and how its result is drawn. The zero
-// value shows the first 16 channels of example 0, each map scaled to its own
-// min–max, in viridis.
+// FeatureOptions says which feature maps FeatureMaps selects: the channels
+// and the example of the batch. They change which numbers a result holds
+// (LayerFeatures.Channels); how they are drawn is FeatureStyle. The zero
+// value selects the first 16 channels of example 0.
 type FeatureOptions struct {
 	// Select chooses the channels (default SelectFirst). A non-empty Channels
 	// list implies SelectList (Select must then be SelectFirst or SelectList).
@@ -73,6 +74,14 @@ type FeatureOptions struct {
 	Channels []int
 	// Example is the batch index whose maps are selected and drawn (default 0).
 	Example int
+}
+
+// FeatureStyle says how a FeatureMapsResult is drawn (Grid, SummaryImage,
+// Overlay, HTML): it changes pixels only, never which maps are selected
+// (that is FeatureOptions). The zero value draws each map scaled to its own
+// min–max in viridis, small maps enlarged towards DefaultFeatureTilePx,
+// captioned with channel indices, overlays with weight DefaultOverlayAlpha.
+type FeatureStyle struct {
 	// Norm is NormPerMap (each map its own min–max, the default) or NormShared
 	// (one range over the maps shown of a layer).
 	Norm Norm
@@ -88,12 +97,20 @@ type FeatureOptions struct {
 	Cols int
 	// NoCaptions drops the channel-index captions.
 	NoCaptions bool
-	// Image is the input picture (as shown to a person, e.g. imageio's
-	// Input.Image) used for overlays in HTML; nil means no overlays there.
-	Image image.Image
 	// Alpha is the heat-map weight of overlays in (0, 1]; 0 means
 	// DefaultOverlayAlpha.
 	Alpha float64
+}
+
+// check reports a style field out of range.
+func (s FeatureStyle) check() error {
+	if s.Scale < 0 || s.Cols < 0 {
+		return fmt.Errorf("FeatureStyle: Scale (%d) and Cols (%d) must not be negative", s.Scale, s.Cols)
+	}
+	if !(s.Alpha >= 0 && s.Alpha <= 1) {
+		return fmt.Errorf("FeatureStyle: Alpha %v must be in [0, 1] (0 means %v)", s.Alpha, DefaultOverlayAlpha)
+	}
+	return s.Norm.valid()
 }
 
 // LayerFeatures holds one layer's activations and the selection drawn from them.
@@ -112,15 +129,32 @@ type LayerFeatures struct {
 }
 
 // FeatureMapsResult holds the feature maps of one or several layers for an
-// input batch, computed by one engine execution.
+// input batch, computed by one engine execution, and how they are drawn.
 type FeatureMapsResult struct {
 	// Layers are the requested layers, in request order.
 	Layers []*LayerFeatures
 	// Classes are the top-1 classes per example (N); Logits the outputs (N,K).
 	Classes []int
 	Logits  *Array
-	// Options are the options used; Example is the example selected and drawn.
+	// Options are the selection used; Example is the example selected and drawn.
 	Options FeatureOptions
+	// Style is how Grid, SummaryImage, Overlay and HTML draw the maps (the
+	// façade sets it from a FeatureStyle option); change it freely between
+	// calls, or draw with another one through WithStyle.
+	Style FeatureStyle
+	// Image is the input picture (as shown to a person, e.g. imageio's
+	// Input.Image) that Overlay and HTML draw overlays on; nil means no
+	// overlays in HTML. The façade sets it to the preprocessed picture.
+	Image image.Image
+}
+
+// WithStyle returns r drawn with style: a copy sharing r's maps and
+// selection, e.g. nb.Show(res.WithStyle(vizkit.FeatureStyle{Norm:
+// vizkit.NormShared})).
+func (r *FeatureMapsResult) WithStyle(style FeatureStyle) *FeatureMapsResult {
+	out := *r
+	out.Style = style
+	return &out
 }
 
 // FeatureMapsOf runs x (N,C,H,W) once through the network, tapping every
@@ -212,7 +246,7 @@ func NewFeatureMapsResult(layers []models.Layer, acts []*Array, opts FeatureOpti
 // ForExample returns a view of r with example i of the batch selected (the
 // activations are shared, not copied; selection and summaries are redone).
 func (r *FeatureMapsResult) ForExample(i int) (*FeatureMapsResult, error) {
-	out := &FeatureMapsResult{Classes: r.Classes, Logits: r.Logits, Options: r.Options}
+	out := &FeatureMapsResult{Classes: r.Classes, Logits: r.Logits, Options: r.Options, Style: r.Style, Image: r.Image}
 	out.Options.Example = i
 	for _, lf := range r.Layers {
 		out.Layers = append(out.Layers, &LayerFeatures{Layer: lf.Layer, Acts: lf.Acts})
@@ -267,13 +301,10 @@ func checkFeatureOptions(o FeatureOptions) error {
 	if o.Select == SelectList && len(o.Channels) == 0 {
 		return errors.New("FeatureOptions: SelectList needs a non-empty Channels list")
 	}
-	if o.N < 0 || o.Scale < 0 || o.Cols < 0 {
-		return fmt.Errorf("FeatureOptions: N (%d), Scale (%d) and Cols (%d) must not be negative", o.N, o.Scale, o.Cols)
+	if o.N < 0 {
+		return fmt.Errorf("FeatureOptions: N (%d) must not be negative", o.N)
 	}
-	if !(o.Alpha >= 0 && o.Alpha <= 1) {
-		return fmt.Errorf("FeatureOptions: Alpha %v must be in [0, 1] (0 means %v)", o.Alpha, DefaultOverlayAlpha)
-	}
-	return o.Norm.valid()
+	return nil
 }
 
 func checkChannelList(chs []int, layer string, c int) error {
@@ -375,8 +406,8 @@ func (r *FeatureMapsResult) channelMap(lf *LayerFeatures, ch int) (render.Map, e
 }
 
 func (r *FeatureMapsResult) colormap() render.Colormap {
-	if r.Options.Colormap.Valid() {
-		return r.Options.Colormap
+	if r.Style.Colormap.Valid() {
+		return r.Style.Colormap
 	}
 	return render.Viridis
 }
@@ -390,9 +421,12 @@ type featurePicture struct {
 }
 
 func (r *FeatureMapsResult) drawGrid(lf *LayerFeatures) (*featurePicture, error) {
+	if err := r.Style.check(); err != nil {
+		return nil, err
+	}
 	ex := lf.Acts.Index(r.Options.Example)
 	h, w := ex.Shape[1], ex.Shape[2]
-	pic := &featurePicture{scale: r.Options.Scale}
+	pic := &featurePicture{scale: r.Style.Scale}
 	if pic.scale == 0 {
 		pic.scale = autoScale(h, w, DefaultFeatureTilePx)
 	}
@@ -406,7 +440,7 @@ func (r *FeatureMapsResult) drawGrid(lf *LayerFeatures) (*featurePicture, error)
 		maps[i] = m
 		shown = append(shown, m.Data...)
 	}
-	if r.Options.Norm == NormShared {
+	if r.Style.Norm == NormShared {
 		lo, hi, _ := valueRange(shown)
 		pic.shared = &render.Range{Min: lo, Max: hi}
 	}
@@ -428,16 +462,16 @@ func (r *FeatureMapsResult) drawGrid(lf *LayerFeatures) (*featurePicture, error)
 		tiles[i] = col.Image
 		captions[i] = fmt.Sprint(lf.Channels[i])
 	}
-	if r.Options.NoCaptions {
+	if r.Style.NoCaptions {
 		captions = nil
 	}
 	pad := DefaultFeaturePad
-	if r.Options.Pad > 0 {
-		pad = r.Options.Pad
-	} else if r.Options.Pad < 0 {
+	if r.Style.Pad > 0 {
+		pad = r.Style.Pad
+	} else if r.Style.Pad < 0 {
 		pad = 0
 	}
-	img, err := render.Grid(tiles, render.GridOptions{Cols: r.Options.Cols, Pad: pad, Captions: captions, Scale: pic.scale, MaxCaptionChars: 6})
+	img, err := render.Grid(tiles, render.GridOptions{Cols: r.Style.Cols, Pad: pad, Captions: captions, Scale: pic.scale, MaxCaptionChars: 6})
 	if err != nil {
 		return nil, fmt.Errorf("feature maps of %s: %w", lf.Layer.Name, err)
 	}
@@ -446,8 +480,7 @@ func (r *FeatureMapsResult) drawGrid(lf *LayerFeatures) (*featurePicture, error)
 }
 
 // Grid draws the selected channels of a layer for the chosen example as a
-// grid of colourised maps (captioned with channel indices), enlarged per
-// Options.Scale. Constant maps are drawn in the colormap's low colour.
+// grid of colourised maps (captioned with channel indices), in r.Style. Constant maps are drawn in the colormap's low colour.
 func (r *FeatureMapsResult) Grid(layer string) (*image.RGBA, error) {
 	lf, err := r.Layer(layer)
 	if err != nil {
@@ -475,20 +508,23 @@ func (r *FeatureMapsResult) SummaryImage(layer string) (render.Colorized, error)
 }
 
 // Overlay blends channel ch of a layer (or the summary map for ch = -1), for
-// the chosen example, over base (nil means Options.Image): the map is scaled
-// to [0, 1) as pytorch-grad-cam's scale_cam_image does, resized bilinearly to
-// base's size and drawn with render.Overlay (JET, weight Options.Alpha). A
+// the chosen example, over base (nil means r.Image): the map is scaled to
+// [0, 1) as pytorch-grad-cam's scale_cam_image does, resized bilinearly to
+// base's size and drawn with render.Overlay (JET, weight r.Style.Alpha). A
 // constant map scales to all zeros (uniform dark blue tint).
 func (r *FeatureMapsResult) Overlay(layer string, ch int, base image.Image) (*image.RGBA, error) {
+	if err := r.Style.check(); err != nil {
+		return nil, err
+	}
 	lf, err := r.Layer(layer)
 	if err != nil {
 		return nil, err
 	}
 	if base == nil {
-		base = r.Options.Image
+		base = r.Image
 	}
 	if base == nil {
-		return nil, fmt.Errorf("overlay of %s: no input image (pass one, or set FeatureOptions.Image)", layer)
+		return nil, fmt.Errorf("overlay of %s: no input image (pass one, or set FeatureMapsResult.Image)", layer)
 	}
 	m, err := r.channelMap(lf, ch)
 	if err != nil {
@@ -498,7 +534,7 @@ func (r *FeatureMapsResult) Overlay(layer string, ch int, base image.Image) (*im
 	if err != nil {
 		return nil, err
 	}
-	alpha := r.Options.Alpha
+	alpha := r.Style.Alpha
 	if alpha == 0 {
 		alpha = DefaultOverlayAlpha
 	}
@@ -507,7 +543,7 @@ func (r *FeatureMapsResult) Overlay(layer string, ch int, base image.Image) (*im
 
 // AppendHTML appends one section per layer to h: a heading, what is shown,
 // the value range, the grid with a colour bar, the summary map (and overlays
-// on Options.Image when set), and a note for constant maps.
+// on r.Image when set), and a note for constant maps, drawn in r.Style.
 func (r *FeatureMapsResult) AppendHTML(h *render.HTML) error {
 	if r == nil || len(r.Layers) == 0 {
 		return errors.New("vizkit: FeatureMapsResult holds no layers")
@@ -544,7 +580,7 @@ func (r *FeatureMapsResult) AppendHTML(h *render.HTML) error {
 			enlarged = fmt.Sprintf(", maps enlarged %d× (nearest)", pic.scale)
 		}
 		h.Paragraph(fmt.Sprintf("Showing %d of %d channels (%s)%s, %s. Layer values over [%s, %s], %.1f%% exactly zero.",
-			len(lf.Channels), c, sel, enlarged, r.Options.Norm, heatmap.FormatValue(lo), heatmap.FormatValue(hi), 100*float64(zeros)/float64(len(ex.Data))))
+			len(lf.Channels), c, sel, enlarged, r.Style.Norm, heatmap.FormatValue(lo), heatmap.FormatValue(hi), 100*float64(zeros)/float64(len(ex.Data))))
 		bar, err := colorbarFor(cmap, pic.shared, false, "activation")
 		if err != nil {
 			return err
@@ -567,7 +603,7 @@ func (r *FeatureMapsResult) AppendHTML(h *render.HTML) error {
 			{Image: bar, Caption: "colour scale of the grid"},
 			{Image: sumImg, Caption: sumCaption},
 		}
-		if r.Options.Image != nil {
+		if r.Image != nil {
 			ov, err := r.Overlay(lf.Layer.Name, -1, nil)
 			if err != nil {
 				return err

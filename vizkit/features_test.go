@@ -173,7 +173,6 @@ func TestFeatureMapsErrors(t *testing.T) {
 		{[]string{"features.3", "features.3"}, FeatureOptions{}, "listed twice"},
 		{nil, FeatureOptions{}, "no layers"},
 		{[]string{"features.3"}, FeatureOptions{N: -2}, "must not be negative"},
-		{[]string{"features.3"}, FeatureOptions{Alpha: 1.5}, "Alpha"},
 	} {
 		_, err := FeatureMapsOf(ex, x, tc.layers, tc.opts)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -192,6 +191,24 @@ func TestFeatureMapsErrors(t *testing.T) {
 	}
 	if _, err := res.Overlay("features.1", 0, nil); err == nil || !strings.Contains(err.Error(), "no input image") {
 		t.Fatalf("Overlay without image: %v", err)
+	}
+	// A bad style is an error of the drawing calls, naming the field.
+	for _, tc := range []struct {
+		style FeatureStyle
+		want  string
+	}{
+		{FeatureStyle{Alpha: 1.5}, "Alpha"},
+		{FeatureStyle{Scale: -1}, "must not be negative"},
+		{FeatureStyle{Cols: -3}, "must not be negative"},
+		{FeatureStyle{Norm: Norm(9)}, "unknown normalisation"},
+	} {
+		bad := res.WithStyle(tc.style)
+		if _, err := bad.Grid("features.1"); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Grid with %+v: %v, want %q", tc.style, err, tc.want)
+		}
+		if _, err := bad.HTML(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("HTML with %+v: %v, want %q", tc.style, err, tc.want)
+		}
 	}
 	base := image.NewRGBA(image.Rect(0, 0, 32, 32))
 	if _, err := res.Overlay("features.1", 8, base); err == nil || !strings.Contains(err.Error(), "channel 8 is out of range for features.1 with 8 channels") {
@@ -286,11 +303,11 @@ func TestFeatureGridPixels(t *testing.T) {
 	layer := models.Layer{Name: "L", Kind: models.ReLU, In: 2, Out: 2, Spatial: true}
 	// Channel 0 = [0 4], channel 1 = [2 2] (constant).
 	acts, _ := engine.ArrayFrom([]float32{0, 4, 2, 2}, 1, 2, 1, 2)
-	res, err := NewFeatureMapsResult([]models.Layer{layer}, []*Array{acts},
-		FeatureOptions{Colormap: render.Gray, Scale: 1, Pad: 1, NoCaptions: true, Cols: 2})
+	res, err := NewFeatureMapsResult([]models.Layer{layer}, []*Array{acts}, FeatureOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	res.Style = FeatureStyle{Colormap: render.Gray, Scale: 1, Pad: 1, NoCaptions: true, Cols: 2}
 	img, err := res.Grid("L")
 	if err != nil {
 		t.Fatal(err)
@@ -303,7 +320,7 @@ func TestFeatureGridPixels(t *testing.T) {
 		{w, w, w, w, w, w, w},
 	})
 	// Shared range [0, 4]: channel 1 = 2 → t = 0.5 → 128.
-	res.Options.Norm = NormShared
+	res.Style.Norm = NormShared
 	img, err = res.Grid("L")
 	if err != nil {
 		t.Fatal(err)
@@ -342,7 +359,7 @@ func TestFeatureGridPixels(t *testing.T) {
 	}
 
 	// HTML: sections, embedded images, value range, flat note, overlays with an image.
-	res.Options.Image = base
+	res.Image = base
 	html, err := res.HTML()
 	if err != nil {
 		t.Fatal(err)

@@ -56,7 +56,7 @@ func (v KernelView) String() string {
 	}
 }
 
-// Defaults of KernelOptions.
+// Defaults of KernelOptions and KernelStyle.
 const (
 	// DefaultKernelMaxOut is the number of output channels shown per-output views
 	// (RGB, input, mean, L2) show by default.
@@ -74,11 +74,14 @@ const (
 	DefaultKernelPad = 4
 )
 
-// KernelOptions configures how a KernelsResult is drawn. The zero value is
-// usable: auto view, first outputs, per-tile min–max, grayscale, 3×3 kernels
-// enlarged to 24×24, captions with channel indices.
+// KernelOptions says which kernels a KernelsResult shows and what each tile
+// holds: they change the numbers behind the grid (Tiles); how the tiles are
+// drawn is KernelStyle. The zero value shows, in the auto view, the first
+// DefaultKernelMaxOut output channels (DefaultKernelPairsMaxOut by
+// DefaultKernelMaxIn in the pairs view), in index order.
 type KernelOptions struct {
-	// View selects what a tile shows (default KernelViewAuto).
+	// View selects what a tile holds (default KernelViewAuto): a whole RGB
+	// kernel, one (output, input) slice, or an aggregate over inputs.
 	View KernelView
 	// MaxOut is how many output channels are shown: the first MaxOut (or the
 	// MaxOut largest by L2 norm with SortByNorm). 0 means DefaultKernelMaxOut, or
@@ -93,6 +96,14 @@ type KernelOptions struct {
 	// (over I,kh,kw), largest first (ties: lower index first), before MaxOut is
 	// applied. Default: index order.
 	SortByNorm bool
+}
+
+// KernelStyle says how a KernelsResult's tiles are drawn (Image, HTML): it
+// changes pixels only, never which tiles are shown (that is KernelOptions).
+// The zero value draws each tile stretched to its own min–max in grayscale,
+// 3×3 kernels enlarged to 24×24 (more when the captions need it), captioned
+// with channel indices.
+type KernelStyle struct {
 	// Norm is NormPerMap (each tile's own min–max, the default) or NormShared
 	// (one range for all tiles shown).
 	Norm Norm
@@ -122,7 +133,8 @@ type KernelOptions struct {
 	Title string
 }
 
-// KernelsResult holds a convolution layer's weights and how to draw them.
+// KernelsResult holds a convolution layer's weights, which of them to show
+// and how to draw them.
 type KernelsResult struct {
 	// Layer is the convolution's name ("features.0").
 	Layer string
@@ -132,12 +144,25 @@ type KernelsResult struct {
 	Bias []float32
 	// Norms are the L2 norms of each output channel's filter over (I,kh,kw) (O).
 	Norms []float32
-	// Options configure Tiles, Image and HTML; change them freely between calls.
+	// Options select the tiles of Tiles, Image and HTML; Style is how Image
+	// and HTML draw them (the façade sets it from a KernelStyle option).
+	// Change them freely between calls, or draw with another style through
+	// WithStyle.
 	Options KernelOptions
+	Style   KernelStyle
+}
+
+// WithStyle returns k drawn with style: a copy sharing k's weights and
+// options, e.g. nb.Show(res.WithStyle(vizkit.KernelStyle{Diverging: true})).
+func (k *KernelsResult) WithStyle(style KernelStyle) *KernelsResult {
+	out := *k
+	out.Style = style
+	return &out
 }
 
 // KernelsOf returns the weights of the convolution layer named layer, with
-// opts for drawing them. A layer that is not a Conv2d gives an error listing
+// opts selecting the tiles shown (drawn in the default KernelStyle; set the
+// result's Style for another). A layer that is not a Conv2d gives an error listing
 // the network's convolution layers.
 func KernelsOf(net models.Network, layer string, opts KernelOptions) (*KernelsResult, error) {
 	if net == nil {
@@ -225,7 +250,7 @@ type KernelTile struct {
 	Data []float32
 }
 
-// kernelPlan is KernelOptions resolved against a weight shape.
+// kernelPlan is KernelOptions and KernelStyle resolved against a weight shape.
 type kernelPlan struct {
 	view             KernelView
 	outs             []int // output channels shown, in display order
@@ -239,7 +264,7 @@ func (k *KernelsResult) plan() (*kernelPlan, error) {
 	if k == nil || k.Weights == nil || len(k.Weights.Shape) != 4 {
 		return nil, errors.New("vizkit: KernelsResult has no (O,I,kh,kw) weights")
 	}
-	opts := k.Options
+	opts, style := k.Options, k.Style
 	p := &kernelPlan{view: opts.View, o: k.Weights.Shape[0], i: k.Weights.Shape[1], kh: k.Weights.Shape[2], kw: k.Weights.Shape[3]}
 	if p.view == KernelViewAuto {
 		p.view = KernelViewPairs
@@ -256,11 +281,13 @@ func (k *KernelsResult) plan() (*kernelPlan, error) {
 	if p.view == KernelViewInput && (opts.Input < 0 || opts.Input >= p.i) {
 		return nil, fmt.Errorf("input channel %d is out of range for %s with %d input channels (valid: 0..%d)", opts.Input, k.Layer, p.i, p.i-1)
 	}
-	if opts.MaxOut < 0 || opts.MaxIn < 0 || opts.Scale < 0 || opts.Cols < 0 {
-		return nil, fmt.Errorf("kernels of %s: MaxOut (%d), MaxIn (%d), Scale (%d) and Cols (%d) must not be negative",
-			k.Layer, opts.MaxOut, opts.MaxIn, opts.Scale, opts.Cols)
+	if opts.MaxOut < 0 || opts.MaxIn < 0 {
+		return nil, fmt.Errorf("kernels of %s: MaxOut (%d) and MaxIn (%d) must not be negative", k.Layer, opts.MaxOut, opts.MaxIn)
 	}
-	if err := opts.Norm.valid(); err != nil {
+	if style.Scale < 0 || style.Cols < 0 {
+		return nil, fmt.Errorf("kernels of %s: KernelStyle Scale (%d) and Cols (%d) must not be negative", k.Layer, style.Scale, style.Cols)
+	}
+	if err := style.Norm.valid(); err != nil {
 		return nil, fmt.Errorf("kernels of %s: %w", k.Layer, err)
 	}
 	maxOut := opts.MaxOut
@@ -286,14 +313,14 @@ func (k *KernelsResult) plan() (*kernelPlan, error) {
 		}
 		p.ins = min(p.ins, p.i)
 	}
-	p.cols = opts.Cols
+	p.cols = style.Cols
 	if p.cols == 0 && p.view == KernelViewPairs {
 		p.cols = p.ins
 	}
-	p.scale = opts.Scale
+	p.scale = style.Scale
 	if p.scale == 0 {
 		p.scale = autoScale(p.kh, p.kw, DefaultKernelTilePx)
-		if !opts.NoCaptions {
+		if !style.NoCaptions {
 			// Widen tiles so that the longest caption fits under its tile with a
 			// gap (captions are drawn 7 px per character).
 			longest := 0
@@ -308,16 +335,16 @@ func (k *KernelsResult) plan() (*kernelPlan, error) {
 		}
 	}
 	switch {
-	case opts.Pad == 0:
+	case style.Pad == 0:
 		p.pad = DefaultKernelPad
-	case opts.Pad > 0:
-		p.pad = opts.Pad
+	case style.Pad > 0:
+		p.pad = style.Pad
 	}
-	p.cmap = opts.Colormap
+	p.cmap = style.Colormap
 	if !p.cmap.Valid() {
 		p.cmap = render.Gray
 	}
-	if opts.Diverging {
+	if style.Diverging {
 		p.cmap = render.RdBuR
 	}
 	return p, nil
@@ -399,9 +426,9 @@ func (k *KernelsResult) draw(title string) (*kernelPicture, error) {
 		all = append(all, t.Data...)
 	}
 	pic.lo, pic.hi, _ = valueRange(all)
-	if k.Options.Norm == NormShared {
+	if k.Style.Norm == NormShared {
 		r := render.Range{Min: pic.lo, Max: pic.hi}
-		if k.Options.Diverging {
+		if k.Style.Diverging {
 			r = symmetric(pic.lo, pic.hi)
 		}
 		pic.shared = &r
@@ -422,7 +449,7 @@ func (k *KernelsResult) draw(title string) (*kernelPicture, error) {
 		switch {
 		case pic.shared != nil:
 			r = *pic.shared
-		case k.Options.Diverging:
+		case k.Style.Diverging:
 			r = symmetric(lo, hi)
 		}
 		if t.C == 3 {
@@ -446,7 +473,7 @@ func (k *KernelsResult) draw(title string) (*kernelPicture, error) {
 		}
 		imgs[j] = c.Image
 	}
-	if k.Options.NoCaptions {
+	if k.Style.NoCaptions {
 		captions = nil
 	}
 	pic.img, err = render.Grid(imgs, render.GridOptions{Cols: p.cols, Pad: p.pad, Captions: captions, Scale: p.scale,
@@ -457,12 +484,12 @@ func (k *KernelsResult) draw(title string) (*kernelPicture, error) {
 	return pic, nil
 }
 
-// Image draws the kernel grid for the current Options: tiles enlarged by
+// Image draws the kernel grid for the current Options in k.Style: tiles enlarged by
 // nearest neighbour, separated by light grey padding, captioned with channel
 // indices. With NormPerMap a constant tile is drawn in the colormap's low
 // colour (or mid-grey / the neutral middle when Diverging).
 func (k *KernelsResult) Image() (*image.RGBA, error) {
-	pic, err := k.draw(k.Options.Title)
+	pic, err := k.draw(k.Style.Title)
 	if err != nil {
 		return nil, err
 	}
@@ -491,8 +518,8 @@ func (k *KernelsResult) describe(p *kernelPlan) string {
 	case KernelViewL2:
 		s += fmt.Sprintf("Each tile is the L2 norm over the %d input channels at each kernel position", p.i)
 	}
-	s += fmt.Sprintf(", enlarged %d×; %s", p.scale, k.Options.Norm)
-	if k.Options.Diverging {
+	s += fmt.Sprintf(", enlarged %d×; %s", p.scale, k.Style.Norm)
+	if k.Style.Diverging {
 		if p.view == KernelViewRGB {
 			s += ", symmetric around 0 (mid-grey = 0)"
 		} else {
@@ -526,7 +553,7 @@ func (k *KernelsResult) AppendHTML(h *render.HTML) error {
 			h.Paragraph("Each tile maps its own min (over its three colours) to black and its max to full intensity.")
 		}
 	} else {
-		bar, err := colorbarFor(p.cmap, pic.shared, k.Options.Diverging, "weight")
+		bar, err := colorbarFor(p.cmap, pic.shared, k.Style.Diverging, "weight")
 		if err != nil {
 			return err
 		}

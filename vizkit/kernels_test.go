@@ -119,7 +119,6 @@ func TestKernelsErrors(t *testing.T) {
 		{"features.3", KernelOptions{View: KernelViewInput, Input: 8}, []string{"input channel 8 is out of range for features.3 with 8 input channels (valid: 0..7)"}},
 		{"features.3", KernelOptions{View: KernelViewInput, Input: -1}, []string{"input channel -1 is out of range"}},
 		{"features.3", KernelOptions{MaxOut: -1}, []string{"must not be negative"}},
-		{"features.3", KernelOptions{Norm: Norm(7)}, []string{"unknown normalisation"}},
 		{"features.3", KernelOptions{View: KernelView(42)}, []string{"unknown view"}},
 	} {
 		_, err := KernelsOf(m, tc.layer, tc.opts)
@@ -130,6 +129,26 @@ func TestKernelsErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), w) {
 				t.Errorf("Kernels(%s): error %q lacks %q", tc.layer, err, w)
 			}
+		}
+	}
+	// A bad style is an error of the drawing calls.
+	k, err := KernelsOf(m, "features.3", KernelOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		style KernelStyle
+		want  string
+	}{
+		{KernelStyle{Norm: Norm(7)}, "unknown normalisation"},
+		{KernelStyle{Scale: -1}, "must not be negative"},
+		{KernelStyle{Cols: -1}, "must not be negative"},
+	} {
+		if _, err := k.WithStyle(tc.style).Image(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Image with %+v: %v, want %q", tc.style, err, tc.want)
+		}
+		if _, err := k.WithStyle(tc.style).HTML(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("HTML with %+v: %v, want %q", tc.style, err, tc.want)
 		}
 	}
 	if _, err := KernelsOf(nil, "features.0", KernelOptions{}); err == nil {
@@ -205,7 +224,7 @@ func gridOf(tiles [4][4]color.RGBA) [][]color.RGBA {
 // (gray: floor(256·t) clamped to 255; RGB: floor(255·t + 0.5)).
 func TestKernelGridPixels(t *testing.T) {
 	k := pairsFixture(t)
-	k.Options = KernelOptions{View: KernelViewPairs, Scale: 1, Pad: 1, NoCaptions: true}
+	k.Options, k.Style = KernelOptions{View: KernelViewPairs}, KernelStyle{Scale: 1, Pad: 1, NoCaptions: true}
 	img, err := k.Image()
 	if err != nil {
 		t.Fatal(err)
@@ -220,7 +239,7 @@ func TestKernelGridPixels(t *testing.T) {
 	}))
 
 	// One shared range [-1, 10]: t = (v+1)/11.
-	k.Options.Norm = NormShared
+	k.Style.Norm = NormShared
 	img, err = k.Image()
 	if err != nil {
 		t.Fatal(err)
@@ -234,7 +253,7 @@ func TestKernelGridPixels(t *testing.T) {
 
 	// Diverging, per tile: range ±max|v| on RdBu_r; (0,0): [-3,3] → t = 0.5, 2/3, 5/6, 1
 	// → entries 128, 170, 213, 255; (1,0): [-5,5] → 1 → 255; (1,1): [-10,10] → 128, 255, 192, 128.
-	k.Options = KernelOptions{View: KernelViewPairs, Scale: 1, Pad: 1, NoCaptions: true, Diverging: true}
+	k.Options, k.Style = KernelOptions{View: KernelViewPairs}, KernelStyle{Scale: 1, Pad: 1, NoCaptions: true, Diverging: true}
 	img, err = k.Image()
 	if err != nil {
 		t.Fatal(err)
@@ -249,7 +268,7 @@ func TestKernelGridPixels(t *testing.T) {
 
 	// Mean view: per output, mean over inputs: out 0 = [-0.5 0; 1.5 2], out 1 = [2.5 7.5; 5 2.5];
 	// one tile per output, Cols 2: a 7×4 image.
-	k.Options = KernelOptions{View: KernelViewMean, Scale: 1, Pad: 1, NoCaptions: true, Cols: 2}
+	k.Options, k.Style = KernelOptions{View: KernelViewMean}, KernelStyle{Scale: 1, Pad: 1, NoCaptions: true, Cols: 2}
 	tiles, err := k.Tiles()
 	if err != nil {
 		t.Fatal(err)
@@ -291,7 +310,7 @@ func TestKernelRGBPixels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k.Options = KernelOptions{Scale: 1, Pad: 1, NoCaptions: true, Cols: 2}
+	k.Style = KernelStyle{Scale: 1, Pad: 1, NoCaptions: true, Cols: 2}
 	img, err := k.Image()
 	if err != nil {
 		t.Fatal(err)
@@ -305,7 +324,7 @@ func TestKernelRGBPixels(t *testing.T) {
 		{bg, bg, bg, bg, bg},
 	})
 	// Shared range [-1, 1]: the first tile is half as saturated: 0.5 → 191, -0.5 → 64.
-	k.Options.Norm = NormShared
+	k.Style.Norm = NormShared
 	img, err = k.Image()
 	if err != nil {
 		t.Fatal(err)
@@ -316,7 +335,7 @@ func TestKernelRGBPixels(t *testing.T) {
 		{bg, bg, bg, bg, bg},
 	})
 	// Scale 3 enlarges by pixel replication.
-	k.Options = KernelOptions{Scale: 3, Pad: -1, NoCaptions: true, Cols: 2, MaxOut: 1}
+	k.Options, k.Style = KernelOptions{MaxOut: 1}, KernelStyle{Scale: 3, Pad: -1, NoCaptions: true, Cols: 2}
 	img, err = k.Image()
 	if err != nil {
 		t.Fatal(err)
@@ -377,7 +396,7 @@ func TestKernelSelection(t *testing.T) {
 
 func TestKernelsHTML(t *testing.T) {
 	k := pairsFixture(t)
-	k.Options = KernelOptions{View: KernelViewPairs, Diverging: true, Title: "ignored in HTML"}
+	k.Options, k.Style = KernelOptions{View: KernelViewPairs}, KernelStyle{Diverging: true, Title: "ignored in HTML"}
 	html, err := k.HTML()
 	if err != nil {
 		t.Fatal(err)

@@ -147,10 +147,9 @@ func batchLen(b *shapes.Batch) int {
 // (vizkit.Kernels): after training they show the colour-opponent edge and
 // corner detectors the network learnt.
 func (l *Lab) FirstLayerKernels() (*image.RGBA, error) {
-	k, err := vizkit.KernelsOf(l.Model, "features.0", vizkit.KernelOptions{Scale: 16, Cols: 8, Diverging: true,
-		Title: "features.0 kernels (RGB, grey = 0)"})
+	k, err := vizkit.KernelsOf(l.Model, "features.0", vizkit.KernelOptions{})
 	if err != nil {
 		return nil, err
 	}
-	return k.Image()
+	return k.WithStyle(vizkit.KernelStyle{Scale: 16, Cols: 8, Diverging: true, Title: "features.0 kernels (RGB, grey = 0)"}).Image()
 }

@@ -252,8 +252,9 @@ func LayerBrowser(m *vizkit.Model, img *vizkit.Image, layers ...string) error {
 		if pages[i] == "" {
 			lf := all.Layers[i]
 			one, err := vizkit.NewFeatureMapsResult([]models.Layer{lf.Layer}, []*vizkit.Array{lf.Acts},
-				vizkit.FeatureOptions{Select: vizkit.SelectTopMean, N: 16, Image: crop})
+				vizkit.FeatureOptions{Select: vizkit.SelectTopMean, N: 16})
 			if err == nil {
+				one.Image = crop
 				pages[i], err = one.HTML()
 			}
 			if err != nil {

@@ -315,21 +315,14 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err != nil {
 			return err
 		}
-		if len(shape) == 3 {
-			shape = append([]int{1}, shape...)
-		}
-		ch := prep.ch
-		if len(shape) != 4 || shape[0] != 1 || shape[1] != ch {
-			return fmt.Errorf("--input-npy %s: shape %v, want (%d,H,W) or (1,%d,H,W) float32, normalised (model %s takes %d channel(s))", *inputNPY, shape, ch, ch, net.Arch(), ch)
-		}
-		c.Input = &vizkit.Array{Shape: shape, Data: data}
-		if err := c.Input.CheckFinite("--input-npy " + *inputNPY); err != nil {
+		if c.Input, err = vizkit.InputArray(net, "--input-npy "+*inputNPY, shape, data); err != nil {
 			return err
 		}
 		if c.Image, err = vizkit.InputImage(c.Input, 0, c.norm(), c.Display); err != nil {
 			return err
 		}
-		inputDesc = fmt.Sprintf("%s (%d×%d, %d channel(s), already normalised)", filepath.Base(*inputNPY), shape[3], shape[2], ch)
+		shape = c.Input.Shape
+		inputDesc = fmt.Sprintf("%s (%d×%d, %d channel(s), already normalised)", filepath.Base(*inputNPY), shape[3], shape[2], shape[1])
 	}
 	c.Label = func(i int) string {
 		if net.NumClasses() == imageio.NumImageNetClasses {

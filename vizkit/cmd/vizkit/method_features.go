@@ -101,10 +101,11 @@ func runFeatures(c *runCtx) error {
 			return err
 		}
 	}
-	res, err := vizkit.FeatureMapsOf(c.Ex, c.Input, layers, vizkit.FeatureOptions{Select: vizkit.SelectTopMean, Image: c.Image})
+	res, err := vizkit.FeatureMapsOf(c.Ex, c.Input, layers, vizkit.FeatureOptions{Select: vizkit.SelectTopMean})
 	if err != nil {
 		return err
 	}
+	res.Image = c.Image
 	c.Report.Heading(2, "Feature maps")
 	for _, lf := range res.Layers {
 		l := lf.Layer.Name

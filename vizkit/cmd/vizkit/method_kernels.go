@@ -82,15 +82,16 @@ func runKernels(c *runCtx) error {
 		if err != nil {
 			return err
 		}
-		opts := vizkit.KernelOptions{Title: l + " kernels"}
+		style := vizkit.KernelStyle{Title: l + " kernels"}
 		if layer.In != 3 {
 			// Deeper kernels: signed values matter, so show them on a diverging scale.
-			opts.Diverging = true
+			style.Diverging = true
 		}
-		res, err := vizkit.KernelsOf(c.Net, l, opts)
+		res, err := vizkit.KernelsOf(c.Net, l, vizkit.KernelOptions{})
 		if err != nil {
 			return err
 		}
+		res.Style = style
 		img, err := res.Image()
 		if err != nil {
 			return err
