@@ -8,7 +8,9 @@ import (
 
 // Weight layout conversions shared by the model builders: PyTorch keeps conv
 // kernels as [O,I,3,3] and linear weights as [out,in]; the graphs use
-// channels-last kernels [3,3,I,O] and [in,out] matrices.
+// channels-last kernels [3,3,I,O] and PyTorch's own [out,in] for linear
+// layers (Scope.Linear); [in,out] matrices appear in user graphs (custom,
+// ONNX) and in the lab network's training.
 
 // KernelOIHWToHWIO writes the [3,3,in,o] (HWIO) form of the PyTorch kernel k
 // [o,in,3,3] into out (TransposeRows, in parallel).

@@ -152,8 +152,8 @@ var (
 
 // Load converts a torchvision-named AlexNet weight set (strict: a missing,
 // mis-shaped or unknown tensor is an error naming it). Layouts held: conv
-// [O,I,kh,kw] → HWIO, linear [out,in] → [in,out] (row chunks on the pure-Go
-// backend); see models.ParamStore.
+// [O,I,kh,kw] → HWIO, linear [out,in] kept as it is (row chunks on the
+// pure-Go backend); see models.ParamStore.
 func Load(w *weights.Set) (*Model, error) {
 	cfg, err := ConfigFromWeights(w)
 	if err != nil {

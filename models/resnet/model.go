@@ -42,7 +42,7 @@ var (
 //
 //	conv [O,I/g,kh,kw] → HWIO [kh,kw,I/g,O] ("<m>.weight"; ResNet's convolutions have no bias)
 //	BN   γ,β,μ,σ²      → "<m>.scale" = γ/√(σ²+ε), "<m>.shift" = β − μ·scale, each [C]
-//	fc   [K,F]         → [F,K] (row chunks on the pure-Go backend), bias [K]
+//	fc   [K,F]         → [K,F] as it is (row chunks on the pure-Go backend), bias [K]
 func Load(w *weights.Set) (*Model, error) {
 	cfg, err := ConfigFromWeights(w)
 	if err != nil {

@@ -65,8 +65,8 @@ func NewRandom(arch string, numClasses, widthDivisor int, seed uint64) (*Model, 
 // newRandom draws the parameters of cfg straight into their graph layouts
 // (see Load): parameter tensor number i (in ParamNames order) is filled with
 // models.FillNormal(…, seed, stream i+1) in its own memory order — HWIO for
-// convolutions, the [in,out] row chunks for linear layers — so that no
-// PyTorch-layout copy is made or transposed. Biases are 0; BN layers hold
+// convolutions, [out,in] for linear layers — so that no PyTorch-layout copy
+// is made or transposed. Biases are 0; BN layers hold
 // the folded identity (scale 1/√(1+ε), shift 0).
 func newRandom(cfg Config, seed uint64) (*Model, error) {
 	if cfg.NumClasses < 1 || len(cfg.Blocks) == 0 {
