@@ -137,6 +137,28 @@ func TestLoadHubFromCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkTimmConverted(t, s)
+	// LoadMapped maps cached hub files (timm-named ones too) instead of
+	// reading them: the same tensors, aliasing the cache's file until Close.
+	for _, spec := range []string{"hub:org/small", "hub:timm/vgg-mini.tv_in1k"} {
+		m, err := LoadMapped(ctx, spec, HubOptions{Offline: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !m.Mapped() {
+			t.Errorf("LoadMapped(%s) read the file instead of mapping it", spec)
+		}
+		if spec == "hub:org/small" {
+			checkSmall(t, m)
+			if m.Source != "hub:org/small/model.safetensors" {
+				t.Errorf("Source = %q", m.Source)
+			}
+		} else {
+			checkTimmConverted(t, m)
+		}
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// A commit hash as revision needs no refs file.
 	s, err = LoadHub(ctx, "org/small", HubOptions{Offline: true, Revision: testCommit})
 	if err != nil {

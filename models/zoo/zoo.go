@@ -168,8 +168,10 @@ func Pretrained(ctx context.Context, arch string, o Options) (models.Network, er
 	var w *weights.Set
 	switch {
 	case a.Hub != "":
-		w, err = weights.Load(ctx, "hub:"+a.Hub, o.Hub)
+		// The cached .safetensors file is mapped, not read (see Open).
+		w, err = weights.LoadMapped(ctx, "hub:"+a.Hub, o.Hub)
 		if err == nil {
+			defer w.Close()
 			w, err = fromTimm(a.Family, w)
 		}
 	case a.URL != "":
@@ -355,8 +357,10 @@ func Open(ctx context.Context, spec, arch string, o Options) (models.Network, In
 	if err != nil {
 		return nil, Info{}, err
 	}
-	// A mapped file is released once the family has converted (copied) its
-	// tensors; nothing keeps referencing the mapping (see weights.MapSafetensors).
+	// The set is closed once the family has converted its tensors: the
+	// mapping of a .safetensors file then stays only for what the model
+	// kept of it (its linear weights, weights.Set.Keep), until the model's
+	// Close.
 	defer w.Close()
 	if f, ferr := FamilyOf(w); ferr == nil && f.FromTimm != nil && strings.HasPrefix(spec, "hub:") {
 		if w, err = f.FromTimm(w); err != nil {
