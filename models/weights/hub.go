@@ -210,24 +210,11 @@ func loadHub(ctx context.Context, repo string, opts HubOptions, mapped bool) (*S
 	if err != nil {
 		return nil, err
 	}
-	var s *Set
-	if mapped && strings.ToLower(filepath.Ext(p)) == ".safetensors" {
-		s, err = MapSafetensors(p)
-	} else {
-		s, err = loadLocal(p)
-	}
+	s, err := loadFile(p, mapped)
 	if err != nil {
 		return nil, err
 	}
 	s.Source = source
-	if IsTimm(s) {
-		t, err := FromTimm(s)
-		if err != nil {
-			_ = s.Close()
-			return nil, err
-		}
-		return t, nil
-	}
 	return s, nil
 }
 

@@ -25,6 +25,21 @@ import (
 // (IsTimm) from any source are converted with FromTimm. opts only matters for
 // hub specs.
 func Load(ctx context.Context, spec string, opts HubOptions) (*Set, error) {
+	return load(ctx, spec, opts, false)
+}
+
+// LoadMapped is Load, except that a .safetensors file (local, or a hub
+// file in the cache) is mapped with MapSafetensors instead of copied: its
+// F32 tensors alias the mapping until the caller calls Close on the returned
+// Set, which it must do once it has converted the tensors (Close is a no-op
+// for the other sources, which Load reads as usual). A timm-named file is
+// mapped too and converted with FromTimm, which keeps the aliasing.
+func LoadMapped(ctx context.Context, spec string, opts HubOptions) (*Set, error) {
+	return load(ctx, spec, opts, true)
+}
+
+// load is Load, or LoadMapped with mapped.
+func load(ctx context.Context, spec string, opts HubOptions, mapped bool) (*Set, error) {
 	if rest, ok := strings.CutPrefix(spec, "hub:"); ok {
 		repo, file, err := parseHubSpec(rest)
 		if err != nil {
@@ -33,58 +48,34 @@ func Load(ctx context.Context, spec string, opts HubOptions) (*Set, error) {
 		if file != "" {
 			opts.File = file
 		}
-		return LoadHub(ctx, repo, opts)
+		return loadHub(ctx, repo, opts, mapped)
 	}
 	if spec == "" {
 		return nil, fmt.Errorf("weights: empty weights spec (expected a .safetensors/.pth file or hub:ORG/NAME)")
 	}
-	s, err := loadLocal(spec)
-	if err != nil {
-		return nil, err
-	}
-	if IsTimm(s) {
-		return FromTimm(s)
-	}
-	return s, nil
+	return loadFile(spec, mapped)
 }
 
-// LoadMapped is Load, except that a .safetensors file (local, or a hub
-// file in the cache) is mapped with
-// MapSafetensors instead of copied: its F32 tensors alias the mapping until
-// the caller calls Close on the returned Set, which it must do once it has
-// converted the tensors (Close is a no-op for the other sources, which Load
-// reads as usual). A timm-named file is mapped too and converted with
-// FromTimm, which keeps the aliasing.
-func LoadMapped(ctx context.Context, spec string, opts HubOptions) (*Set, error) {
-	if rest, ok := strings.CutPrefix(spec, "hub:"); ok {
-		repo, file, err := parseHubSpec(rest)
-		if err != nil {
-			return nil, err
-		}
-		if file != "" {
-			opts.File = file
-		}
-		return loadHub(ctx, repo, opts, true)
+// loadFile reads (or, with mapped, maps: see LoadMapped) the local weight
+// file path, converting timm names (FromTimm; the converted set takes a
+// mapping over, and the set is closed if the conversion fails).
+func loadFile(path string, mapped bool) (*Set, error) {
+	var s *Set
+	var err error
+	if st, serr := os.Stat(path); mapped && serr == nil && st.Mode().IsRegular() && strings.ToLower(filepath.Ext(path)) == ".safetensors" {
+		s, err = MapSafetensors(path)
+	} else {
+		s, err = loadLocal(path) // Its errors name what is wrong with path.
 	}
-	if strings.ToLower(filepath.Ext(spec)) != ".safetensors" {
-		return Load(ctx, spec, opts)
+	if err != nil || !IsTimm(s) {
+		return s, err
 	}
-	if st, err := os.Stat(spec); err != nil || !st.Mode().IsRegular() {
-		return Load(ctx, spec, opts) // Load's errors name what is wrong.
-	}
-	s, err := MapSafetensors(spec)
+	t, err := FromTimm(s)
 	if err != nil {
+		_ = s.Close()
 		return nil, err
 	}
-	if IsTimm(s) { // The converted set takes the mapping over.
-		t, err := FromTimm(s)
-		if err != nil {
-			_ = s.Close()
-			return nil, err
-		}
-		return t, nil
-	}
-	return s, nil
+	return t, nil
 }
 
 // parseHubSpec splits "ORG/NAME[/PATH/FILE]" (the part after "hub:").
