@@ -75,3 +75,38 @@ func fillRandom(dst []float32, seed, stream uint64, draw func(*rand.Rand, []floa
 	}
 	wg.Wait()
 }
+
+// Streams draws the random tensors of a state dict one after the other:
+// the i-th tensor drawn (Normal or Uniform) uses stream i of Seed, so a
+// model's random weights depend only on the seed and the order of its
+// tensors (and not on GOMAXPROCS).
+type Streams struct {
+	Seed uint64
+	next uint64
+}
+
+// Normal returns n draws of N(0, std²) from the next stream (FillNormal).
+func (s *Streams) Normal(n int, std float64) []float32 {
+	out := make([]float32, n)
+	FillNormal(out, std, s.Seed, s.next)
+	s.next++
+	return out
+}
+
+// Uniform returns n draws of U(−bound, bound) from the next stream
+// (FillUniform).
+func (s *Streams) Uniform(n int, bound float64) []float32 {
+	out := make([]float32, n)
+	FillUniform(out, bound, s.Seed, s.next)
+	s.next++
+	return out
+}
+
+// OnesF32 returns n ones (a BatchNorm's weight and running variance).
+func OnesF32(n int) []float32 {
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = 1
+	}
+	return out
+}

@@ -21,7 +21,6 @@ package alexnet
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/weights"
@@ -251,24 +250,15 @@ func (m *Model) Build(s *models.Scope, x *Node) *Node {
 // RandomWeights returns weights for cfg with torchvision's AlexNet
 // initialisation — PyTorch's module defaults, as AlexNet sets none:
 // Conv2d and Linear weights and biases U(−1/√fan_in, 1/√fan_in) (kaiming_uniform
-// with a=√5), fan_in = I·kh·kw or in. Seeded (a PCG stream per tensor); not
-// the values PyTorch would draw.
+// with a=√5), fan_in = I·kh·kw or in. Seeded (models.Streams: a stream per
+// tensor, drawn in parallel); not the values PyTorch would draw.
 func RandomWeights(cfg Config, seed uint64) (*weights.Set, error) {
 	if cfg.NumClasses < 1 {
 		return nil, fmt.Errorf("alexnet: invalid configuration %+v", cfg)
 	}
 	s := weights.NewSet(fmt.Sprintf("random-init(%s, seed %d)", cfg.Arch, seed))
-	stream := uint64(0)
-	uniform := func(n, fanIn int) []float32 {
-		stream++
-		r := rand.New(rand.NewPCG(seed, 0x616c65786e6574+stream))
-		b := 1 / math.Sqrt(float64(fanIn))
-		d := make([]float32, n)
-		for i := range d {
-			d[i] = float32((2*r.Float64() - 1) * b)
-		}
-		return d
-	}
+	r := models.Streams{Seed: seed}
+	uniform := func(n, fanIn int) []float32 { return r.Uniform(n, 1/math.Sqrt(float64(fanIn))) }
 	in := 3
 	for i, idx := range convIndex {
 		o, k := cfg.Convs[i], convK[i]

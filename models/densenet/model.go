@@ -3,7 +3,6 @@ package densenet
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/weights"
@@ -166,36 +165,27 @@ func (m *Model) Build(s *models.Scope, x *Node) *Node {
 //	BN:     weight 1, bias 0, running_mean 0, running_var 1
 //	linear: PyTorch's default weight U(−1/√in, 1/√in); bias 0
 //
-// The same seed gives the same weights (PCG), not PyTorch's values.
+// The same seed gives the same weights (models.Streams), not PyTorch's
+// values.
 func RandomWeights(cfg Config, seed uint64) (*weights.Set, error) {
 	if cfg.NumClasses < 1 || len(cfg.BlockConfig) == 0 || cfg.GrowthRate < 1 || cfg.InitFeatures < 1 || cfg.BnSize < 1 {
 		return nil, fmt.Errorf("densenet: invalid configuration %+v", cfg)
 	}
 	s := weights.NewSet(fmt.Sprintf("random-init(%s, seed %d)", cfg.Arch, seed))
-	rng := rand.New(rand.NewPCG(seed, 0x64656e7365))
-	fill := func(n int, f func() float64) []float32 {
-		out := make([]float32, n)
-		for i := range out {
-			out[i] = float32(f())
-		}
-		return out
-	}
-	zero := func() float64 { return 0 }
-	one := func() float64 { return 1 }
+	r := models.Streams{Seed: seed} // Tensor i drawn with stream i, in parallel.
 	for _, m := range cfg.modules() {
 		switch m.kind {
 		case models.Conv2d:
 			std := math.Sqrt(2 / float64(m.in*m.k*m.k))
-			s.Tensors[m.path+".weight"] = &weights.Tensor{Shape: []int{m.out, m.in, m.k, m.k}, Data: fill(m.out*m.in*m.k*m.k, func() float64 { return rng.NormFloat64() * std })}
+			s.Tensors[m.path+".weight"] = &weights.Tensor{Shape: []int{m.out, m.in, m.k, m.k}, Data: r.Normal(m.out*m.in*m.k*m.k, std)}
 		case models.BatchNorm2d:
-			s.Tensors[m.path+".weight"] = &weights.Tensor{Shape: []int{m.out}, Data: fill(m.out, one)}
-			s.Tensors[m.path+".bias"] = &weights.Tensor{Shape: []int{m.out}, Data: fill(m.out, zero)}
-			s.Tensors[m.path+".running_mean"] = &weights.Tensor{Shape: []int{m.out}, Data: fill(m.out, zero)}
-			s.Tensors[m.path+".running_var"] = &weights.Tensor{Shape: []int{m.out}, Data: fill(m.out, one)}
+			s.Tensors[m.path+".weight"] = &weights.Tensor{Shape: []int{m.out}, Data: models.OnesF32(m.out)}
+			s.Tensors[m.path+".bias"] = &weights.Tensor{Shape: []int{m.out}, Data: make([]float32, m.out)}
+			s.Tensors[m.path+".running_mean"] = &weights.Tensor{Shape: []int{m.out}, Data: make([]float32, m.out)}
+			s.Tensors[m.path+".running_var"] = &weights.Tensor{Shape: []int{m.out}, Data: models.OnesF32(m.out)}
 		case models.Linear:
-			bound := 1 / math.Sqrt(float64(m.in))
-			s.Tensors[m.path+".weight"] = &weights.Tensor{Shape: []int{m.out, m.in}, Data: fill(m.out*m.in, func() float64 { return (2*rng.Float64() - 1) * bound })}
-			s.Tensors[m.path+".bias"] = &weights.Tensor{Shape: []int{m.out}, Data: fill(m.out, zero)}
+			s.Tensors[m.path+".weight"] = &weights.Tensor{Shape: []int{m.out, m.in}, Data: r.Uniform(m.out*m.in, 1/math.Sqrt(float64(m.in)))}
+			s.Tensors[m.path+".bias"] = &weights.Tensor{Shape: []int{m.out}, Data: make([]float32, m.out)}
 		}
 	}
 	return s, nil

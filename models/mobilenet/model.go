@@ -3,7 +3,6 @@ package mobilenet
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
 
 	"github.com/cnnviz/cnnviz/models"
 	"github.com/cnnviz/cnnviz/models/weights"
@@ -145,35 +144,27 @@ func (m *Model) Build(s *models.Scope, x *Node) *Node {
 //	BN:     weight 1, bias 0, running_mean 0, running_var 1
 //	linear: N(0, 0.01²); bias 0
 //
-// The same seed gives the same weights (PCG), not PyTorch's values.
+// The same seed gives the same weights (models.Streams), not PyTorch's
+// values.
 func RandomWeights(cfg Config, seed uint64) (*weights.Set, error) {
 	if cfg.NumClasses < 1 || cfg.Stem < 1 || cfg.Last < 1 || len(cfg.Blocks) != len(strides()) {
 		return nil, fmt.Errorf("mobilenet_v2: invalid configuration %+v", cfg)
 	}
 	s := weights.NewSet(fmt.Sprintf("random-init(%s, seed %d)", Arch, seed))
-	rng := rand.New(rand.NewPCG(seed, 0x6d6f62696c65))
-	fill := func(n int, f func() float64) []float32 {
-		out := make([]float32, n)
-		for i := range out {
-			out[i] = float32(f())
-		}
-		return out
-	}
-	zero := func() float64 { return 0 }
-	one := func() float64 { return 1 }
+	r := models.Streams{Seed: seed} // Tensor i drawn with stream i, in parallel.
 	for _, m := range cfg.modules() {
 		switch m.kind {
 		case models.Conv2d:
 			std := math.Sqrt(2 / float64(m.out*m.k*m.k))
-			s.Tensors[m.path+".weight"] = &weights.Tensor{Shape: []int{m.out, m.in, m.k, m.k}, Data: fill(m.out*m.in*m.k*m.k, func() float64 { return rng.NormFloat64() * std })}
+			s.Tensors[m.path+".weight"] = &weights.Tensor{Shape: []int{m.out, m.in, m.k, m.k}, Data: r.Normal(m.out*m.in*m.k*m.k, std)}
 		case models.BatchNorm2d:
-			s.Tensors[m.path+".weight"] = &weights.Tensor{Shape: []int{m.out}, Data: fill(m.out, one)}
-			s.Tensors[m.path+".bias"] = &weights.Tensor{Shape: []int{m.out}, Data: fill(m.out, zero)}
-			s.Tensors[m.path+".running_mean"] = &weights.Tensor{Shape: []int{m.out}, Data: fill(m.out, zero)}
-			s.Tensors[m.path+".running_var"] = &weights.Tensor{Shape: []int{m.out}, Data: fill(m.out, one)}
+			s.Tensors[m.path+".weight"] = &weights.Tensor{Shape: []int{m.out}, Data: models.OnesF32(m.out)}
+			s.Tensors[m.path+".bias"] = &weights.Tensor{Shape: []int{m.out}, Data: make([]float32, m.out)}
+			s.Tensors[m.path+".running_mean"] = &weights.Tensor{Shape: []int{m.out}, Data: make([]float32, m.out)}
+			s.Tensors[m.path+".running_var"] = &weights.Tensor{Shape: []int{m.out}, Data: models.OnesF32(m.out)}
 		case models.Linear:
-			s.Tensors[m.path+".weight"] = &weights.Tensor{Shape: []int{m.out, m.in}, Data: fill(m.out*m.in, func() float64 { return rng.NormFloat64() * 0.01 })}
-			s.Tensors[m.path+".bias"] = &weights.Tensor{Shape: []int{m.out}, Data: fill(m.out, zero)}
+			s.Tensors[m.path+".weight"] = &weights.Tensor{Shape: []int{m.out, m.in}, Data: r.Normal(m.out*m.in, 0.01)}
+			s.Tensors[m.path+".bias"] = &weights.Tensor{Shape: []int{m.out}, Data: make([]float32, m.out)}
 		}
 	}
 	return s, nil
