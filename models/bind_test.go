@@ -83,6 +83,8 @@ func TestParamStoreKeepsMapping(t *testing.T) {
 	}
 	w.Tensors["fc.weight"] = &weights.Tensor{Shape: []int{out, in}, Data: wd}
 	w.Tensors["fc.bias"] = &weights.Tensor{Shape: []int{out}, Data: []float32{1, 2, 3}}
+	// Not the file's last tensor: the last 64 bytes are never lent out (Keep).
+	w.Tensors["zz.trailer"] = &weights.Tensor{Shape: []int{16}, Data: make([]float32, 16)}
 	path := filepath.Join(t.TempDir(), "fc.safetensors")
 	if err := weights.SaveSafetensors(path, w); err != nil {
 		t.Fatal(err)

@@ -293,25 +293,32 @@ func reshape2(data []float32, rows, cols int) [][]float32 {
 // last axis has C entries ([N,H,W,C] or [N,C]).
 //
 // When C is not a multiple of 16, v is broadcast to x's full shape
-// explicitly. Reason: the pure-Go backend (github.com/gomlx/compute
+// explicitly, from rank 1. Reason: the pure-Go backend (github.com/gomlx/compute
 // v0.1.14) runs "tensor ⊕ vector along the last axis" with SIMD kernels that
 // load each row's last C mod 16 values with Go 1.27.4's
 // archsimd.LoadFloat32x16Part, which reads 64 bytes and masks afterwards:
 // on the last row that read goes past the end of the tensor and faults
-// (SIGSEGV) when the tensor ends at a page boundary — seen in training the
-// 8-channel lab network. Same-shape element-wise kernels only do such a read
-// once, inside the tensor's last 64-byte block, which never crosses a page.
+// (SIGSEGV) when the tensor ends at a page boundary before unmapped memory —
+// seen in training the 8-channel lab network. Same-shape element-wise
+// kernels only do such a read once, inside the tensor's last 64-byte block,
+// which never crosses a page. The broadcast must change the rank: the
+// backend's ImplicitBroadcastFusion pass removes a same-rank broadcast
+// ([1,1,1,C] → [N,H,W,C]) in front of a binary operation, which brings the
+// faulting kernel back (TestPerChannelPageEnd reproduces the fault).
 func PerChannel(v, x *Node) *Node {
 	dims := x.Shape().Dimensions
 	c := dims[len(dims)-1]
-	shape := make([]int, len(dims))
-	for i := range shape {
-		shape[i] = 1
-	}
-	shape[len(shape)-1] = c
-	r := Reshape(v, shape...)
 	if c%16 == 0 {
-		return r
+		shape := make([]int, len(dims))
+		for i := range shape {
+			shape[i] = 1
+		}
+		shape[len(shape)-1] = c
+		return Reshape(v, shape...)
 	}
-	return BroadcastToDims(r, dims...)
+	lead := make([]int, len(dims)-1)
+	for i := range lead {
+		lead[i] = i
+	}
+	return ExpandAndBroadcast(Reshape(v, c), dims, lead)
 }

@@ -71,7 +71,9 @@ func (k *Kept) Release() error {
 // with a handle that keeps it valid after s.Close when it aliases the file
 // mapping (MapSafetensors): then data is not a copy, and the caller must call
 // kept.Release when done with it (until then the file stays mapped). For a
-// tensor that owns its data, kept is nil and data is the tensor's own slice.
+// tensor that owns its data, or one that ends in the last 64 bytes of the
+// file (a vector read past its end would leave the mapping), kept is nil and
+// data is the tensor's own slice, valid until Close: copy it.
 // Keep does not change the tensor: Release(name) or Close still drop it
 // from s as usual.
 func (s *Set) Keep(name string, shape ...int) (data []float32, kept *Kept, err error) {
@@ -87,6 +89,12 @@ func (s *Set) Keep(name string, shape ...int) (data []float32, kept *Kept, err e
 	defer m.mu.Unlock()
 	if m.data == nil {
 		return nil, nil, fmt.Errorf("weights %s: tensor %q: the file was unmapped", s.Source, name)
+	}
+	// SIMD kernels may read up to one 64-byte vector past a tensor's end
+	// (see models.PerChannel); past the mapping's end that read would fault,
+	// so the file's last bytes are not lent out: the caller copies them.
+	if end := uintptr(unsafe.Pointer(&t.Data[len(t.Data)-1])) + 4; uintptr(unsafe.Pointer(&m.data[0]))+uintptr(len(m.data))-end < 64 {
+		return t.Data, nil, nil
 	}
 	m.refs++
 	if s.kept == nil {

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -257,5 +259,54 @@ func TestFirstNonFinite(t *testing.T) {
 	d := []float32{1, math.MaxFloat32, -math.MaxFloat32, math.SmallestNonzeroFloat32}
 	if got := FirstNonFinite(d); got != -1 {
 		t.Fatalf("extreme finite values reported at %d", got)
+	}
+}
+
+// Keep lends out a mapped tensor's memory (the mapping outlives Close until
+// the handle is released), except for a tensor that ends in the file's last
+// 64 bytes: a SIMD read past its end would leave the mapping, so Keep gives
+// no handle and the caller copies. Tensors the set owns get no handle either.
+func TestKeep(t *testing.T) {
+	w := NewSet("keep")
+	w.Tensors["a"] = &Tensor{Shape: []int{64}, Data: make([]float32, 64)}
+	w.Tensors["b"] = &Tensor{Shape: []int{32}, Data: make([]float32, 32)} // The file's last tensor.
+	for i := range w.Tensors["a"].Data {
+		w.Tensors["a"].Data[i] = float32(i)
+	}
+	path := filepath.Join(t.TempDir(), "k.safetensors")
+	if err := SaveSafetensors(path, w); err != nil {
+		t.Fatal(err)
+	}
+	s, err := MapSafetensors(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, ka, err := s.Keep("a", 64)
+	if err != nil || ka == nil || a[63] != 63 {
+		t.Fatalf("Keep(a): handle %v, %v", ka, err)
+	}
+	if _, kb, err := s.Keep("b", 32); err != nil || kb != nil {
+		t.Fatalf("Keep(b), the file's last tensor: handle %v (%v), want none", kb, err)
+	}
+	if _, _, err := s.Keep("a", 65); err == nil || !strings.Contains(err.Error(), "[65]") {
+		t.Fatalf("Keep with a wrong shape: %v", err)
+	}
+	s.Release("a") // The set lets go of a; the handle keeps it.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if a[10] != 10 {
+		t.Fatal("kept data changed after Close")
+	}
+	if err := ka.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ka.Release(); err != nil { // Twice is fine.
+		t.Fatal(err)
+	}
+	owned := NewSet("owned")
+	owned.Tensors["x"] = &Tensor{Shape: []int{2}, Data: []float32{1, 2}}
+	if d, k, err := owned.Keep("x"); err != nil || k != nil || d[1] != 2 {
+		t.Fatalf("Keep on an owned tensor: %v %v %v", d, k, err)
 	}
 }

@@ -674,7 +674,9 @@ func (e *Explainer) graphFn(req Request, haveClasses bool) func(inputs []*graph.
 			if m.Path == req.ScaleLayer {
 				if h.Rank() == 4 {
 					c := h.Shape().Dimensions[3]
-					h = graph.Mul(h, graph.BroadcastToDims(graph.Reshape(scale, h.Shape().Dimensions[0], 1, 1, c), h.Shape().Dimensions...))
+					// Broadcast from rank 2 (see models.PerChannel: a same-rank
+					// broadcast is fused away by the Go backend).
+					h = graph.Mul(h, graph.ExpandAndBroadcast(graph.Reshape(scale, h.Shape().Dimensions[0], c), h.Shape().Dimensions, []int{1, 2}))
 				} else {
 					h = graph.Mul(h, scale)
 				}
