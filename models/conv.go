@@ -81,7 +81,11 @@ func Conv2D(x, kernel, bias *Node, spec ConvSpec, lowering Lowering) *Node {
 			xs = Slice(x, AxisRange(), AxisRange().Stride(spec.Stride[0]), AxisRange().Stride(spec.Stride[1]), AxisRange())
 			xs = Slice(xs, AxisRange(), AxisRange(0, ho), AxisRange(0, wo), AxisRange())
 		}
-		y = Reshape(Dot(Reshape(xs, n*ho*wo, c), Reshape(kernel, c, o)).Product(), n, ho, wo, o)
+		// Contract over the kernel's own [1,1,C] axes: a Reshape of the
+		// kernel would copy it on every call (the Go backend copies a
+		// Reshape's input unless the execution owns it, and parameters are
+		// never owned).
+		y = Reshape(DotGeneral(Reshape(xs, n*ho*wo, 1, 1, c), []int{1, 2, 3}, nil, kernel, []int{0, 1, 2}, nil), n, ho, wo, o)
 	default:
 		// Image groups keep each patch matrix below im2colGroupBytes.
 		per := ho * wo * kh * kw * c * 4
@@ -132,7 +136,7 @@ func convPatches(x, kernel *Node, spec ConvSpec, ho, wo int) *Node {
 	var y *Node
 	switch {
 	case groups == 1:
-		y = Dot(Reshape(win, m, kh*kw*c), Reshape(kernel, kh*kw*c, o)).Product()
+		y = DotGeneral(win, []int{1, 2, 3}, nil, kernel, []int{0, 1, 2}, nil) // No copy of the kernel (see the 1×1 case).
 	case ci == 1 && o == groups:
 		// Depthwise: each channel with its own kh×kw filter.
 		y = ReduceSum(Mul(Reshape(win, m, kh*kw, c), Reshape(kernel, 1, kh*kw, c)), 1)

@@ -30,7 +30,6 @@ func Conv3x3(x, kernel, bias *Node, lowering Lowering) *Node {
 	case LoweringWinograd, LoweringWinograd4:
 		y = conv3x3Winograd(x, kernel, winogradFor(lowering))
 	default:
-		k := Reshape(kernel, 9*c, o)
 		// Large batches go through in groups of images, so that no patch
 		// matrix exceeds im2colGroupBytes (for a batch of 16 at 224×224 the
 		// second VGG convolution's would be 462 MB).
@@ -41,7 +40,10 @@ func Conv3x3(x, kernel, bias *Node, lowering Lowering) *Node {
 			if g < n {
 				xi = Slice(x, AxisRange(i, min(i+g, n)))
 			}
-			parts = append(parts, Reshape(Dot(im2col3x3(xi), k).Product(), min(g, n-i), h, w, o))
+			// The patches [NHW,3,3,C] contract with the kernel's own
+			// [3,3,C] axes: a Reshape of the kernel would copy it on every
+			// call (parameters are never owned by an execution).
+			parts = append(parts, Reshape(DotGeneral(im2col3x3(xi), []int{1, 2, 3}, nil, kernel, []int{0, 1, 2}, nil), min(g, n-i), h, w, o))
 		}
 		y = parts[0]
 		if len(parts) > 1 {
@@ -54,9 +56,8 @@ func Conv3x3(x, kernel, bias *Node, lowering Lowering) *Node {
 // im2colGroupBytes bounds the patch matrix of one im2col product (see Conv3x3).
 const im2colGroupBytes = 64 << 20
 
-// im2col3x3 returns the patch matrix [N·H·W, 9·C] of x [N,H,W,C] for a 3×3
-// window with padding 1: row (n,i,j) holds x's padded window centred at (i,j)
-// in (ky, kx, c) order.
+// im2col3x3 returns the patches [N·H·W, 3, 3, C] of x [N,H,W,C] for a 3×3
+// window with padding 1: patch (n,i,j) is x's padded window centred at (i,j).
 func im2col3x3(x *Node) *Node {
 	g := x.Graph()
 	dims := x.Shape().Dimensions
@@ -73,8 +74,7 @@ func im2col3x3(x *Node) *Node {
 			}
 		}
 	}
-	windows := gatherWindows(rows, start, [2]int{3, 3}) // [NHW, 3, 3, C]
-	return Reshape(windows, n*h*w, 9*c)
+	return gatherWindows(rows, start, [2]int{3, 3}) // [NHW, 3, 3, C]
 }
 
 // gatherWindows copies the windows of size [kh,kw] of rows [R, W, C] that

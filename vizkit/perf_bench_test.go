@@ -269,13 +269,6 @@ func peakRSS() int64 {
 	return ru.Maxrss * 1024 // Linux reports kB.
 }
 
-func BenchmarkPerfTmpFeatures(b *testing.B) {
-	runPerfRow(b, perfRow{name: "feat", run: func(ex *engine.Explainer, x *Array) error {
-		_, err := ex.Run(x, engine.Request{Target: engine.ChannelMean("features.20", 0)})
-		return err
-	}}, 1)
-}
-
 // BenchmarkGradCAM100VGG11: memory of 100 Grad-CAM calls on full-size VGG11
 // (224×224, batch 1) in one process. After 10 warm-up calls, the resident set
 // (after a GC) must stay within 10% over the 100 calls; reports rss-warm-MB,
