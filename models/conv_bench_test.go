@@ -77,3 +77,71 @@ func BenchmarkVGG11FeaturesLowering(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkWinogradProductBound is the optimistic bound of a Winograd lowering
+// on the Go backend: the matrix products alone (input and output transforms
+// taken as free) of VGG11's 3×3 convolutions 2–8 at 224×224, batch 1, timed
+// as the backend's own GEMM runs them.
+//
+//   - im2col: one product per layer, [H·W, 9·C] × [9·C, O]
+//   - f2x2: F(2×2,3×3), 16 products per layer, [H·W/4, C] × [C, O]
+//     (2.25× fewer multiply-adds)
+//   - f4x4: F(4×4,3×3), 36 products per layer, [H·W/16, C] × [C, O]
+//     (4× fewer)
+//
+// The products of one layer are independent outputs of one executable, so
+// the backend runs them in parallel. Metrics: s/op (all seven layers),
+// GMAC/op and the achieved GMAC/s.
+//
+//	go test ./models -run '^$' -bench WinogradProductBound -benchtime 5x
+func BenchmarkWinogradProductBound(b *testing.B) {
+	be, err := compute.NewWithConfig("go")
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	// (map side, input channels, output channels) of VGG11's convs 2–8.
+	layers := [][3]int{{112, 64, 128}, {56, 128, 256}, {56, 256, 256}, {28, 256, 512}, {28, 512, 512}, {14, 512, 512}, {14, 512, 512}}
+	variants := []struct {
+		name string
+		// products returns the number of products and their (M, K, N).
+		products func(h, c, o int) (n, m, k, nn int)
+	}{
+		{"im2col", func(h, c, o int) (int, int, int, int) { return 1, h * h, 9 * c, o }},
+		{"f2x2", func(h, c, o int) (int, int, int, int) { return 16, h * h / 4, c, o }},
+		{"f4x4", func(h, c, o int) (int, int, int, int) { return 36, h * h / 16, c, o }},
+	}
+	for _, v := range variants {
+		b.Run(v.name, func(b *testing.B) {
+			var total time.Duration
+			var macs float64
+			for _, l := range layers {
+				np, m, k, n := v.products(l[0], l[1], l[2])
+				macs += float64(np * m * k * n)
+				var ins []*tensors.Tensor
+				for i := 0; i < np; i++ {
+					ins = append(ins, tensors.FromFlatDataAndDimensions(randSlice(rng, m*k), m, k),
+						tensors.FromFlatDataAndDimensions(randSlice(rng, k*n), k, n))
+				}
+				exec := MustNewExec(be, func(xs []*Node) []*Node {
+					outs := make([]*Node, np)
+					for i := range outs {
+						outs[i] = DotGeneral(xs[2*i], []int{1}, nil, xs[2*i+1], []int{0}, nil)
+					}
+					return outs
+				})
+				exec.MustExec(ins) // Compile and warm up.
+				start := time.Now()
+				for i := 0; i < b.N; i++ {
+					exec.MustExec(ins)
+				}
+				total += time.Since(start)
+				exec.Finalize()
+			}
+			sec := total.Seconds() / float64(b.N)
+			b.ReportMetric(sec, "s/op")
+			b.ReportMetric(macs/1e9, "GMAC/op")
+			b.ReportMetric(macs/1e9/sec, "GMAC/s")
+		})
+	}
+}
