@@ -193,7 +193,10 @@ func MaxPool2D(x *Node, spec PoolSpec, exactGrad bool) *Node {
 	if spec.Kernel == [2]int{2, 2} && spec.Stride == [2]int{2, 2} && spec.Padding == [2]int{} && !spec.CeilMode {
 		return MaxPool2x2(x, exactGrad)
 	}
-	return poolWindows(x, spec, func(ws []*Node) *Node {
+	return poolWindows(x, spec, func(ws []*Node, padded bool) *Node {
+		if exactGrad && !padded {
+			return firstMax(ws)
+		}
 		mx := ws[0]
 		for _, w := range ws[1:] {
 			mx = Max(mx, w)
@@ -201,6 +204,8 @@ func MaxPool2D(x *Node, spec PoolSpec, exactGrad bool) *Node {
 		if !exactGrad {
 			return mx
 		}
+		// Windows padded with −∞: firstMax's arithmetic would give
+		// −∞ − (−∞) = NaN, so the masks come from comparisons.
 		mx = StopGradient(mx)
 		var taken, y *Node
 		for i, a := range ws {
@@ -233,7 +238,7 @@ func AvgPool2D(x *Node, spec PoolSpec) *Node {
 	if spec.Padding != [2]int{} {
 		panic(fmt.Errorf("AvgPool2D: padding %v is not supported", spec.Padding))
 	}
-	return poolWindows(x, spec, func(ws []*Node) *Node {
+	return poolWindows(x, spec, func(ws []*Node, _ bool) *Node {
 		s := ws[0]
 		for _, w := range ws[1:] {
 			s = Add(s, w)
@@ -244,7 +249,7 @@ func AvgPool2D(x *Node, spec PoolSpec) *Node {
 
 // poolWindows pads x with fill and combines the kh·kw strided views of it
 // (one per window offset, row-major) with f.
-func poolWindows(x *Node, spec PoolSpec, f func([]*Node) *Node, fill float32) *Node {
+func poolWindows(x *Node, spec PoolSpec, f func(ws []*Node, padded bool) *Node, fill float32) *Node {
 	d := x.Shape().Dimensions
 	h, w := d[1], d[2]
 	kh, kw := spec.Kernel[0], spec.Kernel[1]
@@ -257,7 +262,8 @@ func poolWindows(x *Node, spec PoolSpec, f func([]*Node) *Node, fill float32) *N
 	// Pad: left by Padding, right as far as the last window reaches.
 	rh := max(0, (ho-1)*sh+kh-h-spec.Padding[0])
 	rw := max(0, (wo-1)*sw+kw-w-spec.Padding[1])
-	if spec.Padding != [2]int{} || rh > 0 || rw > 0 {
+	padded := spec.Padding != [2]int{} || rh > 0 || rw > 0
+	if padded {
 		x = Pad(x, Scalar(x.Graph(), x.DType(), fill), compute.PadAxis{},
 			compute.PadAxis{Start: spec.Padding[0], End: rh}, compute.PadAxis{Start: spec.Padding[1], End: rw}, compute.PadAxis{})
 	}
@@ -268,5 +274,5 @@ func poolWindows(x *Node, spec PoolSpec, f func([]*Node) *Node, fill float32) *N
 				AxisRange(dy, dy+(ho-1)*sh+1).Stride(sh), AxisRange(dx, dx+(wo-1)*sw+1).Stride(sw), AxisRange()))
 		}
 	}
-	return f(ws)
+	return f(ws, padded)
 }
