@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/cnnviz/cnnviz/vizkit"
 	"github.com/cnnviz/cnnviz/vizkit/render"
@@ -35,11 +36,34 @@ var (
 
 	// Indirections for tests: whether we run inside GoNB, and how HTML is sent.
 	inNotebook  = defaultInNotebook
-	displayHTML = gonbui.DisplayHTML
+	displayHTML = displayAndSync
 	logError    = func(err error) { fmt.Fprintf(os.Stderr, "cnnviz/nb: %v\n", err) }
 )
 
 func defaultInNotebook() bool { return gonbui.IsNotebook }
+
+// syncTimeout bounds the wait for GoNB's acknowledgement in displayAndSync.
+const syncTimeout = 10 * time.Second
+
+// displayAndSync sends html to the cell and waits until GoNB has taken it
+// (gonbui.Sync, at most syncTimeout). Without the wait, a large output shown
+// just before the cell's program exits can be lost: GoNB closes its end of
+// the pipe when the program ends, possibly before it has read the whole
+// message (seen once in CI: a 2 MB feature-map grid, the cell's last
+// statement, never appeared). GoNB answers a sync only after the messages
+// before it, so the acknowledgement means the display went out.
+func displayAndSync(html string) {
+	gonbui.DisplayHTML(html)
+	done := make(chan struct{})
+	go func() {
+		gonbui.Sync()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(syncTimeout):
+	}
+}
 
 // IsNotebook reports whether the program runs inside a GoNB kernel.
 func IsNotebook() bool { return inNotebook() }
