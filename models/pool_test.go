@@ -14,11 +14,10 @@ import (
 // directMaxPool is PyTorch's MaxPool2d on x [N,H,W,C] in float64 loops: the
 // output and the gradient of Σ y·v with respect to x, which goes to the first
 // maximum of each window in row-major order (padding never wins: it is −∞).
-func directMaxPool(x []float32, n, h, w, c int, spec PoolSpec, v []float32) (y, dx []float64, ho, wo int) {
+// ho, wo: the output size (poolOutSize).
+func directMaxPool(x []float32, n, h, w, c, ho, wo int, spec PoolSpec, v []float32) (y, dx []float64) {
 	spec = spec.norm()
 	kh, kw, sh, sw := spec.Kernel[0], spec.Kernel[1], spec.Stride[0], spec.Stride[1]
-	ho = poolOutSize(h, kh, sh, spec.Padding[0], spec.CeilMode)
-	wo = poolOutSize(w, kw, sw, spec.Padding[1], spec.CeilMode)
 	y = make([]float64, n*ho*wo*c)
 	dx = make([]float64, len(x))
 	for b := 0; b < n; b++ {
@@ -45,7 +44,7 @@ func directMaxPool(x []float32, n, h, w, c int, spec PoolSpec, v []float32) (y, 
 			}
 		}
 	}
-	return y, dx, ho, wo
+	return y, dx
 }
 
 // MaxPool2D with exactGrad (firstMax on unpadded windows, comparisons on
@@ -76,7 +75,7 @@ func TestMaxPoolFirstMaxGradient(t *testing.T) {
 			ho := poolOutSize(h, ns.Kernel[0], ns.Stride[0], ns.Padding[0], ns.CeilMode)
 			wo := poolOutSize(w, ns.Kernel[1], ns.Stride[1], ns.Padding[1], ns.CeilMode)
 			v := randSlice(rng, n*ho*wo*c)
-			wantY, wantDx, _, _ := directMaxPool(x, n, h, w, c, spec, v)
+			wantY, wantDx := directMaxPool(x, n, h, w, c, ho, wo, spec, v)
 			exec := MustNewExec(b, func(xn, vn *Node) []*Node {
 				y := MaxPool2D(xn, spec, true)
 				return []*Node{y, Gradient(ReduceAllSum(Mul(y, vn)), xn)[0]}
@@ -84,31 +83,15 @@ func TestMaxPoolFirstMaxGradient(t *testing.T) {
 			out := exec.MustExec(tensors.FromFlatDataAndDimensions(x, n, h, w, c), tensors.FromFlatDataAndDimensions(v, n, ho, wo, c))
 			exec.Finalize()
 			name := fmt.Sprintf("%+v on %dx%d", spec, h, w)
-			gotY, gotDx := out[0].Value().([][][][]float32), out[1].Value().([][][][]float32)
-			k := 0
-			for _, a := range gotY {
-				for _, bb := range a {
-					for _, cc := range bb {
-						for _, got := range cc {
-							if float64(got) != wantY[k] {
-								t.Fatalf("%s: y[%d] = %v, want %v", name, k, got, wantY[k])
-							}
-							k++
-						}
-					}
+			gotY, gotDx := tensors.MustCopyFlatData[float32](out[0]), tensors.MustCopyFlatData[float32](out[1])
+			for k, got := range gotY {
+				if float64(got) != wantY[k] {
+					t.Fatalf("%s: y[%d] = %v, want %v", name, k, got, wantY[k])
 				}
 			}
-			k = 0
-			for _, a := range gotDx {
-				for _, bb := range a {
-					for _, cc := range bb {
-						for _, got := range cc {
-							if math.Abs(float64(got)-wantDx[k]) > 1e-5 {
-								t.Fatalf("%s: dx[%d] = %v, want %v", name, k, got, wantDx[k])
-							}
-							k++
-						}
-					}
+			for k, got := range gotDx {
+				if math.Abs(float64(got)-wantDx[k]) > 1e-5 {
+					t.Fatalf("%s: dx[%d] = %v, want %v", name, k, got, wantDx[k])
 				}
 			}
 		}

@@ -51,7 +51,9 @@ const syncTimeout = 10 * time.Second
 // the pipe when the program ends, possibly before it has read the whole
 // message (seen once in CI: a 2 MB feature-map grid, the cell's last
 // statement, never appeared). GoNB answers a sync only after the messages
-// before it, so the acknowledgement means the display went out.
+// before it, so the acknowledgement means the display went out. If GoNB never
+// answers, the cell goes on after syncTimeout (the waiting goroutine stays
+// blocked until the program exits).
 func displayAndSync(html string) {
 	gonbui.DisplayHTML(html)
 	done := make(chan struct{})
